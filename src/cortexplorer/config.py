@@ -1,0 +1,133 @@
+"""Config validation: one readable message per problem, naming the key and what is allowed.
+
+The workflow calls :func:`check_config` before any job runs. Defaults from the schema are
+filled in first, so a user's config only has to name what it changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the fix."""
+
+
+def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _resolve(node: dict, root: dict) -> dict:
+    while "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"Only local $refs are supported in the config schema; got {ref!r}.")
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        merged = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**target, **merged}
+    return node
+
+
+def fill_defaults(config: dict, schema: dict) -> dict:
+    """Return a copy of ``config`` with schema defaults filled in at every level of objects."""
+
+    def walk(value: Any, node: dict) -> Any:
+        node = _resolve(node, schema)
+        if node.get("type") != "object" or not isinstance(value, dict):
+            return value
+        for key, sub in node.get("properties", {}).items():
+            sub = _resolve(sub, schema)
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = walk(value[key], sub)
+        return value
+
+    return walk(copy.deepcopy(dict(config)), schema)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) if path else "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    got = error.instance
+    v = error.validator
+    desc = error.schema.get("description") if isinstance(error.schema, dict) else None
+    hint = f" ({desc})" if desc else ""
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(got) - set(allowed))
+        where = f" under '{key}'" if error.absolute_path else " at the top level"
+        return (
+            f"Unknown config key {', '.join(repr(_key([*error.absolute_path, e])) for e in extra)}. "
+            f"Allowed keys{where}: {', '.join(allowed)}."
+        )
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"Config key '{_key([*error.absolute_path, missing])}' is required but missing."
+    if v == "type":
+        return f"Config key '{key}' must be of type {error.validator_value}; got {got!r} ({type(got).__name__}){hint}."
+    if v == "enum":
+        return f"Config key '{key}' must be one of {error.validator_value}; got {got!r}{hint}."
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
+        return f"Config key '{key}' must be {op} {error.validator_value}; got {got!r}{hint}."
+    if v == "pattern":
+        return f"Config key '{key}' must match {error.validator_value!r}; got {got!r}{hint}."
+    return f"Config key '{key}': {error.message}{hint}."
+
+
+def _check_roots(config: Mapping[str, Any], base: Path) -> list[str]:
+    mode = config["dataset"]["mode"]
+    problems = []
+    if mode in ("nsd", "bids"):
+        key = f"{mode}.root"
+        root = config[mode]["root"]
+        path = (base / root) if root and not os.path.isabs(root) else Path(root)
+        if not root:
+            problems.append(f"Config key '{key}' is empty; set it to the folder holding your {mode} data.")
+        elif not path.is_dir():
+            problems.append(
+                f"Config key '{key}': folder '{root}' does not exist. Create it (mkdir -p {root}) "
+                f"or point {key} at your {'NSD copy' if mode == 'nsd' else 'BIDS dataset'}."
+            )
+    return problems
+
+
+def check_config(
+    config: Mapping[str, Any],
+    schema: dict | None = None,
+    *,
+    base_dir: str | os.PathLike = ".",
+) -> dict:
+    """Validate ``config`` and return it with defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem, one line each, each naming the key and what is allowed.
+    """
+    schema = load_schema() if schema is None else schema
+    filled = fill_defaults(dict(config), schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    problems = [_describe(e) for e in errors]
+    if not problems:
+        problems = _check_roots(filled, Path(base_dir))
+    if problems:
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
+    return filled

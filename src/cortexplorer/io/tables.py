@@ -1,0 +1,31 @@
+"""TSV tables the BIDS way: tab-separated, ``n/a`` for missing values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from cortexplorer.io.atomic import atomic_path
+
+
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``table`` atomically as a BIDS-style TSV (no index, ``n/a`` for missing)."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+
+
+def read_tsv(path: str | os.PathLike, *, required: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a BIDS-style TSV and check that ``required`` columns are present."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Table '{path}' does not exist.")
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"stim_id": str})
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"Table '{path}' lacks the column(s) {missing}; it has {list(table.columns)}. "
+            "Regenerate it or add the missing columns."
+        )
+    return table

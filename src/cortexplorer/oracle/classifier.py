@@ -1,0 +1,159 @@
+"""A small CNN trained once on the procedural world; its category evidence drives true responses.
+
+It has its own architecture and its own seed, different from every model the pipeline fits,
+so a fitted encoder can only match it by learning, never by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from cortexplorer.io.atomic import atomic_path
+from cortexplorer.io.tables import write_tsv
+from cortexplorer.provenance import write_sidecar
+from cortexplorer.seeding import rng as make_rng
+from cortexplorer.stimuli.generate import generate_image_set
+
+log = logging.getLogger(__name__)
+
+INPUT_SIZE = 32
+
+
+class OracleClassifier(nn.Module):
+    """Three conv-BN-ReLU-maxpool stages, global average pooling, a linear read-out."""
+
+    def __init__(self, categories: Sequence[str], width: int = 24, temperature: float = 2.0) -> None:
+        super().__init__()
+        self.categories = list(categories)
+        self.width = width
+        self.temperature = temperature
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i in range(3):
+            c_out = width * 2**i
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                       nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, len(self.categories))
+
+    @staticmethod
+    def preprocess(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 N×H×W×3 (or float in [0, 1], N×3×H×W) → float N×3×S×S centred at 0.
+
+        Images larger than ``INPUT_SIZE`` are area-averaged down to it: categories of the
+        world are recognisable at 32 px, and it keeps training to a minute on two cores.
+        """
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(np.ascontiguousarray(images))
+        if images.dtype == torch.uint8:
+            images = images.permute(0, 3, 1, 2).float() / 255.0
+        if images.shape[-1] > INPUT_SIZE:
+            images = nn.functional.adaptive_avg_pool2d(images, INPUT_SIZE)
+        return (images - 0.5) / 0.25
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+    @torch.no_grad()
+    def evidence(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Category evidence: softmax of logits / temperature, N×C float32 in [0, 1]."""
+        self.eval()
+        out = []
+        for i in range(0, len(images), batch_size):
+            logits = self(self.preprocess(images[i : i + batch_size]))
+            out.append(torch.softmax(logits / self.temperature, dim=1).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.categories)), np.float32)
+
+    def config(self) -> dict:
+        return {"categories": self.categories, "width": self.width, "temperature": self.temperature}
+
+
+def train_oracle(
+    *,
+    out_model: str | os.PathLike,
+    out_metrics: str | os.PathLike,
+    out_provenance: str | os.PathLike,
+    categories: Sequence[str],
+    image_size: int,
+    seed: int,
+    n_train: int,
+    n_heldout: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    width: int,
+    temperature: float,
+) -> float:
+    """Train the oracle on freshly drawn images of the world; return held-out accuracy."""
+    torch.manual_seed(seed)
+    train = generate_image_set(n_train, categories=categories, image_size=image_size, seed=seed,
+                               stream="oracle-train", id_prefix="otr")
+    heldout = generate_image_set(n_heldout, categories=categories, image_size=image_size, seed=seed,
+                                 stream="oracle-heldout", id_prefix="oho")
+    index = {c: i for i, c in enumerate(categories)}
+    x = OracleClassifier.preprocess(train.images)
+    y = torch.tensor([index[c] for c in train.table["category"]])
+    model = OracleClassifier(categories, width=width, temperature=temperature)
+    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    steps = epochs * int(np.ceil(len(x) / batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=steps)
+    rng = make_rng(seed, "oracle", "batches")
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(x)))
+        total, correct, loss_sum = 0, 0, 0.0
+        for i in range(0, len(x), batch_size):
+            idx = order[i : i + batch_size]
+            xb = x[idx]
+            if rng.random() < 0.5:  # the world is left-right symmetric
+                xb = xb.flip(3)
+            logits = model(xb)
+            loss = nn.functional.cross_entropy(logits, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == y[idx]).sum())
+            total += len(idx)
+        log.info("oracle epoch %d/%d: loss %.4f, train accuracy %.3f (%d steps)", epoch + 1, epochs,
+                 loss_sum / total, correct / total, step)
+    pred = model.evidence(heldout.images).argmax(1)
+    truth = np.array([index[c] for c in heldout.table["category"]])
+    accuracy = float((pred == truth).mean())
+    log.info("oracle held-out accuracy: %.4f on %d images", accuracy, len(truth))
+    rows = [{"category": "all", "n_heldout": len(truth), "accuracy": accuracy}]
+    for c, i in index.items():
+        sel = truth == i
+        rows.append({"category": c, "n_heldout": int(sel.sum()), "accuracy": float((pred[sel] == i).mean())})
+    write_tsv(pd.DataFrame(rows), out_metrics)
+    with atomic_path(out_model) as tmp:
+        torch.save({"config": model.config(), "image_size": image_size, "state_dict": model.state_dict()}, tmp)
+    write_sidecar(out_provenance, stage="oracle",
+                  settings=dict(categories=list(categories), image_size=image_size, n_train=n_train, n_heldout=n_heldout,
+                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, width=width,
+                                temperature=temperature),
+                  seed=seed, heldout_accuracy=accuracy)
+    return accuracy
+
+
+def load_oracle(path: str | os.PathLike) -> OracleClassifier:
+    """Load a trained oracle written by :func:`train_oracle`."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Oracle weights '{path}' do not exist; run the oracle rule first.")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model = OracleClassifier(**blob["config"])
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return model

@@ -1,0 +1,40 @@
+"""How a Snakemake script hands a stage to the library: logging to the rule's log, timing."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("cortexplorer")
+
+
+def configure_logging(log_path: str | None = None) -> None:
+    """Log INFO and above to ``log_path`` (the rule's ``log:``) and to stderr."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logging.captureWarnings(True)
+
+
+def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run ``func(**kwargs)`` with logging sent to the rule's log file; errors are logged, then raised."""
+    configure_logging(smk.log[0] if len(smk.log) else None)
+    name = getattr(smk, "rule", func.__name__)
+    log.info("rule %s: starting %s", name, func.__qualname__)
+    start = time.perf_counter()
+    try:
+        result = func(**kwargs)
+    except Exception:
+        log.exception("rule %s failed", name)
+        raise
+    log.info("rule %s: done in %.1f s", name, time.perf_counter() - start)
+    return result
