@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
@@ -30,6 +36,7 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual mode
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -44,6 +51,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -61,34 +61,37 @@ def generate_image_set(
     return ImageSet(images, table)
 
 
-def make_demo_stimuli(
+DEMO_SETS = ("stimuli", "pool", "localizer")
+ID_PREFIX = {"stimuli": "stim", "pool": "pool", "localizer": "floc"}
+
+
+def make_demo_image_set(
+    name: str,
     *,
-    out_dirs: dict[str, str | os.PathLike],
-    image_size: int,
-    n_images: int,
-    n_pool: int,
-    n_localizer_per_category: int,
-    test_fraction: float,
+    out_h5: str | os.PathLike,
+    out_tsv: str | os.PathLike,
+    out_provenance: str | os.PathLike,
+    n: int,
     categories: Sequence[str],
-    localizer_categories: Sequence[str],
+    image_size: int,
+    test_fraction: float,
     seed: int,
 ) -> None:
-    """Write the three demo image sets: fMRI ``stimuli``, the disjoint ``pool`` and the ``localizer``.
+    """Write one demo image set in the image-set contract, with its provenance sidecar.
 
-    Each goes to ``out_dirs[name]/images.h5`` + ``stimuli.tsv`` + ``provenance.json``.
+    ``stimuli`` are the fMRI stimuli (``test_fraction`` of them in the test split), ``pool`` a
+    disjoint set for later stages (embedding bank, model training), ``localizer`` the fLoc-style
+    localizer images. Each set is its own random stream, so resizing one never changes another.
     """
-    specs = {
-        "stimuli": dict(n=n_images, categories=categories, id_prefix="stim", split="train", test_fraction=test_fraction),
-        "pool": dict(n=n_pool, categories=categories, id_prefix="pool", split="pool"),
-        "localizer": dict(n=n_localizer_per_category * len(localizer_categories), categories=localizer_categories,
-                          id_prefix="floc", split="localizer"),
-    }
-    for name, spec in specs.items():
-        image_set = generate_image_set(image_size=image_size, seed=seed, stream=name, **spec)
-        out = os.fspath(out_dirs[name])
-        write_image_set(image_set, os.path.join(out, "images.h5"), os.path.join(out, "stimuli.tsv"))
-        counts = image_set.table["category"].value_counts().to_dict()
-        log.info("%s: %d images of %d×%d, per category %s", name, len(image_set), image_size, image_size, counts)
-        write_sidecar(os.path.join(out, "provenance.json"), stage=f"stimuli/{name}",
-                      settings={"image_size": image_size, **{k: v for k, v in spec.items()}}, seed=seed,
-                      counts=counts)
+    if name not in DEMO_SETS:
+        raise ValueError(f"Unknown demo image set {name!r}; choose one of {DEMO_SETS}.")
+    split = {"stimuli": "train", "pool": "pool", "localizer": "localizer"}[name]
+    image_set = generate_image_set(n, categories=categories, image_size=image_size, seed=seed, stream=name,
+                                   id_prefix=ID_PREFIX[name], split=split, test_fraction=test_fraction)
+    write_image_set(image_set, out_h5, out_tsv)
+    counts = {str(k): int(v) for k, v in image_set.table["category"].value_counts().sort_index().items()}
+    log.info("%s: %d images of %d×%d, per category %s", name, len(image_set), image_size, image_size, counts)
+    write_sidecar(out_provenance, stage=f"stimuli/{name}",
+                  settings={"n": n, "categories": list(categories), "image_size": image_size,
+                            "test_fraction": test_fraction},
+                  seed=seed, counts=counts)

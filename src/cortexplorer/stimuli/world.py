@@ -135,7 +135,8 @@ def caption(scene: Scene) -> str:
     if scene.category == "object":
         return f"a {s} {c} {k}, {scene.pose}, {where}, on a {bg}"
     sky = {"dark": "night", "white": "white", "grey": "grey", "beige": "hazy"}.get(scene.background, scene.background)
-    what = {"house": f"a {c} house", "corridor": f"a corridor with {c} walls",
+    a = "an" if c[0] in "aeiou" else "a"
+    what = {"house": f"{a} {c} house", "corridor": f"a corridor with {c} walls",
             "mountains": f"{c} mountains", "street": f"a street of {c} buildings"}[k]
     return f"{what} under a {sky} sky, {scene.pose}, {where}"
 

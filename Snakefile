@@ -1,0 +1,27 @@
+# cortexplorer: fMRI responses to natural images -> encoders -> synthesis, captions, behaviour.
+# Run: snakemake --cores all            (the embedded demo, config/config.yaml)
+#      snakemake --cores all --configfile config/smoke.yaml   (tiny variant used by the tests)
+#      snakemake --profile profiles/slurm --configfile config/nsd.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/stimuli.smk"
+include: "workflow/rules/oracle.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/nsd.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

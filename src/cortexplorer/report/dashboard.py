@@ -1,0 +1,141 @@
+"""The dashboard ``reports/index.html``: one section per stage whose outputs exist."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from cortexplorer.io.images import read_image_set
+from cortexplorer.io.tables import read_tsv
+from cortexplorer.provenance import git_revision
+from cortexplorer.report import figures
+from cortexplorer.report.html import Section, write_page
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def produced_files(results: Path) -> pd.DataFrame:
+    """What the workflow produced: one row per stage folder, with file counts and sizes."""
+    rows = []
+    for stage in sorted(p for p in results.iterdir() if p.is_dir()):
+        files = [f for f in stage.rglob("*") if f.is_file() and not f.name.startswith(".")]
+        size = sum(f.stat().st_size for f in files)
+        key = sorted(str(f.relative_to(results)) for f in files if f.parent == stage)[:4]
+        created = ""
+        for prov in (stage / "provenance.json", *stage.glob("*/provenance.json")):
+            if prov.exists():
+                created = json.loads(prov.read_text()).get("created", "")
+                break
+        rows.append({"folder": f"{stage.name}/", "files": len(files), "size": _human(size),
+                     "created": created, "examples": ", ".join(key)})
+    return pd.DataFrame(rows)
+
+
+def _stimuli_section(results: Path, per_category: int) -> Section | None:
+    stim_dir = results / "stimuli"
+    if not (stim_dir / "images.h5").exists():
+        return None
+    stimuli = read_image_set(stim_dir / "images.h5", stim_dir / "stimuli.tsv")
+    sec = Section("stimuli", "Stimuli")
+    sec.figure(figures.category_montage(stimuli, per_category),
+               f"{per_category} random fMRI stimuli per category ({len(stimuli)} stimuli, "
+               f"{stimuli.images.shape[1]}×{stimuli.images.shape[2]} px).")
+    counts = []
+    for name in ("stimuli", "pool", "localizer"):
+        tsv = results / name / "stimuli.tsv"
+        if tsv.exists():
+            t = read_tsv(tsv)
+            for split, n in t["split"].value_counts().sort_index().items():
+                counts.append({"set": name, "split": split, "images": int(n),
+                               "categories": int(t.loc[t["split"] == split, "category"].nunique())})
+    sec.table(pd.DataFrame(counts), "Image sets")
+    sec.table(figures.example_captions(stimuli), "Example captions")
+    return sec
+
+
+def _oracle_section(results: Path) -> Section | None:
+    metrics = results / "oracle" / "metrics.tsv"
+    if not metrics.exists():
+        return None
+    m = read_tsv(metrics)
+    acc = float(m.loc[m["category"] == "all", "accuracy"].iloc[0])
+    return (Section("oracle", "Oracle")
+            .text(f"The oracle classifier (own architecture and seed) labels held-out images of the world with "
+                  f"accuracy <b>{acc:.3f}</b>. Its category evidence, plus receptive-field contrast energy, "
+                  f"is the true response model of the simulated subject.")
+            .table(m, "Held-out accuracy per category"))
+
+
+def _subject_section(results: Path) -> Section | None:
+    truth = results / "truth"
+    if not (truth / "regions.tsv").exists():
+        return None
+    regions = read_tsv(truth / "regions.tsv")
+    voxels = read_tsv(truth / "voxels.tsv")
+    sec = Section("subject", "Simulated subject")
+    sec.figure(figures.regions_on_template(truth / "regions" / "atlas.nii.gz", regions),
+               "Planted regions on nilearn's MNI152 template (axial slices, z in mm).")
+    summary = regions.copy()
+    summary["median signal SD (%)"] = [float(voxels.loc[voxels["region"] == r, "signal_sd"].median())
+                                       for r in regions["roi"]]
+    summary["median noise SD (%)"] = [float(voxels.loc[voxels["region"] == r, "noise_sd"].median())
+                                      for r in regions["roi"]]
+    sec.table(summary, "Regions")
+    with h5py.File(truth / "responses.h5", "r") as f:
+        responses = f["stimulus_responses"][:]
+        ids = f["stim_id"][:].astype(str)
+    stim = read_tsv(results / "stimuli" / "stimuli.tsv").set_index("stim_id").loc[ids]
+    table = figures.region_selectivity(responses, stim["category"].to_numpy(), voxels["region"].to_numpy(),
+                                       list(regions["roi"]))
+    sec.figure(figures.selectivity_heatmap(table), "Mean true response of each region to each stimulus category.")
+    trials = read_tsv(truth / "trials.tsv")
+    design = trials.groupby(["ses", "run"]).size().reset_index(name="trials")
+    sec.text(f"{len(trials)} main-experiment trials over {trials['ses'].nunique()} sessions and {len(design)} runs; "
+             f"each of {trials['stim_id'].nunique()} stimuli shown {len(trials) // max(trials['stim_id'].nunique(), 1)} "
+             "times. BIDS dataset with fMRIPrep-style derivatives in <code>bids/</code>, truth in <code>truth/</code>.")
+    return sec
+
+
+def _nsd_section(results: Path, nsd_files: list[str]) -> Section | None:
+    if not nsd_files:
+        return None
+    rows = [{"file": f, "size": _human(os.path.getsize(f)) if os.path.exists(f) else "missing"} for f in nsd_files]
+    return Section("nsd", "NSD files").table(pd.DataFrame(rows))
+
+
+def build_dashboard(
+    *,
+    out_html: str | os.PathLike,
+    results_dir: str | os.PathLike,
+    dataset: str,
+    mode: str,
+    montage_per_category: int,
+    nsd_files: list[str] | None = None,
+) -> None:
+    """Write the self-contained dashboard for ``results_dir``."""
+    results = Path(results_dir)
+    sections = [s for s in (
+        _stimuli_section(results, montage_per_category),
+        _oracle_section(results),
+        _subject_section(results),
+        _nsd_section(results, nsd_files or []),
+    ) if s is not None]
+    sections.append(Section("outputs", "What was produced").table(produced_files(results)))
+    n_images = 0
+    if (results / "stimuli" / "images.h5").exists():
+        with h5py.File(results / "stimuli" / "images.h5", "r") as f:
+            n_images = int(np.shape(f["images"])[0])
+    subtitle = (f"dataset '{dataset}' ({mode} mode) · {n_images} stimuli · code {git_revision()[:12]} · "
+                f"results in {results}")
+    write_page(out_html, "cortexplorer", subtitle, sections)

@@ -1,0 +1,101 @@
+"""Figures of the dashboard: stimulus montages, regions on the template brain."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from cortexplorer.io.images import ImageSet  # noqa: E402
+
+REGION_COLOURS = {
+    "FFA": "#e6194b", "OFA": "#f58231", "PPA": "#3cb44b", "OPA": "#2e8b57", "RSC": "#9acd32",
+    "EBA": "#4363d8", "VWFA": "#911eb4", "FOOD": "#c8a000", "V1": "#808080", "V2": "#a9a9a9", "V3": "#cfcfcf",
+}
+
+
+def category_montage(image_set: ImageSet, per_category: int, scale: int = 2, seed: int = 0) -> Image.Image:
+    """One row per category, ``per_category`` images each, with the category name at the left."""
+    table = image_set.table
+    cats = list(dict.fromkeys(table["category"]))
+    side = image_set.images.shape[1] * scale
+    label_w, pad = 90, 4
+    canvas = Image.new("RGB", (label_w + per_category * (side + pad), len(cats) * (side + pad)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=14)
+    rng = np.random.default_rng(seed)
+    for r, cat in enumerate(cats):
+        idx = np.flatnonzero(table["category"].to_numpy() == cat)
+        idx = np.sort(rng.choice(idx, size=min(per_category, len(idx)), replace=False))
+        y = r * (side + pad)
+        draw.text((6, y + side // 2 - 8), str(cat), fill=(30, 30, 30), font=font)
+        for c, i in enumerate(idx):
+            tile = Image.fromarray(image_set.images[i]).resize((side, side), Image.NEAREST)
+            canvas.paste(tile, (label_w + c * (side + pad), y))
+    return canvas
+
+
+def example_captions(image_set: ImageSet, n_per_category: int = 2) -> pd.DataFrame:
+    rows = []
+    for cat, grp in image_set.table.groupby("category", sort=False):
+        for _, row in grp.head(n_per_category).iterrows():
+            rows.append({"category": cat, "stim_id": row["stim_id"], "caption": row["caption"]})
+    return pd.DataFrame(rows)
+
+
+def regions_on_template(atlas_path: str | os.PathLike, regions: pd.DataFrame):
+    """Planted regions as coloured overlays on axial slices of nilearn's MNI152 template."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    from nilearn import datasets, plotting
+
+    atlas = nib.load(atlas_path)
+    template = datasets.load_mni152_template(resolution=2)
+    labels = regions.sort_values("label")
+    colours = ["#000000"] + [REGION_COLOURS.get(r, "#ff00ff") for r in labels["roi"]]
+    cmap = ListedColormap(colours)
+    fig = plt.figure(figsize=(12, 3.6))
+    display = plotting.plot_roi(atlas, bg_img=template, display_mode="z", cut_coords=[-18, -10, -2, 6, 14, 28],
+                                cmap=cmap, vmin=0, vmax=len(colours) - 1, alpha=0.85, figure=fig,
+                                resampling_interpolation="nearest", draw_cross=False, annotate=True)
+    handles = [Patch(color=REGION_COLOURS.get(r, "#ff00ff"), label=f"{r} ({c})")
+               for r, c in zip(labels["roi"], labels["category"], strict=True)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.12))
+    del display
+    return fig
+
+
+def region_selectivity(responses: np.ndarray, categories: np.ndarray, voxel_region: np.ndarray,
+                       regions: list[str]) -> pd.DataFrame:
+    """Mean true response per region (rows) and stimulus category (columns)."""
+    cats = list(dict.fromkeys(categories))
+    out = {}
+    for roi in regions:
+        sel = voxel_region == roi
+        if not sel.any():
+            continue
+        mean_by_stim = responses[:, sel].mean(1)
+        out[roi] = {c: float(mean_by_stim[categories == c].mean()) for c in cats}
+    return pd.DataFrame(out).T
+
+
+def selectivity_heatmap(table: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * table.shape[1], 0.45 * table.shape[0] + 1.0))
+    im = ax.imshow(table.to_numpy(), cmap="magma", aspect="auto")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
+    ax.set_yticks(range(table.shape[0]), table.index)
+    for (i, j), v in np.ndenumerate(table.to_numpy()):
+        ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                color="white" if v < table.to_numpy().max() * 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="mean true response (% signal change)")
+    ax.set_title("True response by region and stimulus category")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,6 @@
+"""Stage ``simulate`` (demo only): a subject with planted category regions, written as BIDS + truth."""
+
+from cortexplorer.simulate.response import TrueResponseModel, score_images
+from cortexplorer.simulate.subject import simulate_subject
+
+__all__ = ["TrueResponseModel", "score_images", "simulate_subject"]

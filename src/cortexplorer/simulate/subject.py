@@ -1,0 +1,271 @@
+"""Simulate one subject and write it as a BIDS dataset with fMRIPrep-style derivatives + truth.
+
+Layout written (``bids_dir`` and ``truth_dir`` are replaced atomically as whole folders)::
+
+    bids/dataset_description.json, participants.tsv, README
+    bids/sub-XX/ses-YY/func/sub-XX_ses-YY_task-{nsd,floc}_run-NN_{bold.nii.gz,bold.json,events.tsv}
+    bids/derivatives/fmriprep/dataset_description.json
+    bids/derivatives/fmriprep/sub-XX/ses-YY/func/
+        ..._space-MNI152NLin2009aSym_desc-preproc_bold.{nii.gz,json}
+        ..._space-MNI152NLin2009aSym_desc-brain_mask.nii.gz
+        ..._desc-confounds_timeseries.{tsv,json}
+    truth/responses.h5, model.h5, voxels.tsv, trials.tsv, regions.tsv, regions/{roi}.nii.gz,
+    truth/signal_sd.nii.gz, noise_sd.nii.gz, hrf_basis.tsv, README.md, provenance.json
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from cortexplorer.io.atomic import atomic_dir
+from cortexplorer.io.bids import TEMPLATE_SPACE, bids_path, write_dataset_description, write_json
+from cortexplorer.io.images import read_image_set
+from cortexplorer.io.tables import write_tsv
+from cortexplorer.oracle import load_oracle
+from cortexplorer.provenance import write_sidecar
+from cortexplorer.seeding import rng as make_rng
+from cortexplorer.simulate.anatomy import EARLY_VISUAL, Anatomy, build_anatomy
+from cortexplorer.simulate.bold import event_regressors, hrf_basis, synthesize_run, voxel_hrf_coefficients
+from cortexplorer.simulate.design import RunDesign, floc_design, nsd_like_design
+from cortexplorer.simulate.response import TrueResponseModel
+
+log = logging.getLogger(__name__)
+
+VISUAL_CORTEX_MAX_Y_MM = -35.0  # grey matter posterior to this responds (weakly) to images
+
+
+def plant_voxel_parameters(anat: Anatomy, categories: Sequence[str], signal_sd: Sequence[float],
+                           rng: np.random.Generator) -> TrueResponseModel:
+    """Per-voxel tuning: category regions prefer their category, V1–V3 follow contrast energy in
+    their receptive field, the rest of visual cortex responds weakly and broadly, and the rest
+    of the brain does not respond to images at all."""
+    n, c = anat.n_voxels, len(categories)
+    weights = np.zeros((n, c))
+    rf_weight = np.zeros(n)
+    rf_x, rf_y, rf_sigma = anat.rf_x.copy(), anat.rf_y.copy(), anat.rf_sigma.copy()
+    gain = np.zeros(n)
+    lo, hi = signal_sd
+    visual = anat.grey_matter & (anat.xyz[:, 1] < VISUAL_CORTEX_MAX_Y_MM)
+    # weakly, broadly tuned visual cortex
+    weights[visual] = rng.uniform(0, 0.4, (visual.sum(), c))
+    rf_weight[visual] = rng.uniform(0, 0.3, visual.sum())
+    gain[visual] = rng.uniform(0.15, 0.35, visual.sum()) * lo
+    for roi, cat in anat.region_category.items():
+        sel = anat.region == roi
+        if not sel.any():
+            continue
+        gain[sel] = rng.uniform(lo, hi, sel.sum())
+        if roi in EARLY_VISUAL:
+            weights[sel] = rng.uniform(0, 0.1, (sel.sum(), c))
+            rf_weight[sel] = 1.0
+        else:
+            weights[sel] = rng.uniform(0, 0.15, (sel.sum(), c))
+            weights[sel, list(categories).index(cat)] = 1.0
+            rf_weight[sel] = 0.1
+    # voxels with an RF weight but no retinotopic RF (outside V1–V3) pool a large, central field
+    broad = (rf_weight > 0) & np.isnan(rf_x)
+    rf_x[broad] = rng.uniform(0.35, 0.65, broad.sum())
+    rf_y[broad] = rng.uniform(0.35, 0.65, broad.sum())
+    rf_sigma[broad] = rng.uniform(0.2, 0.35, broad.sum())
+    for a in (rf_x, rf_y, rf_sigma):
+        a[np.isnan(a)] = 0.5
+    return TrueResponseModel(
+        categories=list(categories), category_weights=weights.astype(np.float32), rf_weight=rf_weight.astype(np.float32),
+        rf_x=rf_x.astype(np.float32), rf_y=rf_y.astype(np.float32), rf_sigma=rf_sigma.astype(np.float32),
+        gain=gain.astype(np.float32), baseline=gain.astype(np.float32),  # images activate: mean response = 1 SD
+        drive_mean=np.zeros(n, np.float32), drive_sd=np.ones(n, np.float32),
+    )
+
+
+def _tissue_masks(anat: Anatomy) -> dict[str, np.ndarray]:
+    brain = np.ones(anat.n_voxels, bool)
+    return {"brain": brain, "white_matter": anat.white_matter,
+            "csf": ~anat.grey_matter & ~anat.white_matter}
+
+
+def simulate_subject(
+    *,
+    stimuli_dir: str | os.PathLike,
+    localizer_dir: str | os.PathLike,
+    oracle_path: str | os.PathLike,
+    bids_dir: str | os.PathLike,
+    truth_dir: str | os.PathLike,
+    subject: str,
+    voxel_size_mm: int,
+    tr: float,
+    n_sessions: int,
+    runs_per_session: int,
+    repeats: int,
+    trial_duration: float,
+    trial_interval: float,
+    rest_start: float,
+    rest_end: float,
+    region_radius_mm: float,
+    regions: Sequence[dict],
+    early_visual: dict,
+    signal_sd_percent: Sequence[float],
+    noise_sd_percent: Sequence[float],
+    ar1: Sequence[float],
+    drift_sd_percent: float,
+    motion_coupling_percent_per_mm: float,
+    session_gain_sd: float,
+    localizer: dict,
+    seed: int,
+) -> None:
+    settings = {k: v for k, v in locals().items() if k not in ("stimuli_dir", "localizer_dir", "oracle_path",
+                                                               "bids_dir", "truth_dir")}
+    stimuli = read_image_set(Path(stimuli_dir) / "images.h5", Path(stimuli_dir) / "stimuli.tsv")
+    floc_images = read_image_set(Path(localizer_dir) / "images.h5", Path(localizer_dir) / "stimuli.tsv")
+    oracle = load_oracle(oracle_path)
+
+    # 1. anatomy and voxel tuning
+    anat = build_anatomy(voxel_size_mm, regions, region_radius_mm, early_visual, make_rng(seed, "simulate", "anatomy"))
+    model = plant_voxel_parameters(anat, oracle.categories, signal_sd_percent, make_rng(seed, "simulate", "tuning"))
+    log.info("grid %s at %d mm: %d brain voxels, %d in regions", anat.shape, voxel_size_mm, anat.n_voxels,
+             int((anat.region != "").sum()))
+
+    # 2. true responses of every stimulus (fixes the response scale on the fMRI stimuli)
+    model.calibrate(stimuli.images, oracle)
+    responses = model.predict(stimuli.images, oracle)
+    floc_responses = model.predict(floc_images.images, oracle)
+
+    # 3. noise and HRF parameters
+    rng = make_rng(seed, "simulate", "voxels")
+    noise_sd = rng.uniform(*noise_sd_percent, anat.n_voxels)
+    phi = rng.uniform(*ar1, anat.n_voxels)
+    hrf_coef = voxel_hrf_coefficients(anat.n_voxels, rng, tr, trial_duration)
+    s0 = 400.0 + 600.0 * anat.template / max(float(anat.template.max()), 1e-6)
+    session_gain = 1.0 + make_rng(seed, "simulate", "sessions").normal(0, session_gain_sd, n_sessions)
+
+    # 4. designs
+    design_rng = make_rng(seed, "simulate", "design")
+    runs: list[RunDesign] = nsd_like_design(
+        stimuli.table["stim_id"].to_numpy(), n_sessions=n_sessions, runs_per_session=runs_per_session,
+        repeats=repeats, trial_duration=trial_duration, trial_interval=trial_interval,
+        rest_start=rest_start, rest_end=rest_end, rng=design_rng)
+    runs += floc_design(floc_images.table, rng=design_rng, rest_start=rest_start, rest_end=rest_end, **localizer)
+    stim_index = {s: i for i, s in enumerate(stimuli.table["stim_id"])}
+    floc_index = {s: i for i, s in enumerate(floc_images.table["stim_id"])}
+
+    with atomic_dir(bids_dir) as bids, atomic_dir(truth_dir) as truth:
+        deriv = bids / "derivatives" / "fmriprep"
+        _write_dataset_files(bids, deriv, subject, tr)
+        tissue = _tissue_masks(anat)
+        trial_rows = []
+        start_time = tr / 2
+        for design in tqdm(runs, desc="simulate runs", mininterval=5):
+            ent = dict(sub=subject, ses=f"{design.session:02d}", task=design.task, run=design.run)
+            n_vol = design.n_volumes(tr)
+            ev = design.events
+            if design.task == "nsd":
+                amp = responses[[stim_index[s] for s in ev["stim_id"]]] * session_gain[design.session - 1]
+                for j, row in ev.iterrows():
+                    trial_rows.append({**{k: ent[k] for k in ("ses", "run")}, "trial": j + 1, "onset": row.onset,
+                                       "stim_id": row.stim_id, "session_gain": session_gain[design.session - 1]})
+            else:
+                amp = floc_responses[[floc_index[s] for s in ev["stim_id"]]]
+            run_rng = make_rng(seed, "simulate", "run", design.task, design.session, design.run)
+            sig = synthesize_run(regressors=event_regressors(ev, n_vol, tr, start_time), amplitudes=amp,
+                                 hrf_coef=hrf_coef, s0=s0, noise_sd=noise_sd, ar1=phi, drift_sd=drift_sd_percent,
+                                 motion_coupling=motion_coupling_percent_per_mm, tissue=tissue, tr=tr, rng=run_rng)
+            _write_run(bids, deriv, anat, ent, ev, sig.bold, sig.confounds, tr, start_time)
+        _write_truth(truth, anat, model, stimuli.table["stim_id"], responses, floc_images.table["stim_id"],
+                     floc_responses, noise_sd, phi, hrf_coef, session_gain, pd.DataFrame(trial_rows), tr)
+        write_sidecar(truth / "provenance.json", stage="simulate", settings=settings, seed=seed)
+        write_sidecar(deriv / "provenance.json", stage="simulate", settings=settings, seed=seed)
+
+
+def _write_dataset_files(bids: Path, deriv: Path, subject: str, tr: float) -> None:
+    write_dataset_description(bids, "cortexplorer simulated subject")
+    write_dataset_description(deriv, "fMRIPrep-style derivatives (simulated)", derivative_of="../../",
+                              generated_by="cortexplorer-simulate")
+    write_tsv(pd.DataFrame({"participant_id": [f"sub-{subject}"], "species": ["simulated"]}), bids / "participants.tsv")
+    (bids / "README").write_text(
+        "Simulated by cortexplorer's demo world. BOLD is generated directly on the MNI152 2009a template grid,\n"
+        "so the raw *_bold.nii.gz files are hard links to the preprocessed ones in derivatives/fmriprep.\n"
+        "The ground truth (true responses, regions, noise levels) is in the sibling truth/ folder.\n")
+    for task, name in (("nsd", "natural-scenes-like image viewing"), ("floc", "fLoc-style category localizer")):
+        write_json({"TaskName": task, "RepetitionTime": tr, "TaskDescription": name}, bids / f"task-{task}_bold.json")
+
+
+def _write_run(bids: Path, deriv: Path, anat: Anatomy, ent: dict, events: pd.DataFrame, bold: np.ndarray,
+               confounds: pd.DataFrame, tr: float, start_time: float) -> None:
+    space = dict(ent, space=TEMPLATE_SPACE)
+    preproc = bids_path(deriv, **space, desc="preproc", suffix="bold", extension=".nii.gz")
+    preproc.parent.mkdir(parents=True, exist_ok=True)
+    img = anat.volume(bold.T)
+    img.header.set_xyzt_units("mm", "sec")
+    img.header["pixdim"][4] = tr
+    img.to_filename(preproc)
+    write_json({"RepetitionTime": tr, "SliceTimingCorrected": True, "StartTime": start_time, "SkullStripped": True,
+                "TaskName": ent["task"]}, preproc.with_name(preproc.name.replace(".nii.gz", ".json")))
+    anat.mask_image().to_filename(bids_path(deriv, **space, desc="brain", suffix="mask", extension=".nii.gz"))
+    conf = bids_path(deriv, **ent, desc="confounds", suffix="timeseries", extension=".tsv")
+    write_tsv(confounds, conf)
+    write_json({c: {"Description": "simulated"} for c in confounds.columns}, conf.with_suffix(".json"))
+    raw = bids_path(bids, **ent, suffix="bold", extension=".nii.gz")
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    os.link(preproc, raw)
+    write_json({"RepetitionTime": tr, "TaskName": ent["task"]}, raw.with_name(raw.name.replace(".nii.gz", ".json")))
+    write_tsv(events, bids_path(bids, **ent, suffix="events", extension=".tsv"))
+
+
+def _write_truth(truth: Path, anat: Anatomy, model: TrueResponseModel, stim_ids, responses, floc_ids,
+                 floc_responses, noise_sd, phi, hrf_coef, session_gain, trials: pd.DataFrame, tr: float) -> None:
+    model.save(truth / "model.h5")
+    with h5py.File(truth / "responses.h5", "w") as f:
+        f.create_dataset("stimulus_responses", data=responses, compression="gzip", compression_opts=1)
+        f.create_dataset("stim_id", data=np.asarray(stim_ids).astype("S"))
+        f.create_dataset("localizer_responses", data=floc_responses, compression="gzip", compression_opts=1)
+        f.create_dataset("localizer_stim_id", data=np.asarray(floc_ids).astype("S"))
+        f.create_dataset("voxel_ijk", data=anat.ijk.astype(np.int32))
+        f.create_dataset("affine", data=anat.affine)
+        f.create_dataset("session_gain", data=session_gain)
+        f.attrs["units"] = "percent signal change at the peak of the voxel's HRF"
+    signal_sd = responses.std(0)
+    voxels = pd.DataFrame({
+        "voxel": np.arange(anat.n_voxels), "i": anat.ijk[:, 0], "j": anat.ijk[:, 1], "k": anat.ijk[:, 2],
+        "x_mm": anat.xyz[:, 0], "y_mm": anat.xyz[:, 1], "z_mm": anat.xyz[:, 2],
+        "region": np.where(anat.region == "", "n/a", anat.region), "grey_matter": anat.grey_matter,
+        "signal_sd": signal_sd, "noise_sd": noise_sd, "ar1": phi,
+        "hrf_canonical": hrf_coef[:, 0], "hrf_temporal": hrf_coef[:, 1], "hrf_dispersion": hrf_coef[:, 2],
+        "rf_x": model.rf_x, "rf_y": model.rf_y, "rf_sigma": model.rf_sigma, "rf_weight": model.rf_weight,
+        **{f"weight_{c}": model.category_weights[:, i] for i, c in enumerate(model.categories)},
+    })
+    write_tsv(voxels, truth / "voxels.tsv")
+    write_tsv(trials, truth / "trials.tsv")
+    rows = []
+    (truth / "regions").mkdir()
+    for label, (roi, cat) in enumerate(anat.region_category.items(), start=1):
+        sel = anat.region == roi
+        anat.mask_image(sel).to_filename(truth / "regions" / f"{roi}.nii.gz")
+        rows.append({"label": label, "roi": roi, "category": cat, "n_voxels": int(sel.sum())})
+    write_tsv(pd.DataFrame(rows), truth / "regions.tsv")
+    labels = np.zeros(anat.n_voxels, np.int16)
+    for row in rows:
+        labels[anat.region == row["roi"]] = row["label"]
+    anat.volume(labels, dtype=np.int16).to_filename(truth / "regions" / "atlas.nii.gz")
+    anat.volume(signal_sd).to_filename(truth / "signal_sd.nii.gz")
+    anat.volume(noise_sd).to_filename(truth / "noise_sd.nii.gz")
+    time, basis = hrf_basis(tr)
+    write_tsv(pd.DataFrame({"time": time, "canonical": basis[0], "temporal": basis[1], "dispersion": basis[2]}),
+              truth / "hrf_basis.tsv")
+    (truth / "README.md").write_text(
+        "# Ground truth of the simulated subject\n\n"
+        "- `responses.h5`: `stimulus_responses` (stimuli × voxels) = true response to each fMRI stimulus, in\n"
+        "  % signal change at the peak of the voxel's HRF for a trial-length boxcar (GLMsingle's beta convention);\n"
+        "  a trial in session s has true beta `session_gain[s-1] * stimulus_responses[stim]`.\n"
+        "  `localizer_responses` likewise for the localizer images. Voxel v sits at `voxel_ijk[v]`.\n"
+        "- `voxels.tsv`: per-voxel region, signal SD (across stimuli), noise SD (time series, % signal change),\n"
+        "  AR(1) coefficient, HRF = sum of the coefficients times the columns of `hrf_basis.tsv`, RF and tuning.\n"
+        "- `trials.tsv`: every main-experiment trial with its session gain.\n"
+        "- `regions/{roi}.nii.gz`, `regions/atlas.nii.gz` (labels in `regions.tsv`): planted regions.\n"
+        "- `model.h5`: the true-response model; `cortexplorer.simulate.score_images` scores any image with it.\n")

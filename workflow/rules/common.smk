@@ -1,0 +1,85 @@
+# Shared helpers: config validation (before any job), result paths, per-rule settings.
+import os
+import re
+
+from cortexplorer.config import check_config, load_schema
+from cortexplorer.nsd import load_manifest
+
+CFG = check_config(
+    config,
+    load_schema(
+        os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+    ),
+    base_dir=os.getcwd(),
+)
+DATASET = CFG["dataset"]["name"]
+MODE = CFG["dataset"]["mode"]
+SEED = CFG["seed"]
+RESULTS = f"results/{DATASET}"
+LOGS = f"logs/{DATASET}"
+BENCH = f"benchmarks/runs/{DATASET}"
+ENV = "../../envs/cortexplorer.yaml"
+
+
+def demo_image_set_settings(wildcards):
+    """Only the settings that shape this image set, so changing one set reruns only it."""
+    st = CFG["stimuli"]
+    name = wildcards.imageset
+    if name == "localizer":
+        cats = CFG["simulate"]["localizer"]["categories"]
+        n = st["n_localizer_per_category"] * len(cats)
+    else:
+        cats = st["categories"]
+        n = st["n_images"] if name == "stimuli" else st["n_pool"]
+    return {
+        "n": n,
+        "categories": list(cats),
+        "image_size": st["image_size"],
+        "test_fraction": st["test_fraction"] if name == "stimuli" else 0.0,
+        "seed": SEED,
+    }
+
+
+def final_outputs():
+    """What `rule all` asks for in each mode."""
+    html = CFG["report"]["html"]
+    if MODE == "demo":
+        return [html, f"{RESULTS}/bids", f"{RESULTS}/truth"]
+    if MODE == "nsd":
+        return [html, *nsd_local_paths()]
+    return [html]
+
+
+def nsd_files():
+    nsd = CFG["nsd"]
+    return load_manifest(nsd["manifest"]).select(nsd["subjects"], nsd["sessions"])
+
+
+def nsd_local_paths(kind=None):
+    root = CFG["nsd"]["root"]
+    return [
+        os.path.join(root, f.path)
+        for f in nsd_files()
+        if kind is None or f.kind == kind
+    ]
+
+
+def nsd_expected_bytes(wildcards):
+    sizes = {f.path: f.bytes for f in nsd_files()}
+    return sizes[wildcards.nsd_path]
+
+
+def nsd_path_pattern():
+    return "|".join(re.escape(f.path) for f in nsd_files())
+
+
+def report_inputs(wildcards):
+    inputs = {"stimuli": f"{RESULTS}/stimuli/stimuli.tsv"}
+    if MODE == "demo":
+        inputs.update(
+            pool=f"{RESULTS}/pool/stimuli.tsv",
+            localizer=f"{RESULTS}/localizer/stimuli.tsv",
+            oracle=f"{RESULTS}/oracle/metrics.tsv",
+            truth=f"{RESULTS}/truth",
+        )
+    return inputs
