@@ -60,7 +60,7 @@ def write_sidecar(path: str | os.PathLike, *, stage: str, settings: dict, seed: 
         "seed": seed,
         "code_version": git_revision(),
         "packages": package_versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }
     with atomic_path(path) as tmp:

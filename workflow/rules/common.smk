@@ -41,13 +41,27 @@ def demo_image_set_settings(wildcards):
 
 
 def final_outputs():
-    """What `rule all` asks for in each mode."""
+    """Every product of the workflow, so that a deleted intermediate is rebuilt (with what depends
+    on it) by plain `snakemake`: Snakemake regenerates a missing file only when something
+    requests it, and otherwise treats it like a temp file."""
     html = CFG["report"]["html"]
     if MODE == "demo":
-        return [html, f"{RESULTS}/bids", f"{RESULTS}/truth"]
+        image_sets = [
+            f"{RESULTS}/{name}/{f}"
+            for name in ("stimuli", "pool", "localizer")
+            for f in ("images.h5", "stimuli.tsv")
+        ]
+        return [
+            html,
+            *image_sets,
+            f"{RESULTS}/oracle/oracle.pt",
+            f"{RESULTS}/oracle/metrics.tsv",
+            f"{RESULTS}/bids",
+            f"{RESULTS}/truth",
+        ]
     if MODE == "nsd":
-        return [html, *nsd_local_paths()]
-    return [html]
+        return [html, f"{RESULTS}/stimuli/images.h5", *nsd_local_paths()]
+    return [html, f"{RESULTS}/stimuli/images.h5"]
 
 
 def nsd_files():

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from cortexplorer.io.atomic import atomic_path
+from cortexplorer.io.hdf5 import write_h5
 from cortexplorer.io.tables import read_tsv, write_tsv
 
 REQUIRED_COLUMNS = ("stim_id", "category", "caption", "split")
@@ -52,16 +52,8 @@ class ImageSet:
 
 def write_image_set(image_set: ImageSet, h5_path: str | os.PathLike, tsv_path: str | os.PathLike) -> None:
     """Write an image set atomically to the HDF5 + TSV pair."""
-    with atomic_path(h5_path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset(
-                "images",
-                data=image_set.images,
-                chunks=(1, *image_set.images.shape[1:]),
-                compression="gzip",
-                compression_opts=1,
-            )
-            f.create_dataset("stim_id", data=image_set.table["stim_id"].to_numpy().astype("S"))
+    write_h5(h5_path, {"images": image_set.images, "stim_id": image_set.table["stim_id"].to_numpy().astype(str)},
+             compress=("images",), chunks={"images": (1, *image_set.images.shape[1:])})
     write_tsv(image_set.table, tsv_path)
 
 

@@ -18,7 +18,7 @@ N_ORIENTATIONS = 4
 def _gabor_bank(side: int) -> list[torch.Tensor]:
     banks = []
     for frac in WAVELENGTHS:
-        lam = max(frac * side, 2.0)
+        lam = max(frac * side, 4.0)  # below 4 px the odd (sine) filter vanishes on the pixel grid
         sigma = 0.5 * lam
         half = int(np.ceil(2.5 * sigma))
         yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
@@ -45,7 +45,8 @@ def contrast_energy_maps(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     side = lum.shape[-1]
     maps = []
     for bank in _gabor_bank(side):
-        resp = torch.nn.functional.conv2d(lum, bank, padding=bank.shape[-1] // 2)
+        pad = bank.shape[-1] // 2  # reflect, so image borders are not seen as contrast edges
+        resp = torch.nn.functional.conv2d(torch.nn.functional.pad(lum, (pad, pad, pad, pad), mode="reflect"), bank)
         even, odd = resp[:, 0::2], resp[:, 1::2]
         maps.append(torch.sqrt(even**2 + odd**2 + 1e-8).sum(1))
     return torch.stack(maps, 1)

@@ -7,13 +7,13 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nibabel as nib  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+import matplotlib.pyplot as plt
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
 
-from cortexplorer.io.images import ImageSet  # noqa: E402
+from cortexplorer.io.images import ImageSet
 
 REGION_COLOURS = {
     "FFA": "#e6194b", "OFA": "#f58231", "PPA": "#3cb44b", "OPA": "#2e8b57", "RSC": "#9acd32",

@@ -24,7 +24,7 @@ HRF_LENGTH = 32.0
 
 def hrf_basis(tr: float) -> tuple[np.ndarray, np.ndarray]:
     """SPM canonical HRF, temporal and dispersion derivatives on the ``DT`` grid: (time, 3×n)."""
-    oversampling = int(round(tr / DT))
+    oversampling = round(tr / DT)
     basis = np.stack([
         spm_hrf(tr, oversampling, HRF_LENGTH),
         spm_time_derivative(tr, oversampling, HRF_LENGTH),
@@ -42,7 +42,7 @@ def voxel_hrf_coefficients(n_voxels: int, rng: np.random.Generator, tr: float, t
     """
     _, basis = hrf_basis(tr)
     coef = np.column_stack([np.ones(n_voxels), rng.uniform(-1.0, 1.0, n_voxels), rng.uniform(-0.5, 0.5, n_voxels)])
-    box = np.ones(int(round(trial_duration / DT)))
+    box = np.ones(round(trial_duration / DT))
     per_basis = np.stack([np.convolve(b, box)[: basis.shape[1] + len(box)] for b in basis])
     peaks = (coef @ per_basis).max(axis=1)
     return (coef / peaks[:, None]).astype(np.float64)
@@ -54,8 +54,8 @@ def event_regressors(events: pd.DataFrame, n_volumes: int, tr: float, start_time
     n_fine = int(np.ceil((n_volumes * tr + HRF_LENGTH) / DT))
     box = np.zeros((n_fine, len(events)), dtype=np.float64)
     for j, (onset, duration) in enumerate(zip(events["onset"], events["duration"], strict=True)):
-        a = int(round(onset / DT))
-        box[a : a + max(1, int(round(duration / DT))), j] = 1.0
+        a = round(onset / DT)
+        box[a : a + max(1, round(duration / DT)), j] = 1.0
     idx = np.round((np.arange(n_volumes) * tr + start_time) / DT).astype(int)
     return np.stack([fftconvolve(box, b[:, None], axes=0)[:n_fine][idx] for b in basis])
 

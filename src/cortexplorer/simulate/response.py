@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 import h5py
 import numpy as np
 
-from cortexplorer.io.atomic import atomic_path
+from cortexplorer.io.hdf5 import write_h5
 from cortexplorer.oracle import OracleClassifier, load_oracle, rf_energy
 
 RF_SCALE_OF_SIGMA = (0.06, 0.14)  # RFs narrower than these pool the fine, medium band; wider: coarse
@@ -74,13 +74,9 @@ class TrueResponseModel:
         return (self.baseline + self.gain * z).astype(np.float32)
 
     def save(self, path: str | os.PathLike) -> None:
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            for fld in fields(self):
-                value = getattr(self, fld.name)
-                if fld.name == "categories":
-                    f.attrs["categories"] = list(value)
-                else:
-                    f.create_dataset(fld.name, data=np.asarray(value, dtype=np.float32))
+        write_h5(path, {fld.name: np.asarray(getattr(self, fld.name), dtype=np.float32)
+                        for fld in fields(self) if fld.name != "categories"},
+                 attrs={"categories": list(self.categories)})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrueResponseModel:

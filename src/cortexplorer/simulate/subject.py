@@ -20,13 +20,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from cortexplorer.io.atomic import atomic_dir
 from cortexplorer.io.bids import TEMPLATE_SPACE, bids_path, write_dataset_description, write_json
+from cortexplorer.io.hdf5 import write_h5
 from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.oracle import load_oracle
@@ -125,6 +125,14 @@ def simulate_subject(
     stimuli = read_image_set(Path(stimuli_dir) / "images.h5", Path(stimuli_dir) / "stimuli.tsv")
     floc_images = read_image_set(Path(localizer_dir) / "images.h5", Path(localizer_dir) / "stimuli.tsv")
     oracle = load_oracle(oracle_path)
+    for spec in regions:
+        if spec["category"] not in oracle.categories:
+            raise ValueError(
+                f"Region '{spec['name']}' prefers '{spec['category']}', which is not among the categories of the "
+                f"world {oracle.categories}. Add it to stimuli.categories or remove the region from simulate.regions.")
+    missing = sorted(set(localizer["categories"]) - set(floc_images.table["category"]))
+    if missing:
+        raise ValueError(f"simulate.localizer.categories names {missing}, but the localizer images have none of them.")
 
     # 1. anatomy and voxel tuning
     anat = build_anatomy(voxel_size_mm, regions, region_radius_mm, early_visual, make_rng(seed, "simulate", "anatomy"))
@@ -221,15 +229,12 @@ def _write_run(bids: Path, deriv: Path, anat: Anatomy, ent: dict, events: pd.Dat
 def _write_truth(truth: Path, anat: Anatomy, model: TrueResponseModel, stim_ids, responses, floc_ids,
                  floc_responses, noise_sd, phi, hrf_coef, session_gain, trials: pd.DataFrame, tr: float) -> None:
     model.save(truth / "model.h5")
-    with h5py.File(truth / "responses.h5", "w") as f:
-        f.create_dataset("stimulus_responses", data=responses, compression="gzip", compression_opts=1)
-        f.create_dataset("stim_id", data=np.asarray(stim_ids).astype("S"))
-        f.create_dataset("localizer_responses", data=floc_responses, compression="gzip", compression_opts=1)
-        f.create_dataset("localizer_stim_id", data=np.asarray(floc_ids).astype("S"))
-        f.create_dataset("voxel_ijk", data=anat.ijk.astype(np.int32))
-        f.create_dataset("affine", data=anat.affine)
-        f.create_dataset("session_gain", data=session_gain)
-        f.attrs["units"] = "percent signal change at the peak of the voxel's HRF"
+    write_h5(truth / "responses.h5", {
+        "stimulus_responses": responses, "stim_id": np.asarray(stim_ids).astype(str),
+        "localizer_responses": floc_responses, "localizer_stim_id": np.asarray(floc_ids).astype(str),
+        "voxel_ijk": anat.ijk.astype(np.int32), "affine": anat.affine, "session_gain": session_gain,
+    }, attrs={"units": "percent signal change at the peak of the voxel's HRF"},
+        compress=("stimulus_responses", "localizer_responses"))
     signal_sd = responses.std(0)
     voxels = pd.DataFrame({
         "voxel": np.arange(anat.n_voxels), "i": anat.ijk[:, 0], "j": anat.ijk[:, 1], "k": anat.ijk[:, 2],

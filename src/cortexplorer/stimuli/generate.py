@@ -56,7 +56,7 @@ def generate_image_set(
     if test_fraction > 0:
         for cat in categories:
             idx = np.flatnonzero(table["category"].to_numpy() == cat)
-            n_test = int(round(test_fraction * len(idx)))
+            n_test = round(test_fraction * len(idx))
             table.loc[rng.choice(idx, size=n_test, replace=False), "split"] = "test"
     return ImageSet(images, table)
 

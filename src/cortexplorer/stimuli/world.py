@@ -93,22 +93,36 @@ class Scene:
         return asdict(self)
 
 
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
+def _visible(fg: tuple[int, int, int], bg: tuple[int, int, int]) -> bool:
+    """Enough luminance contrast, or very different colours, to see ``fg`` on ``bg``."""
+    return abs(_luminance(fg) - _luminance(bg)) > 40 or int(np.abs(np.subtract(fg, bg)).sum()) > 240
+
+
 def sample_scene(rng: np.random.Generator, category: str) -> Scene:
     """Draw the attributes of one image of ``category``."""
     if category not in CATEGORIES:
         raise ValueError(f"Unknown category {category!r}; the demo world has {CATEGORIES}.")
     kind = str(rng.choice(KINDS[category]))
     colours = KIND_COLOURS.get(kind, tuple(COLOURS))
+    colour = str(rng.choice(colours))
+    # a background far enough from the object's colour that the object is visible
+    options = SKIES if category == "place" else tuple(BACKGROUNDS)
+    visible = [b for b in options if _visible(COLOURS[colour], BACKGROUNDS[b])]
+    background = str(rng.choice(visible or options))
     word = ""
     if category == "word":
         word = "".join(rng.choice(SYLLABLES, size=int(rng.integers(2, 4))))
     return Scene(
         category=category,
         kind=kind,
-        colour=str(rng.choice(colours)),
+        colour=colour,
         size=str(rng.choice(tuple(SIZES))),
         position=str(rng.choice(tuple(POSITIONS))),
-        background=str(rng.choice(SKIES if category == "place" else tuple(BACKGROUNDS))),
+        background=background,
         background_style=str(rng.choice(BACKGROUND_STYLES)),
         pose=str(rng.choice(POSES[category])),
         word=word,

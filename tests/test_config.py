@@ -1,0 +1,91 @@
+"""Config validation: defaults, and one clear message per problem naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cortexplorer.config import ConfigError, check_config, load_schema
+
+from .conftest import REPO, snakemake
+
+BASE = {"dataset": {"name": "demo", "mode": "demo"}, "seed": 1}
+
+
+def test_defaults_are_filled_at_every_level():
+    cfg = check_config(BASE)
+    assert cfg["stimuli"]["n_images"] == 600
+    assert cfg["simulate"]["localizer"]["n_runs"] == 2
+    assert cfg["simulate"]["early_visual"]["shells_mm"] == [14, 22, 30]
+    assert cfg["device"] == "auto"
+
+
+def test_shipped_configs_are_valid():
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for name in ("config.yaml", "smoke.yaml", "nsd.yaml"):
+        overlay = yaml.safe_load((REPO / "config" / name).read_text())
+        merged = {**base, **{k: ({**base.get(k, {}), **v} if isinstance(v, dict) else v) for k, v in overlay.items()}}
+        check_config(merged, base_dir=REPO)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"stimuli": {"n_imgs": 5}}, r"Unknown config key 'stimuli\.n_imgs'\. Allowed keys under 'stimuli': .*n_images"),
+        ({"colour": 1}, r"Unknown config key 'colour'\. Allowed keys at the top level: .*dataset"),
+        ({"stimuli": {"n_images": "many"}}, r"Config key 'stimuli\.n_images' must be of type integer; got 'many'"),
+        ({"stimuli": {"n_pool": -5}}, r"Config key 'stimuli\.n_pool' must be >= 12; got -5"),
+        ({"dataset": {"name": "demo", "mode": "fmri"}}, r"Config key 'dataset\.mode' must be one of \['demo', 'nsd', 'bids'\]; got 'fmri'"),
+        ({"simulate": {"ar1": [0.2]}}, r"Config key 'simulate\.ar1'"),
+        ({"device": "gpu"}, r"Config key 'device' must match"),
+    ],
+)
+def test_bad_values_name_the_key(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config({**BASE, **patch})
+
+
+def test_missing_required_key():
+    with pytest.raises(ConfigError, match=r"Config key 'dataset\.mode' is required but missing"):
+        check_config({"dataset": {"name": "x"}, "seed": 1})
+
+
+def test_missing_data_root_is_reported(tmp_path):
+    cfg = {**BASE, "dataset": {"name": "nsd", "mode": "nsd"}, "nsd": {"root": "no/such/folder"}}
+    with pytest.raises(ConfigError, match=r"Config key 'nsd\.root': folder 'no/such/folder' does not exist"):
+        check_config(cfg, base_dir=tmp_path)
+
+
+def test_schema_describes_every_leaf():
+    """Every object in the schema forbids unknown keys (so typos cannot pass silently)."""
+    schema = load_schema(REPO / "workflow/schemas/config.schema.yaml")
+
+    def walk(node, path):
+        if node.get("type") == "object" and "properties" in node:
+            assert node.get("additionalProperties") is False, f"{path or 'top level'} allows unknown keys"
+            for k, v in node["properties"].items():
+                walk(v, f"{path}.{k}" if path else k)
+        if node.get("type") == "array" and isinstance(node.get("items"), dict):
+            walk(node["items"], path + "[]")
+
+    walk(schema, "")
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ("stimuli:\n  n_images: -3\n", "Config key 'stimuli.n_images' must be >= 12; got -3"),
+        ("stimuli:\n  n_imagez: 30\n", "Unknown config key 'stimuli.n_imagez'"),
+        ("simulate:\n  tr: fast\n", "Config key 'simulate.tr' must be of type number; got 'fast'"),
+    ],
+)
+def test_bad_config_stops_snakemake_before_any_job(workdir: Path, tmp_path, overlay, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(overlay)
+    proc = snakemake(workdir, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert message in out
+    assert "Job stats" not in out  # nothing was scheduled

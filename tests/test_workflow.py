@@ -1,0 +1,99 @@
+"""The workflow itself: lint, dry runs of every shipped config, a real smoke run, resumability."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from .conftest import snakemake
+
+
+def _jobs(proc) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    dry_run_output = proc.stdout + proc.stderr
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", dry_run_output, re.S)
+    if not m:
+        return {}
+    return {line.split()[0]: int(line.split()[1]) for line in m.group(1).splitlines() if line.strip()}
+
+
+def test_lint_is_clean(workdir: Path):
+    proc = snakemake(workdir, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_is_clean(workdir: Path):
+    import subprocess
+    import sys
+
+    snakefmt = str(Path(sys.executable).parent / "snakefmt")
+    proc = subprocess.run([snakefmt, "--check", "."], cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_demo_dry_run(workdir: Path):
+    jobs = _jobs(snakemake(workdir, "-n"))
+    assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3}
+
+
+def test_nsd_dry_run_lists_fetch_jobs_offline(workdir: Path):
+    jobs = _jobs(snakemake(workdir, "-n", "--configfile", "config/nsd.yaml"))
+    # 3 shared files + 11 per subject + 4 sessions of betas for subject 1
+    assert jobs["fetch_nsd"] == 18
+    assert jobs["stimuli_nsd"] == 1 and jobs["report_dashboard"] == 1
+
+
+def test_nsd_fetches_only_missing_files(workdir: Path, tmp_path: Path):
+    root = tmp_path / "nsd"
+    present = root / "nsddata/experiments/nsd/nsd_expdesign.mat"
+    present.parent.mkdir(parents=True)
+    present.write_bytes(b"already here")
+    cfg = tmp_path / "nsd.yaml"
+    cfg.write_text(f"dataset: {{name: nsd, mode: nsd}}\nnsd:\n  root: {root}\n  sessions: [1, 2]\n")
+    jobs = _jobs(snakemake(workdir, "-n", "--configfile", str(cfg)))
+    assert jobs["fetch_nsd"] == 3 + 11 + 2 - 1
+
+
+def test_smoke_run_completes_with_every_output(smoke_run: Path):
+    results = smoke_run / "results" / "smoke"
+    for rel in ("stimuli/images.h5", "stimuli/stimuli.tsv", "pool/images.h5", "localizer/images.h5",
+                "oracle/oracle.pt", "oracle/metrics.tsv", "truth/responses.h5", "truth/regions.tsv",
+                "bids/dataset_description.json", "bids/derivatives/fmriprep/dataset_description.json"):
+        assert (results / rel).stat().st_size > 0, rel
+    for rule in ("oracle", "simulate", "report_dashboard"):
+        assert (smoke_run / "logs" / "smoke" / f"{rule}.log").stat().st_size > 0
+        assert (smoke_run / "benchmarks" / "runs" / "smoke" / f"{rule}.tsv").exists()
+    assert not list(results.rglob("*.partial*")), "temporary files left behind"
+
+
+def test_dashboard_is_self_contained(smoke_run: Path):
+    page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
+    for section in ("Stimuli", "Oracle", "Simulated subject", "What was produced"):
+        assert f">{section}</h2>" in page
+    srcs = re.findall(r'src="([^"]+)"', page)
+    assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "http://" not in page and "https://" not in page
+
+
+def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tmp_path: Path):
+    proc = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # delete one intermediate: only what depends on it is scheduled again
+    (smoke_run / "results" / "smoke" / "localizer" / "images.h5").unlink()
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml"))
+    assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1}
+    # a changed setting reruns only the jobs that use it
+    snakemake(smoke_run, "--cores", "2", "--configfile", "config/smoke.yaml")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("report:\n  montage_per_category: 3\n")
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
+    assert jobs == {"all": 1, "report_dashboard": 1}
+
+
+def test_results_folder_is_relocatable(smoke_run: Path, tmp_path: Path):
+    """Copying a finished run elsewhere keeps it complete (no absolute paths inside)."""
+    dest = tmp_path / "copy"
+    shutil.copytree(smoke_run, dest, symlinks=True)
+    proc = snakemake(dest, "-n", "--configfile", "config/smoke.yaml")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
