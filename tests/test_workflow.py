@@ -61,15 +61,16 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "oracle/oracle.pt", "oracle/metrics.tsv", "truth/responses.h5", "truth/regions.tsv",
                 "bids/dataset_description.json", "bids/derivatives/fmriprep/dataset_description.json"):
         assert (results / rel).stat().st_size > 0, rel
-    for rule in ("oracle", "simulate", "report_dashboard"):
+    for rule in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool"):
         assert (smoke_run / "logs" / "smoke" / f"{rule}.log").stat().st_size > 0
+    for rule in ("simulate", "report_dashboard", "stimuli_demo_pool"):  # not oracle: cached rules can't have one
         assert (smoke_run / "benchmarks" / "runs" / "smoke" / f"{rule}.tsv").exists()
     assert not list(results.rglob("*.partial*")), "temporary files left behind"
 
 
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
-    for section in ("Stimuli", "Oracle", "Simulated subject", "What was produced"):
+    for section in ("Stimuli", "Oracle", "Simulated subject", "What was produced", "Runtime and provenance"):
         assert f">{section}</h2>" in page
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)

@@ -47,6 +47,25 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def source_digest(*packages: str) -> str:
+    """SHA-256 (16 hex digits) of the Python sources of ``packages`` (e.g. ``"cortexplorer.oracle"``).
+
+    Snakemake's between-workflow cache hashes a rule's script and params but not the modules the
+    script imports, so cached rules pass this digest as a param to key the cache on the code.
+    """
+    import importlib
+
+    h = hashlib.sha256()
+    for name in sorted(packages):
+        mod = importlib.import_module(name)
+        root = Path(mod.__file__).parent if mod.__file__.endswith("__init__.py") else Path(mod.__file__)
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for f in files:
+            h.update(str(f.relative_to(root.parent)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def config_digest(settings: Any) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import resource
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -25,16 +27,29 @@ def configure_logging(log_path: str | None = None) -> None:
     logging.captureWarnings(True)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run ``func(**kwargs)`` with logging sent to the rule's log file; errors are logged, then raised."""
+    """Run ``func(**kwargs)`` with logging sent to the rule's log file; errors are logged, then raised.
+
+    SIGTERM (what Snakemake, SLURM and ``kill`` send) becomes ``SystemExit``, so the stage's
+    ``finally`` blocks remove their temporary outputs before the process ends.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     configure_logging(smk.log[0] if len(smk.log) else None)
     name = getattr(smk, "rule", func.__name__)
     log.info("rule %s: starting %s", name, func.__qualname__)
     start = time.perf_counter()
     try:
         result = func(**kwargs)
+    except SystemExit as stop:
+        log.error("rule %s stopped by a signal (exit %s); temporary outputs removed", name, stop.code)
+        raise
     except Exception:
         log.exception("rule %s failed", name)
         raise
-    log.info("rule %s: done in %.1f s", name, time.perf_counter() - start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    log.info("rule %s: done in %.1f s, peak memory %.0f MB", name, time.perf_counter() - start, peak_mb)
     return result

@@ -4,6 +4,7 @@ import re
 
 from cortexplorer.config import check_config, load_schema
 from cortexplorer.nsd import load_manifest
+from cortexplorer.provenance import source_digest
 
 CFG = check_config(
     config,

@@ -27,5 +27,8 @@ rule report_dashboard:
         mode=MODE,
         montage_per_category=CFG["report"]["montage_per_category"],
         nsd_files=nsd_local_paths() if MODE == "nsd" else [],
+        bench_dir=BENCH,
+        log_dir=LOGS,
+        config=CFG,
     script:
         "../scripts/report_dashboard.py"

@@ -20,6 +20,18 @@ def _umask() -> int:
     return mask
 
 
+def _remove_stale_partials(target: Path) -> None:
+    """Remove temporaries a killed earlier attempt left for ``target``.
+
+    Safe because Snakemake lets only one job at a time write a given output.
+    """
+    for stale in target.parent.glob(f".{target.name}.*.partial*"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
@@ -31,6 +43,7 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     target.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(target.suffixes) or ".tmp"
+    _remove_stale_partials(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -48,6 +61,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary folder; it replaces ``target`` (if any) when the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield tmp

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.provenance import write_sidecar
@@ -67,9 +68,10 @@ class OracleClassifier(nn.Module):
     def evidence(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Category evidence: softmax of logits / temperature, N×C float32 in [0, 1]."""
         self.eval()
+        device = next(self.parameters()).device
         out = []
         for i in range(0, len(images), batch_size):
-            logits = self(self.preprocess(images[i : i + batch_size]))
+            logits = self(self.preprocess(images[i : i + batch_size]).to(device)).cpu()
             out.append(torch.softmax(logits / self.temperature, dim=1).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.categories)), np.float32)
 
@@ -92,8 +94,13 @@ def train_oracle(
     learning_rate: float,
     width: int,
     temperature: float,
+    device: str = "cpu",
 ) -> float:
-    """Train the oracle on freshly drawn images of the world; return held-out accuracy."""
+    """Train the oracle on freshly drawn images of the world; return held-out accuracy.
+
+    ``device`` is a config value (``auto``, ``cpu``, ``cuda``…) resolved by :mod:`cortexplorer.device`.
+    """
+    device = resolve_device(device)
     torch.manual_seed(seed)
     train = generate_image_set(n_train, categories=categories, image_size=image_size, seed=seed,
                                stream="oracle-train", id_prefix="otr")
@@ -102,7 +109,8 @@ def train_oracle(
     index = {c: i for i, c in enumerate(categories)}
     x = OracleClassifier.preprocess(train.images)
     y = torch.tensor([index[c] for c in train.table["category"]])
-    model = OracleClassifier(categories, width=width, temperature=temperature)
+    model = OracleClassifier(categories, width=width, temperature=temperature).to(device)
+    log.info("training the oracle on %s", device)
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     steps = epochs * int(np.ceil(len(x) / batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=steps)
@@ -114,18 +122,18 @@ def train_oracle(
         total, correct, loss_sum = 0, 0, 0.0
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
-            xb = x[idx]
+            xb, yb = x[idx].to(device), y[idx].to(device)
             if rng.random() < 0.5:  # the world is left-right symmetric
                 xb = xb.flip(3)
             logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, y[idx])
+            loss = nn.functional.cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             step += 1
             loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == y[idx]).sum())
+            correct += int((logits.argmax(1) == yb).sum())
             total += len(idx)
         log.info("oracle epoch %d/%d: loss %.4f, train accuracy %.3f (%d steps)", epoch + 1, epochs,
                  loss_sum / total, correct / total, step)
@@ -139,7 +147,8 @@ def train_oracle(
         rows.append({"category": c, "n_heldout": int(sel.sum()), "accuracy": float((pred[sel] == i).mean())})
     write_tsv(pd.DataFrame(rows), out_metrics)
     with atomic_path(out_model) as tmp:
-        torch.save({"config": model.config(), "image_size": image_size, "state_dict": model.state_dict()}, tmp)
+        state = {k: v.cpu() for k, v in model.state_dict().items()}
+        torch.save({"config": model.config(), "image_size": image_size, "state_dict": state}, tmp)
     write_sidecar(out_provenance, stage="oracle",
                   settings=dict(categories=list(categories), image_size=image_size, n_train=n_train, n_heldout=n_heldout,
                                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, width=width,

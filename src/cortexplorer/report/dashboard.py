@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
+import yaml
 
 from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import read_tsv
-from cortexplorer.provenance import git_revision
+from cortexplorer.provenance import git_revision, package_versions
 from cortexplorer.report import figures
 from cortexplorer.report.html import Section, write_page
 
@@ -33,7 +36,7 @@ def produced_files(results: Path) -> pd.DataFrame:
         size = sum(f.stat().st_size for f in files)
         key = sorted(str(f.relative_to(results)) for f in files if f.parent == stage)[:4]
         created = ""
-        for prov in (stage / "provenance.json", *stage.glob("*/provenance.json")):
+        for prov in sorted(stage.rglob("provenance.json")):
             if prov.exists():
                 created = json.loads(prov.read_text()).get("created", "")
                 break
@@ -114,6 +117,56 @@ def _nsd_section(results: Path, nsd_files: list[str]) -> Section | None:
     return Section("nsd", "NSD files").table(pd.DataFrame(rows))
 
 
+_DONE = re.compile(r"rule (\S+): done in ([0-9.]+) s, peak memory ([0-9.]+) MB")
+
+
+def rule_resources(bench_dir: Path, log_dir: Path) -> pd.DataFrame:
+    """Wall time and peak memory of every job: Snakemake's benchmark TSVs, else the job's log."""
+    rows = {}
+    if bench_dir.is_dir():
+        for tsv in sorted(bench_dir.glob("*.tsv")):
+            b = pd.read_csv(tsv, sep="\t").iloc[-1]
+            rows[tsv.stem] = {"job": tsv.stem, "seconds": float(b["s"]), "peak memory (MB)": float(b["max_rss"]),
+                              "CPU seconds": float(b["cpu_time"]), "source": "benchmark"}
+    if log_dir.is_dir():
+        for log_file in sorted(log_dir.rglob("*.log")):
+            name = str(log_file.relative_to(log_dir).with_suffix("")).replace("/", "_")
+            match = _DONE.search(log_file.read_text(errors="replace"))
+            if match and name not in rows:
+                rows[name] = {"job": name, "seconds": float(match.group(2)), "peak memory (MB)": float(match.group(3)),
+                              "CPU seconds": float("nan"), "source": "log"}
+    return pd.DataFrame(list(rows.values()))
+
+
+def _provenance_section(bench_dir: Path, log_dir: Path, config: dict | None) -> Section:
+    sec = Section("provenance", "Runtime and provenance")
+    usage = rule_resources(bench_dir, log_dir)
+    if len(usage):
+        sec.table(usage.sort_values("seconds", ascending=False), "Wall time and peak memory per job")
+        sec.figure(_usage_figure(usage), "Wall time per job (bars) and peak resident memory (labels).")
+    versions = package_versions()
+    sec.text(f"Code version <code>{html.escape(git_revision())}</code>.")
+    sec.table(pd.DataFrame({"package": list(versions), "version": list(versions.values())}), "Package versions")
+    if config is not None:
+        sec.raw("<h3>Configuration (after defaults)</h3><details><summary>show the exact config</summary><pre>"
+                + html.escape(yaml.safe_dump(config, sort_keys=False)) + "</pre></details>")
+    return sec
+
+
+def _usage_figure(usage: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    u = usage.sort_values("seconds")
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(u) + 1.0))
+    ax.barh(u["job"], u["seconds"], color="#27468f")
+    for y, (sec, mem) in enumerate(zip(u["seconds"], u["peak memory (MB)"], strict=True)):
+        ax.text(sec, y, f"  {mem:.0f} MB", va="center", fontsize=8)
+    ax.set_xlabel("wall time (s)")
+    ax.set_xlim(0, u["seconds"].max() * 1.3 + 1e-9)
+    fig.tight_layout()
+    return fig
+
+
 def build_dashboard(
     *,
     out_html: str | os.PathLike,
@@ -122,6 +175,9 @@ def build_dashboard(
     mode: str,
     montage_per_category: int,
     nsd_files: list[str] | None = None,
+    bench_dir: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike | None = None,
+    config: dict | None = None,
 ) -> None:
     """Write the self-contained dashboard for ``results_dir``."""
     results = Path(results_dir)
@@ -132,6 +188,7 @@ def build_dashboard(
         _nsd_section(results, nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))
+    sections.append(_provenance_section(Path(bench_dir or "/nonexistent"), Path(log_dir or "/nonexistent"), config))
     n_images = 0
     if (results / "stimuli" / "images.h5").exists():
         with h5py.File(results / "stimuli" / "images.h5", "r") as f:

@@ -42,14 +42,20 @@ def png_data_uri(fig_or_bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def table_html(df: pd.DataFrame, float_format: str = "{:.3g}") -> str:
+def _number(v: float) -> str:
+    if v != v:  # NaN
+        return "n/a"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def table_html(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
     for _, row in df.iterrows():
         cells = []
         for v in row:
             if isinstance(v, float):
-                cells.append(f'<td class="num">{float_format.format(v)}</td>')
+                cells.append(f'<td class="num">{_number(v)}</td>')
             elif isinstance(v, int):
                 cells.append(f'<td class="num">{v}</td>')
             else:
