@@ -1,0 +1,64 @@
+"""The smoke workflow through Snakemake's SLURM executor on a real one-node cluster."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..conftest import copy_repo, snakemake
+from .cluster import LocalSlurm, unavailable_reason
+
+SLURM_FLAGS = (  # no accounting daemon here: squeue for status, no account look-ups
+    "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CORTEXPLORER_REQUIRE_SLURM") == "1":
+            pytest.fail(f"SLURM test required but cannot run: {reason}")
+        pytest.skip(reason)
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        slurm.start()
+        yield slurm
+    finally:
+        slurm.stop()
+
+
+def _slurm_ids(output: str) -> dict[str, list[str]]:
+    """{rule: [SLURM job ids]} from Snakemake's 'submitted with SLURM jobid' lines."""
+    ids: dict[str, list[str]] = {}
+    for jobid, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", output):
+        rule = re.search(r"/rule_([A-Za-z0-9_]+)/", log).group(1)
+        ids.setdefault(rule, []).append(jobid)
+    return ids
+
+
+def test_smoke_workflow_on_slurm(cluster, tmp_path: Path):
+    work = copy_repo(tmp_path / "repo")
+    proc = snakemake(work, "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml", *SLURM_FLAGS,
+                     timeout=1500)
+    out = proc.stdout + proc.stderr
+    results = work / "results" / "smoke"
+    for rel in ("stimuli/images.h5", "pool/images.h5", "localizer/images.h5", "oracle/oracle.pt",
+                "truth/responses.h5", "bids/derivatives/fmriprep/dataset_description.json"):
+        assert (results / rel).stat().st_size > 0, rel
+    assert (work / "reports" / "smoke" / "index.html").stat().st_size > 0
+    ids = _slurm_ids(out)
+    assert set(ids) >= {"stimuli_demo", "oracle", "simulate", "report_dashboard"}, ids
+    # the GPU rule reached sbatch with a GPU request; a CPU rule did not
+    gpu_job = subprocess.run(["scontrol", "show", "job", ids["oracle"][0]], capture_output=True, text=True,
+                             check=True).stdout
+    cpu_job = subprocess.run(["scontrol", "show", "job", ids["simulate"][0]], capture_output=True, text=True,
+                             check=True).stdout
+    print(f"oracle job {ids['oracle'][0]}:\n{gpu_job}")
+    assert re.search(r"TresPerJob=gres[:/]gpu[:=]1", gpu_job), gpu_job
+    assert "JobState=COMPLETED" in gpu_job
+    assert "gpu" not in re.search(r"TresPerJob=(\S*)", cpu_job + "TresPerJob=").group(1)
