@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from cortexplorer.device import resolve as resolve_device
-from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.tables import write_tsv
+from cortexplorer.io.torchfile import save_torch
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 from cortexplorer.stimuli.generate import generate_image_set
@@ -146,9 +146,8 @@ def train_oracle(
         sel = truth == i
         rows.append({"category": c, "n_heldout": int(sel.sum()), "accuracy": float((pred[sel] == i).mean())})
     write_tsv(pd.DataFrame(rows), out_metrics)
-    with atomic_path(out_model) as tmp:
-        state = {k: v.cpu() for k, v in model.state_dict().items()}
-        torch.save({"config": model.config(), "image_size": image_size, "state_dict": state}, tmp)
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    save_torch({"config": model.config(), "image_size": image_size, "state_dict": state}, out_model)
     write_sidecar(out_provenance, stage="oracle",
                   settings=dict(categories=list(categories), image_size=image_size, n_train=n_train, n_heldout=n_heldout,
                                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, width=width,
