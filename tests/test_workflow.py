@@ -37,6 +37,13 @@ def test_demo_dry_run(workdir: Path):
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3}
 
 
+def test_profiles_parse(workdir: Path):
+    """The local profile (GPU cap) and the SLURM profile are accepted by Snakemake."""
+    assert _jobs(snakemake(workdir, "-n", "--profile", "profiles/local"))["oracle"] == 1
+    proc = snakemake(workdir, "-n", "--profile", "profiles/slurm")
+    assert _jobs(proc)["simulate"] == 1
+
+
 def test_nsd_dry_run_lists_fetch_jobs_offline(workdir: Path):
     jobs = _jobs(snakemake(workdir, "-n", "--configfile", "config/nsd.yaml"))
     # 3 shared files + 11 per subject + 4 sessions of betas for subject 1

@@ -19,7 +19,8 @@ SEED = CFG["seed"]
 RESULTS = f"results/{DATASET}"
 LOGS = f"logs/{DATASET}"
 BENCH = f"benchmarks/runs/{DATASET}"
-ENV = "../../envs/cortexplorer.yaml"
+DATA_ENV = "../../envs/data.yaml"
+MODELS_ENV = "../../envs/models.yaml"
 
 
 def demo_image_set_settings(wildcards):

@@ -9,11 +9,13 @@ if MODE == "nsd":
             os.path.join(CFG["nsd"]["root"], "{nsd_path}"),
         log:
             f"{LOGS}/fetch_nsd/{{nsd_path}}.log",
+        benchmark:
+            f"{BENCH}/fetch_nsd/{{nsd_path}}.tsv"
         wildcard_constraints:
             nsd_path=nsd_path_pattern(),
         retries: 2
         conda:
-            ENV
+            DATA_ENV
         resources:
             mem_mb=500,
             runtime=240,
@@ -39,7 +41,7 @@ if MODE == "nsd":
         benchmark:
             f"{BENCH}/stimuli_nsd.tsv"
         conda:
-            ENV
+            DATA_ENV
         resources:
             mem_mb=8000,
             runtime=120,

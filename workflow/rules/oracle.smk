@@ -21,7 +21,7 @@ if MODE == "demo":
         # cache hashes params and the script, not the modules the script imports.
         cache: "omit-software"
         conda:
-            ENV
+            MODELS_ENV
         threads: workflow.cores
         resources:
             mem_mb=4000,

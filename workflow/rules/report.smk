@@ -17,7 +17,7 @@ rule report_dashboard:
     benchmark:
         f"{BENCH}/report_dashboard.tsv"
     conda:
-        ENV
+        DATA_ENV
     resources:
         mem_mb=3000,
         runtime=15,

@@ -19,7 +19,7 @@ if MODE == "demo":
         benchmark:
             f"{BENCH}/simulate.tsv"
         conda:
-            ENV
+            MODELS_ENV
         threads: workflow.cores
         resources:
             mem_mb=8000,

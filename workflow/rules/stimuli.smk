@@ -16,7 +16,7 @@ if MODE == "demo":
         wildcard_constraints:
             imageset="stimuli|pool|localizer",
         conda:
-            ENV
+            DATA_ENV
         resources:
             mem_mb=3000,
             runtime=20,
@@ -41,7 +41,7 @@ if MODE == "bids":
         benchmark:
             f"{BENCH}/stimuli_folder.tsv"
         conda:
-            ENV
+            DATA_ENV
         resources:
             mem_mb=4000,
             runtime=30,
