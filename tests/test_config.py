@@ -58,6 +58,15 @@ def test_missing_data_root_is_reported(tmp_path):
         check_config(cfg, base_dir=tmp_path)
 
 
+def test_bids_mode_needs_its_folders(tmp_path):
+    (tmp_path / "bids").mkdir()
+    cfg = {**BASE, "dataset": {"name": "mine", "mode": "bids"}, "bids": {"root": "bids"}}
+    with pytest.raises(ConfigError, match=r"Config key 'bids\.stimuli_dir' is empty; set it to the folder holding your stimulus images"):
+        check_config(cfg, base_dir=tmp_path)
+    (tmp_path / "bids" / "stimuli").mkdir()
+    check_config({**cfg, "bids": {"root": "bids", "stimuli_dir": "bids/stimuli"}}, base_dir=tmp_path)
+
+
 def test_schema_describes_every_leaf():
     """Every object in the schema forbids unknown keys (so typos cannot pass silently)."""
     schema = load_schema(REPO / "workflow/schemas/config.schema.yaml")

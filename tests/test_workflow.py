@@ -62,6 +62,15 @@ def test_nsd_fetches_only_missing_files(workdir: Path, tmp_path: Path):
     assert jobs["fetch_nsd"] == 3 + 11 + 2 - 1
 
 
+def test_bids_dry_run(workdir: Path, tmp_path: Path):
+    (tmp_path / "bids" / "stimuli").mkdir(parents=True)
+    cfg = tmp_path / "bids.yaml"
+    cfg.write_text(f"dataset: {{name: mine, mode: bids}}\nbids:\n  root: {tmp_path}/bids\n"
+                   f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")
+    jobs = _jobs(snakemake(workdir, "-n", "--configfile", str(cfg)))
+    assert jobs == {"all": 1, "report_dashboard": 1, "stimuli_folder": 1}
+
+
 def test_smoke_run_completes_with_every_output(smoke_run: Path):
     results = smoke_run / "results" / "smoke"
     for rel in ("stimuli/images.h5", "stimuli/stimuli.tsv", "pool/images.h5", "localizer/images.h5",

@@ -93,18 +93,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def _check_roots(config: Mapping[str, Any], base: Path) -> list[str]:
     mode = config["dataset"]["mode"]
+    folders = {"nsd": [("nsd.root", "your NSD copy")],
+               "bids": [("bids.root", "your BIDS dataset"), ("bids.stimuli_dir", "your stimulus images")]}
     problems = []
-    if mode in ("nsd", "bids"):
-        key = f"{mode}.root"
-        root = config[mode]["root"]
-        path = (base / root) if root and not os.path.isabs(root) else Path(root)
-        if not root:
-            problems.append(f"Config key '{key}' is empty; set it to the folder holding your {mode} data.")
+    for key, what in folders.get(mode, []):
+        section, name = key.split(".")
+        value = config[section][name]
+        path = (base / value) if value and not os.path.isabs(value) else Path(value)
+        if not value:
+            problems.append(f"Config key '{key}' is empty; set it to the folder holding {what}.")
         elif not path.is_dir():
-            problems.append(
-                f"Config key '{key}': folder '{root}' does not exist. Create it (mkdir -p {root}) "
-                f"or point {key} at your {'NSD copy' if mode == 'nsd' else 'BIDS dataset'}."
-            )
+            problems.append(f"Config key '{key}': folder '{value}' does not exist. Create it (mkdir -p {value}) "
+                            f"or point {key} at {what}.")
     return problems
 
 
