@@ -66,27 +66,29 @@ def final_outputs():
     return [html, f"{RESULTS}/stimuli/images.h5"]
 
 
-def nsd_files():
-    nsd = CFG["nsd"]
-    return load_manifest(nsd["manifest"]).select(nsd["subjects"], nsd["sessions"])
+# The NSD files this config needs (read once; empty outside NSD mode).
+NSD_FILES = (
+    load_manifest(CFG["nsd"]["manifest"]).select(
+        CFG["nsd"]["subjects"], CFG["nsd"]["sessions"]
+    )
+    if MODE == "nsd"
+    else []
+)
 
 
 def nsd_local_paths(kind=None):
     root = CFG["nsd"]["root"]
     return [
-        os.path.join(root, f.path)
-        for f in nsd_files()
-        if kind is None or f.kind == kind
+        os.path.join(root, f.path) for f in NSD_FILES if kind is None or f.kind == kind
     ]
 
 
 def nsd_expected_bytes(wildcards):
-    sizes = {f.path: f.bytes for f in nsd_files()}
-    return sizes[wildcards.nsd_path]
+    return {f.path: f.bytes for f in NSD_FILES}[wildcards.nsd_path]
 
 
 def nsd_path_pattern():
-    return "|".join(re.escape(f.path) for f in nsd_files())
+    return "|".join(re.escape(f.path) for f in NSD_FILES)
 
 
 def report_inputs(wildcards):
