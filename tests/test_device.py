@@ -15,7 +15,7 @@ def test_auto_follows_cuda_availability():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_cuda_without_it_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="CUDA is not available on this machine. Set device: auto"):
+    with pytest.raises(RuntimeError, match=r"CUDA is not available on this machine\. Set device: auto"):
         device.resolve("cuda")
 
 

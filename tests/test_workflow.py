@@ -32,6 +32,17 @@ def test_snakefmt_is_clean(workdir: Path):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_ruff_is_clean():
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    ruff = str(Path(sys.executable).parent / "ruff")
+    proc = subprocess.run([ruff, "check", "src", "tests"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
 def test_demo_dry_run(workdir: Path):
     jobs = _jobs(snakemake(workdir, "-n"))
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3}
