@@ -110,7 +110,7 @@ def _subject_section(results: Path) -> Section | None:
     return sec
 
 
-def _nsd_section(results: Path, nsd_files: list[str]) -> Section | None:
+def _nsd_section(nsd_files: list[str]) -> Section | None:
     if not nsd_files:
         return None
     rows = [{"file": f, "size": _human(os.path.getsize(f)) if os.path.exists(f) else "missing"} for f in nsd_files]
@@ -185,7 +185,7 @@ def build_dashboard(
         _stimuli_section(results, montage_per_category),
         _oracle_section(results),
         _subject_section(results),
-        _nsd_section(results, nsd_files or []),
+        _nsd_section(nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))
     sections.append(_provenance_section(Path(bench_dir or "/nonexistent"), Path(log_dir or "/nonexistent"), config))

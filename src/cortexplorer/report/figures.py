@@ -62,14 +62,13 @@ def regions_on_template(atlas_path: str | os.PathLike, regions: pd.DataFrame):
     colours = ["#000000"] + [REGION_COLOURS.get(r, "#ff00ff") for r in labels["roi"]]
     cmap = ListedColormap(colours)
     fig = plt.figure(figsize=(12, 3.6))
-    display = plotting.plot_roi(atlas, bg_img=template, display_mode="z", cut_coords=[-18, -10, -2, 6, 14, 28],
+    plotting.plot_roi(atlas, bg_img=template, display_mode="z", cut_coords=[-18, -10, -2, 6, 14, 28],
                                 cmap=cmap, vmin=0, vmax=len(colours) - 1, alpha=0.85, figure=fig,
                                 resampling_interpolation="nearest", draw_cross=False, annotate=True, colorbar=False)
     handles = [Patch(color=REGION_COLOURS.get(r, "#ff00ff"), label=f"{r} ({c})")
                for r, c in zip(labels["roi"], labels["category"], strict=True)]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.12))
-    del display
     return fig
 
 
