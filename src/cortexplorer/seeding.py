@@ -21,11 +21,3 @@ def rng(seed: int, *keys: str | int) -> np.random.Generator:
     """
     return np.random.default_rng(np.random.SeedSequence([seed, *(_key_to_int(k) for k in keys)]))
 
-
-def torch_generator(seed: int, *keys: str | int):
-    """A CPU ``torch.Generator`` seeded from the same derivation as :func:`rng`."""
-    import torch
-
-    g = torch.Generator()
-    g.manual_seed(int(rng(seed, *keys).integers(0, 2**63 - 1)))
-    return g

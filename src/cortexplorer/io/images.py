@@ -45,10 +45,6 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, mask: np.ndarray) -> ImageSet:
-        mask = np.asarray(mask)
-        return ImageSet(self.images[mask], self.table.loc[mask].reset_index(drop=True))
-
 
 def write_image_set(image_set: ImageSet, h5_path: str | os.PathLike, tsv_path: str | os.PathLike) -> None:
     """Write an image set atomically to the HDF5 + TSV pair."""
