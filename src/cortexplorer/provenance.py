@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cortexplorer import __version__
-from cortexplorer.io.atomic import atomic_path
+from cortexplorer.io.tables import write_json
 
 _PACKAGES = (
     "numpy", "scipy", "pandas", "h5py", "nibabel", "nilearn", "torch", "scikit-learn",
@@ -82,5 +82,4 @@ def write_sidecar(path: str | os.PathLike, *, stage: str, settings: dict, seed: 
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=False, default=str) + "\n")
+    write_json(record, path)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from cortexplorer.io.atomic import atomic_path
+from cortexplorer.io.tables import write_json
 
 # Entity order from the BIDS specification (the subset this project writes or reads).
 ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "echo", "space", "res", "den", "label", "desc")
@@ -39,11 +38,6 @@ def bids_path(root: str | os.PathLike, *, datatype: str = "func", suffix: str, e
     if entities.get("ses") is not None:
         folder = folder / f"ses-{entities['ses']}"
     return folder / datatype / bids_name(suffix=suffix, extension=extension, **entities)
-
-
-def write_json(data: dict, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def write_dataset_description(root: str | os.PathLike, name: str, *, derivative_of: str | None = None,

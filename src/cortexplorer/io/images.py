@@ -53,6 +53,11 @@ def write_image_set(image_set: ImageSet, h5_path: str | os.PathLike, tsv_path: s
     write_tsv(image_set.table, tsv_path)
 
 
+def read_image_dir(folder: str | os.PathLike) -> ImageSet:
+    """Read the image set a stage wrote to ``folder`` (``images.h5`` + ``stimuli.tsv``)."""
+    return read_image_set(Path(folder) / "images.h5", Path(folder) / "stimuli.tsv")
+
+
 def read_image_set(h5_path: str | os.PathLike, tsv_path: str | os.PathLike) -> ImageSet:
     """Read an image set and check that the array and the table belong together."""
     h5_path, tsv_path = Path(h5_path), Path(tsv_path)

@@ -1,9 +1,11 @@
-"""TSV tables the BIDS way: tab-separated, ``n/a`` for missing values."""
+"""Small text formats: BIDS-style TSV tables (``n/a`` for missing values) and JSON sidecars."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,6 +16,12 @@ def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``table`` atomically as a BIDS-style TSV (no index, ``n/a`` for missing)."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+
+
+def write_json(data: Any, path: str | os.PathLike) -> None:
+    """Write ``data`` atomically as indented JSON (values JSON cannot hold are written as strings)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def read_tsv(path: str | os.PathLike, *, required: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cortexplorer.io.images import read_image_set
+from cortexplorer.io.images import read_image_dir
 from cortexplorer.io.tables import read_tsv
 from cortexplorer.provenance import git_revision, package_versions
 from cortexplorer.report import figures
@@ -49,7 +49,7 @@ def _stimuli_section(results: Path, per_category: int) -> Section | None:
     stim_dir = results / "stimuli"
     if not (stim_dir / "images.h5").exists():
         return None
-    stimuli = read_image_set(stim_dir / "images.h5", stim_dir / "stimuli.tsv")
+    stimuli = read_image_dir(stim_dir)
     sec = Section("stimuli", "Stimuli")
     sec.figure(figures.category_montage(stimuli, per_category),
                f"{per_category} random fMRI stimuli per category ({len(stimuli)} stimuli, "

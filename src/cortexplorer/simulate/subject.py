@@ -25,10 +25,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from cortexplorer.io.atomic import atomic_dir
-from cortexplorer.io.bids import TEMPLATE_SPACE, bids_path, write_dataset_description, write_json
+from cortexplorer.io.bids import TEMPLATE_SPACE, bids_path, write_dataset_description
 from cortexplorer.io.hdf5 import write_h5
-from cortexplorer.io.images import read_image_set
-from cortexplorer.io.tables import write_tsv
+from cortexplorer.io.images import read_image_dir
+from cortexplorer.io.tables import write_json, write_tsv
 from cortexplorer.oracle import load_oracle
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
@@ -122,8 +122,8 @@ def simulate_subject(
 ) -> None:
     settings = {k: v for k, v in locals().items() if k not in ("stimuli_dir", "localizer_dir", "oracle_path",
                                                                "bids_dir", "truth_dir")}
-    stimuli = read_image_set(Path(stimuli_dir) / "images.h5", Path(stimuli_dir) / "stimuli.tsv")
-    floc_images = read_image_set(Path(localizer_dir) / "images.h5", Path(localizer_dir) / "stimuli.tsv")
+    stimuli = read_image_dir(stimuli_dir)
+    floc_images = read_image_dir(localizer_dir)
     oracle = load_oracle(oracle_path)
     for spec in regions:
         if spec["category"] not in oracle.categories:
