@@ -13,11 +13,16 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+wildcard_constraints:
+    subject="[A-Za-z0-9]+",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/stimuli.smk"
 include: "workflow/rules/oracle.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/nsd.smk"
+include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -19,6 +19,12 @@ SEED = CFG["seed"]
 RESULTS = f"results/{DATASET}"
 LOGS = f"logs/{DATASET}"
 BENCH = f"benchmarks/runs/{DATASET}"
+if MODE == "nsd":
+    SUBJECTS = [f"{s:02d}" for s in CFG["nsd"]["subjects"]]
+elif MODE == "bids":
+    SUBJECTS = [CFG["bids"]["subject"]]
+else:
+    SUBJECTS = [CFG["simulate"]["subject"]]
 DATA_ENV = "../../envs/data.yaml"
 MODELS_ENV = "../../envs/models.yaml"
 
@@ -60,10 +66,48 @@ def final_outputs():
             f"{RESULTS}/oracle/metrics.tsv",
             f"{RESULTS}/bids",
             f"{RESULTS}/truth",
+            *subject_outputs(),
         ]
     if MODE == "nsd":
-        return [html, f"{RESULTS}/stimuli/images.h5", *nsd_local_paths()]
-    return [html, f"{RESULTS}/stimuli/images.h5"]
+        return [
+            html,
+            f"{RESULTS}/stimuli/images.h5",
+            *nsd_local_paths(),
+            *subject_outputs(),
+        ]
+    return [html, f"{RESULTS}/stimuli/images.h5", *subject_outputs()]
+
+
+def subject_outputs():
+    """The preprocess and rois products of every subject."""
+    names = ["betas.h5", "ncsnr.nii.gz", "noiseceiling.nii.gz", "provenance.json"]
+    if MODE != "nsd":
+        names += ["r2.nii.gz", "hrf_index.nii.gz", "frac.nii.gz", "steps.tsv", "qc"]
+    return [f"{RESULTS}/preprocess/sub-{s}/{n}" for s in SUBJECTS for n in names] + [
+        f"{RESULTS}/rois/sub-{s}" for s in SUBJECTS
+    ]
+
+
+def bids_root():
+    return f"{RESULTS}/bids" if MODE == "demo" else CFG["bids"]["root"]
+
+
+def preprocess_inputs(wildcards):
+    inputs = {"bids": bids_root(), "stimuli": f"{RESULTS}/stimuli/stimuli.tsv"}
+    if MODE == "demo":
+        inputs["truth"] = f"{RESULTS}/truth"
+    return inputs
+
+
+def rois_inputs(wildcards):
+    inputs = {
+        "bids": bids_root(),
+        "stimuli": f"{RESULTS}/stimuli/stimuli.tsv",
+        "betas": f"{RESULTS}/preprocess/sub-{wildcards.subject}/betas.h5",
+    }
+    if MODE == "demo":
+        inputs["truth"] = f"{RESULTS}/truth"
+    return inputs
 
 
 # The NSD files this config needs (read once; empty outside NSD mode).
@@ -83,6 +127,27 @@ def nsd_local_paths(kind=None):
     ]
 
 
+def nsd_subject_paths(subject, kind, name_contains=""):
+    """Local paths of one subject's NSD files of ``kind`` (sorted by session)."""
+    root = CFG["nsd"]["root"]
+    files = [
+        f
+        for f in NSD_FILES
+        if f.kind == kind and f.subject == int(subject) and name_contains in f.path
+    ]
+    return [
+        os.path.join(root, f.path) for f in sorted(files, key=lambda f: f.session or 0)
+    ]
+
+
+def nsd_floc_inputs(wildcards):
+    """NSD's floc ROI files of one subject, keyed floc-faces, floc-places, ..."""
+    return {
+        os.path.basename(p).replace(".nii.gz", ""): p
+        for p in nsd_subject_paths(wildcards.subject, "roi", "floc-")
+    }
+
+
 def nsd_expected_bytes(wildcards):
     return {f.path: f.bytes for f in NSD_FILES}[wildcards.nsd_path]
 
@@ -100,4 +165,11 @@ def report_inputs(wildcards):
             oracle=f"{RESULTS}/oracle/metrics.tsv",
             truth=f"{RESULTS}/truth",
         )
+    inputs.update(
+        {
+            f"preprocess_{s}": f"{RESULTS}/preprocess/sub-{s}/provenance.json"
+            for s in SUBJECTS
+        }
+    )
+    inputs.update({f"rois_{s}": f"{RESULTS}/rois/sub-{s}" for s in SUBJECTS})
     return inputs

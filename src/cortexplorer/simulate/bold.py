@@ -113,11 +113,13 @@ def synthesize_run(
     ar1: np.ndarray,
     drift_sd: float,
     motion_coupling: float,
+    physio_loadings: np.ndarray,  # k × V, % signal change per unit of each shared noise source
     tissue: dict[str, np.ndarray],
     tr: float,
     rng: np.random.Generator,
 ) -> RunSignal:
-    """One run of BOLD: neural responses ⊗ voxel HRFs + drift + motion signal + AR(1) noise."""
+    """One run of BOLD: neural responses ⊗ voxel HRFs + drift + motion signal + shared
+    physiological noise (a few sources with fixed spatial loadings) + AR(1) noise."""
     n_volumes = regressors.shape[1]
     n_voxels = len(s0)
     signal = np.zeros((n_volumes, n_voxels), dtype=np.float64)
@@ -129,7 +131,9 @@ def synthesize_run(
     motion = motion_parameters(n_volumes, rng)
     motion_mm = motion * np.array([1, 1, 1, 50, 50, 50])
     loadings = rng.normal(0, motion_coupling, (6, n_voxels))
-    percent = signal + drift @ drift_w + motion_mm @ loadings + ar1_noise(n_volumes, noise_sd, ar1, rng)
+    physio = ar1_noise(n_volumes, np.ones(len(physio_loadings)), np.full(len(physio_loadings), 0.6), rng)
+    percent = (signal + drift @ drift_w + motion_mm @ loadings + physio @ physio_loadings
+               + ar1_noise(n_volumes, noise_sd, ar1, rng))
     bold = (s0 * (1 + percent / 100.0)).astype(np.float32)
     return RunSignal(bold=bold, confounds=fmriprep_confounds(bold, motion, tissue, tr), motion=motion)
 

@@ -47,11 +47,15 @@ def nsd_like_design(
     rest_start: float,
     rest_end: float,
     rng: np.random.Generator,
+    blank_fraction: float = 0.0,
 ) -> list[RunDesign]:
     """Each stimulus shown ``repeats`` times in random order spread over all sessions and runs.
 
-    As in NSD, an image is on for ``trial_duration`` seconds every ``trial_interval`` seconds.
+    As in NSD, an image is on for ``trial_duration`` seconds every ``trial_interval`` seconds, and
+    about ``blank_fraction`` of the trial slots of each run are blank (no image), at random places.
     """
+    if not 0 <= blank_fraction < 1:
+        raise ValueError(f"blank_fraction must be in [0, 1), not {blank_fraction}.")
     if trial_duration > trial_interval:
         raise ValueError(f"trial_duration ({trial_duration} s) exceeds trial_interval ({trial_interval} s).")
     trials = _no_adjacent_repeats(rng.permutation(np.repeat(np.asarray(stim_ids), repeats)), rng)
@@ -60,10 +64,13 @@ def nsd_like_design(
         raise ValueError(f"{len(trials)} trials cannot fill {n_runs} runs; use more stimuli or fewer runs.")
     designs = []
     for r, chunk in enumerate(np.array_split(trials, n_runs)):
-        onsets = rest_start + trial_interval * np.arange(len(chunk))
+        n_blank = round(len(chunk) * blank_fraction / (1 - blank_fraction))
+        n_slots = len(chunk) + n_blank
+        slots = np.sort(rng.choice(n_slots, size=len(chunk), replace=False))
+        onsets = rest_start + trial_interval * slots
         events = pd.DataFrame({"onset": onsets, "duration": trial_duration, "trial_type": "image", "stim_id": chunk})
         designs.append(RunDesign(task="nsd", session=r // runs_per_session + 1, run=r % runs_per_session + 1,
-                                 events=events, duration=float(onsets[-1] + trial_interval + rest_end)))
+                                 events=events, duration=float(rest_start + trial_interval * n_slots + rest_end)))
     return designs
 
 

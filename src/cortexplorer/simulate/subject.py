@@ -106,6 +106,7 @@ def simulate_subject(
     repeats: int,
     trial_duration: float,
     trial_interval: float,
+    blank_fraction: float,
     rest_start: float,
     rest_end: float,
     region_radius_mm: float,
@@ -116,6 +117,8 @@ def simulate_subject(
     ar1: Sequence[float],
     drift_sd_percent: float,
     motion_coupling_percent_per_mm: float,
+    physio_sd_percent: float,
+    physio_sources: int,
     session_gain_sd: float,
     localizer: dict,
     seed: int,
@@ -150,6 +153,8 @@ def simulate_subject(
     noise_sd = rng.uniform(*noise_sd_percent, anat.n_voxels)
     phi = rng.uniform(*ar1, anat.n_voxels)
     hrf_coef = voxel_hrf_coefficients(anat.n_voxels, rng, tr, trial_duration)
+    # shared "physiological" noise: a few sources, each voxel with fixed loadings (SD physio_sd_percent in total)
+    physio = rng.normal(0, physio_sd_percent / np.sqrt(max(physio_sources, 1)), (physio_sources, anat.n_voxels))
     s0 = 400.0 + 600.0 * anat.template / max(float(anat.template.max()), 1e-6)
     session_gain = 1.0 + make_rng(seed, "simulate", "sessions").normal(0, session_gain_sd, n_sessions)
 
@@ -158,7 +163,7 @@ def simulate_subject(
     runs: list[RunDesign] = nsd_like_design(
         stimuli.table["stim_id"].to_numpy(), n_sessions=n_sessions, runs_per_session=runs_per_session,
         repeats=repeats, trial_duration=trial_duration, trial_interval=trial_interval,
-        rest_start=rest_start, rest_end=rest_end, rng=design_rng)
+        blank_fraction=blank_fraction, rest_start=rest_start, rest_end=rest_end, rng=design_rng)
     runs += floc_design(floc_images.table, rng=design_rng, rest_start=rest_start, rest_end=rest_end, **localizer)
     stim_index = {s: i for i, s in enumerate(stimuli.table["stim_id"])}
     floc_index = {s: i for i, s in enumerate(floc_images.table["stim_id"])}
@@ -183,7 +188,7 @@ def simulate_subject(
             run_rng = make_rng(seed, "simulate", "run", design.task, design.session, design.run)
             sig = synthesize_run(regressors=event_regressors(ev, n_vol, tr, start_time), amplitudes=amp,
                                  hrf_coef=hrf_coef, s0=s0, noise_sd=noise_sd, ar1=phi, drift_sd=drift_sd_percent,
-                                 motion_coupling=motion_coupling_percent_per_mm, tissue=tissue, tr=tr, rng=run_rng)
+                                 motion_coupling=motion_coupling_percent_per_mm, physio_loadings=physio, tissue=tissue, tr=tr, rng=run_rng)
             _write_run(bids, deriv, anat, ent, ev, sig.bold, sig.confounds, tr, start_time)
         _write_truth(truth, anat, model, stimuli.table["stim_id"], responses, floc_images.table["stim_id"],
                      floc_responses, noise_sd, phi, hrf_coef, session_gain, pd.DataFrame(trial_rows), tr)

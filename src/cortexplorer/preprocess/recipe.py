@@ -1,0 +1,479 @@
+"""Single-trial betas in the spirit of GLMsingle (Prince et al. 2022), vectorised across voxels.
+
+Steps, each switchable, each kept so it can be compared with the next:
+
+1. ``assumehrf`` — the canonical HRF, one regressor per trial (LSA, or LSS in closed form).
+2. ``fithrf`` — every voxel takes the HRF of a library that fits it best (highest R² of the
+   single-trial model over all runs).
+3. ``…_glmdenoise`` — noise regressors: per run, the principal components of a noise pool
+   (voxels with a reliable mean signal and no task response), their number chosen by
+   leave-one-run-out cross-validation of the betas of repeated stimuli (GLMdenoise's rule:
+   the fewest components within ``pcstop`` of the best gain).
+4. ``…_rr`` — fractional ridge per voxel (Rokem & Kay 2020): the fraction of the OLS beta norm
+   is chosen per voxel by the same cross-validation, then the betas are rescaled to the OLS
+   ones (GLMsingle's autoscale).
+
+Because trial regressors belong to one run and drift/confound/noise regressors are per run,
+the all-runs model is block diagonal: each run is fitted on its own, and the one big product
+per fit is ``X̃ᵀY`` (trials × voxels). Nuisance columns are projected out of the design, not
+out of the data (the residual-forming matrix is idempotent). Data enter in percent signal
+change of each run's mean, so betas are % signal change at the HRF peak.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cortexplorer.preprocess.hrf import canonical_hrf, hrf_library, hrf_time, trial_regressors
+from cortexplorer.preprocess.singletrial import lss_betas
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunData:
+    """One run ready for fitting."""
+
+    data: np.ndarray  # T × V float32, percent signal change about the run mean
+    onsets: np.ndarray
+    durations: np.ndarray
+    conditions: np.ndarray  # stimulus id per trial
+    nuisance: np.ndarray  # T × k, drift (with the constant) and confounds
+    session: int
+    run: int
+    tr: float
+    start_time: float
+
+
+@dataclass
+class RecipeSettings:
+    estimator: str = "lsa"  # lsa | lss
+    hrf: str = "library"  # canonical | library
+    n_hrfs: int = 20
+    hrf_selection: str = "onoff"  # onoff (R² of the on-off model) | trials (GLMsingle: R² of the single-trial model)
+    noise_pcs: int = 10  # largest number of noise components tried; 0 switches GLMdenoise off
+    pcstop: float = 1.05
+    fracridge: bool = True
+    fracs: Sequence[float] = tuple(np.round(np.linspace(1.0, 0.05, 20), 4))
+    noise_pool_r2: float | None = None  # on-off R² (%) below which a voxel may join the noise pool; None = automatic
+    brain_threshold: float = 0.1  # noise-pool voxels have a mean above this fraction of the 99th percentile
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ("lsa", "lss"):
+            raise ValueError(f"preprocess.recipe.estimator must be 'lsa' or 'lss', not {self.estimator!r}.")
+        if self.hrf not in ("canonical", "library"):
+            raise ValueError(f"preprocess.recipe.hrf must be 'canonical' or 'library', not {self.hrf!r}.")
+        if self.fracridge and self.estimator == "lss":
+            raise ValueError("preprocess.recipe.fracridge shrinks the all-trials (LSA) fit; set estimator: lsa, "
+                             "or fracridge: false to keep LSS betas.")
+        fr = np.asarray(self.fracs, dtype=float)
+        if self.fracridge and (fr.max() != 1.0 or fr.min() <= 0 or fr.max() > 1):
+            raise ValueError("preprocess.recipe.fracs must lie in (0, 1] and include 1 (the OLS solution).")
+
+    def step_names(self) -> list[str]:
+        base = "fithrf" if self.hrf == "library" else "assumehrf"
+        names = ["assumehrf"] if base == "assumehrf" else ["assumehrf", "fithrf"]
+        if self.noise_pcs > 0:
+            names.append(f"{base}_glmdenoise")
+        if self.fracridge:
+            names.append(names[-1] + "_rr")
+        return names
+
+
+@dataclass
+class RecipeResult:
+    steps: dict[str, np.ndarray]  # name -> trials × V float32 (% signal change), in order
+    hrf_index: np.ndarray  # V
+    r2: np.ndarray  # V, % variance of the nuisance-free data explained by the final single-trial model
+    onoff_r2: np.ndarray  # V, %
+    noise_pool: np.ndarray  # V bool
+    pc_voxels: np.ndarray  # V bool
+    pcnum: int
+    xval_pcs: np.ndarray  # −median badness per number of components
+    frac: np.ndarray  # V (1 when ridge is off)
+    scale_offset: np.ndarray  # V × 2
+    hrfs: np.ndarray  # H × t
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.steps[list(self.steps)[-1]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Linear algebra per run
+
+
+def _orth(nuisance: np.ndarray) -> np.ndarray:
+    q, r = np.linalg.qr(nuisance)
+    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, np.abs(np.diag(r)).max())
+    return q[:, keep]
+
+
+class _RunFit:
+    """Per-run quantities reused across fits: the nuisance basis and the data's residual power."""
+
+    def __init__(self, run: RunData, extra: np.ndarray | None = None):
+        n = run.nuisance if extra is None or extra.shape[1] == 0 else np.column_stack([run.nuisance, extra])
+        self.q = _orth(n)
+        self.qy = self.q.T.astype(np.float32) @ run.data  # k × V
+        self.ssy = np.einsum("tv,tv->v", run.data, run.data, dtype=np.float64) - np.einsum(
+            "kv,kv->v", self.qy, self.qy, dtype=np.float64)
+
+    def residualize(self, x: np.ndarray) -> np.ndarray:
+        return x - self.q @ (self.q.T @ x)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, rf: _RunFit, cols: np.ndarray | slice, estimator: str
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Betas (n × V_sel) and residual sum of squares of the LSA model for voxels ``cols``."""
+    xt = rf.residualize(x)
+    z = (xt.T.astype(np.float32) @ y[:, cols]).astype(np.float64)
+    g = xt.T @ xt
+    try:
+        np.linalg.cholesky(g)
+    except np.linalg.LinAlgError:
+        raise ValueError("The single-trial design of a run is singular (two trials at the same onset, or a trial "
+                         "regressor explained by the drift/confound columns); check the events and confounds.") from None
+    # numpy's own LAPACK + one GEMM: scipy's LAPACK here would alternate two OpenBLAS thread pools
+    # with numpy's, which spin against each other on few cores (measured: 20× slower)
+    beta_lsa = np.linalg.inv(g) @ z
+    rss = rf.ssy[cols] - np.einsum("nv,nv->v", beta_lsa, z)
+    if estimator == "lss":
+        return lss_betas(xt, y[:, cols].astype(np.float64), None), rss
+    return beta_lsa, rss
+
+
+# ----------------------------------------------------------------------------------------------
+# Cross-validation (GLMsingle's calcbadness, leave one run out)
+
+
+def zscore_sessions(betas: np.ndarray, sessions: np.ndarray) -> np.ndarray:
+    """Z-score each voxel within session (a constant voxel stays 0)."""
+    out = np.empty_like(betas, dtype=np.float64)
+    for s in np.unique(sessions):
+        sel = sessions == s
+        mu, sd = betas[sel].mean(0), betas[sel].std(0)
+        out[sel] = (betas[sel] - mu) / np.where(sd > 0, sd, 1.0)
+    return out
+
+
+class LeaveOneRunOut:
+    """GLMsingle's cross-validation of single-trial betas (calcbadness), leave one run out.
+
+    For each trial, the mean of the same stimulus's trials in the *other* runs is one sparse
+    product ``P z`` (P holds 1/count for those trials), built once for the design.
+    """
+
+    def __init__(self, conditions: np.ndarray, runs: np.ndarray, sessions: np.ndarray):
+        from scipy import sparse
+
+        _, cond = np.unique(np.asarray(conditions).astype(str), return_inverse=True)
+        runs = np.asarray(runs)
+        self.sessions = np.asarray(sessions)
+        rows, cols = [], []
+        order = np.argsort(cond, kind="stable")
+        bounds = np.flatnonzero(np.diff(cond[order])) + 1
+        for group in np.split(order, bounds):
+            if len(group) < 2:
+                continue
+            same_run = runs[group][:, None] == runs[group][None, :]
+            i, j = np.nonzero(~same_run)
+            rows.append(group[i])
+            cols.append(group[j])
+        n = len(cond)
+        rows_a = np.concatenate(rows) if rows else np.zeros(0, int)
+        cols_a = np.concatenate(cols) if cols else np.zeros(0, int)
+        counts = np.bincount(rows_a, minlength=n).astype(float)
+        self.valid = counts > 0
+        weights = 1.0 / counts[rows_a] if len(rows_a) else np.zeros(0)
+        self.p = sparse.csr_matrix((weights, (rows_a, cols_a)), shape=(n, n))
+        if not self.valid.any():
+            raise ValueError("No stimulus is shown in more than one run, so the recipe cannot cross-validate its "
+                             "choices; switch off preprocess.recipe.noise_pcs and fracridge, or add repeats.")
+
+    def badness(self, betas: np.ndarray) -> np.ndarray:
+        """Σ over trials of (z − mean z of the same stimulus in other runs)², z-scored within session;
+        trials of stimuli seen in one run only do not count.
+
+        Each solution is z-scored with its own mean and SD, so the criterion judges the pattern
+        across trials and not its scale: with the unregularised solution's statistics, ridge
+        betas shrunk towards zero would score best however little signal they kept (measured:
+        every voxel then picks the smallest fraction).
+        """
+        z = zscore_sessions(betas, self.sessions)
+        err = (z - self.p @ z)[self.valid]
+        return np.einsum("nv,nv->v", err, err)
+
+
+def badness(betas: np.ndarray, conditions: np.ndarray, runs: np.ndarray, sessions: np.ndarray) -> np.ndarray:
+    """One-off form of :class:`LeaveOneRunOut` (builds the design each call)."""
+    return LeaveOneRunOut(conditions, runs, sessions).badness(betas)
+
+
+def select_pcnum(xval: np.ndarray, pcstop: float) -> int:
+    """GLMdenoise's rule: the fewest components whose gain over none, times ``pcstop``, reaches the best gain."""
+    curve = xval - xval[0]
+    best = curve.max()
+    if best <= 0:
+        return 0
+    return int(np.flatnonzero(curve * pcstop >= best)[0])
+
+
+def tail_threshold(values: np.ndarray, seed: int = 0) -> float:
+    """Where a two-Gaussian mixture of ``values`` switches from the low to the high component
+    (GLMsingle's findtailthreshold, used to split voxels by on-off R²)."""
+    from sklearn.mixture import GaussianMixture
+
+    v = values[np.isfinite(values)]
+    rng = np.random.default_rng(seed)
+    if len(v) > 50_000:
+        v = rng.choice(v, 50_000, replace=False)
+    gm = GaussianMixture(2, random_state=seed).fit(v[:, None])
+    hi = int(np.argmax(gm.means_.ravel()))
+    grid = np.linspace(np.percentile(v, 1), np.percentile(v, 99.9), 2000)
+    post = gm.predict_proba(grid[:, None])[:, hi]
+    lo_mean = float(gm.means_.ravel()[1 - hi])
+    above = np.flatnonzero((post > 0.5) & (grid > lo_mean))
+    return float(grid[above[0]]) if len(above) else float(np.percentile(v, 99))
+
+
+# ----------------------------------------------------------------------------------------------
+# The recipe
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.timings: dict[str, float] = {}
+
+    def done(self, what: str, detail: str = "") -> None:
+        now = time.perf_counter()
+        self.timings[what] = now - self.last
+        log.info("recipe: %s done in %.1f s (%.1f s so far)%s", what, now - self.last, now - self.t0,
+                 f"; {detail}" if detail else "")
+        self.last = now
+
+
+def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity: np.ndarray | None = None
+               ) -> RecipeResult:
+    """Run the enabled steps on ``runs`` (same voxels in each). ``mean_intensity`` (V, the raw
+    BOLD mean) selects noise-pool candidates; without it every voxel is a candidate."""
+    if not runs:
+        raise ValueError("No runs with trials to fit.")
+    n_vox = runs[0].data.shape[1]
+    for r in runs:
+        if r.data.shape[1] != n_vox:
+            raise ValueError("Every run must hold the same voxels.")
+    prog = _Progress()
+    t = hrf_time()
+    canon = canonical_hrf(t)[None]
+    lib = hrf_library(t, settings.n_hrfs) if settings.hrf == "library" else canon
+    nominal = float(np.median(np.concatenate([r.durations for r in runs])))
+    conditions = np.concatenate([r.conditions for r in runs]).astype(str)
+    sessions = np.concatenate([np.full(len(r.onsets), r.session) for r in runs])
+    run_ids = np.concatenate([np.full(len(r.onsets), i) for i, r in enumerate(runs)])
+    bounds = np.cumsum([0] + [len(r.onsets) for r in runs])
+    n_trials = bounds[-1]
+
+    def design(r: RunData, hrfs: np.ndarray) -> np.ndarray:
+        return trial_regressors(hrfs, r.onsets, r.durations, r.data.shape[0], r.tr, r.start_time, nominal)
+
+    base_fits = [_RunFit(r) for r in runs]
+    steps: dict[str, np.ndarray] = {}
+
+    # on-off model (all trials summed, canonical HRF): which voxels respond at all
+    ss_res = np.zeros(n_vox)
+    ss_tot = np.zeros(n_vox)
+    for r, rf in zip(runs, base_fits, strict=True):
+        x = design(r, canon)[0].sum(1, keepdims=True)
+        _, rss = _fit(x, r.data, rf, slice(None), "lsa")
+        ss_res += rss
+        ss_tot += rf.ssy
+    onoff_r2 = 100 * (1 - ss_res / np.maximum(ss_tot, 1e-12))
+    prog.done("on-off model")
+
+    # step 1: canonical HRF
+    canon_designs = [design(r, canon)[0] for r in runs]
+    betas = np.zeros((n_trials, n_vox), dtype=np.float32)
+    rss_canon = np.zeros(n_vox)
+    for i, (r, rf) in enumerate(zip(runs, base_fits, strict=True)):
+        b, rss = _fit(canon_designs[i], r.data, rf, slice(None), settings.estimator)
+        betas[bounds[i]:bounds[i + 1]] = b
+        rss_canon += rss
+    steps["assumehrf"] = betas
+    prog.done("assumehrf (canonical HRF)", f"{n_trials} trials × {n_vox} voxels")
+
+    # step 2: library HRF per voxel
+    hrf_index = np.zeros(n_vox, dtype=np.int32)
+    designs = [design(r, lib) for r in runs] if settings.hrf == "library" else [d[None] for d in canon_designs]
+    if settings.hrf == "library":
+        best_rss = np.full(n_vox, np.inf)
+        best = np.zeros((n_trials, n_vox), dtype=np.float32)
+        for h in range(len(lib)):
+            b_h = np.zeros((n_trials, n_vox), dtype=np.float32)
+            rss_h = np.zeros(n_vox)
+            for i, (r, rf) in enumerate(zip(runs, base_fits, strict=True)):
+                b, rss = _fit(designs[i][h], r.data, rf, slice(None), settings.estimator)
+                b_h[bounds[i]:bounds[i + 1]] = b
+                if settings.hrf_selection == "onoff":
+                    _, rss = _fit(designs[i][h].sum(1, keepdims=True), r.data, rf, slice(None), "lsa")
+                rss_h += rss
+            better = rss_h < best_rss
+            best_rss[better] = rss_h[better]
+            hrf_index[better] = h
+            best[:, better] = b_h[:, better]
+            if (h + 1) % 5 == 0:
+                log.info("recipe: HRF library %d/%d fitted", h + 1, len(lib))
+        steps["fithrf"] = best
+        final_rss = best_rss
+        prog.done("fithrf (library HRF per voxel)", f"HRF index histogram {np.bincount(hrf_index, minlength=len(lib)).tolist()}")
+    else:
+        final_rss = rss_canon
+
+    groups = [(h, np.flatnonzero(hrf_index == h)) for h in range(len(lib))]
+    groups = [(h, v) for h, v in groups if len(v)]
+
+    def fit_all(fits: Sequence[_RunFit], voxels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Betas with each voxel's HRF (trials × V_sel) and their RSS, for voxels ``voxels`` (default all)."""
+        sel_mask = np.ones(n_vox, bool) if voxels is None else np.isin(np.arange(n_vox), voxels)
+        idx_all = np.flatnonzero(sel_mask)
+        pos = np.full(n_vox, -1)
+        pos[idx_all] = np.arange(len(idx_all))
+        out = np.zeros((n_trials, len(idx_all)), dtype=np.float32)
+        rss_out = np.zeros(len(idx_all))
+        for h, vox in groups:
+            vox = vox[sel_mask[vox]]
+            if not len(vox):
+                continue
+            for i, (r, rf) in enumerate(zip(runs, fits, strict=True)):
+                b, rss = _fit(designs[i][h], r.data, rf, vox, settings.estimator)
+                out[bounds[i]:bounds[i + 1], pos[vox]] = b
+                rss_out[pos[vox]] += rss
+        return out, rss_out
+
+    # noise pool and the voxels that judge the cross-validation
+    r2_cut = settings.noise_pool_r2 if settings.noise_pool_r2 is not None else tail_threshold(onoff_r2, settings.seed)
+    if mean_intensity is None:
+        bright = np.ones(n_vox, bool)
+    else:
+        bright = mean_intensity > settings.brain_threshold * np.percentile(mean_intensity, 99)
+    noise_pool = bright & (onoff_r2 < r2_cut)
+    pc_voxels = onoff_r2 > r2_cut
+    if pc_voxels.sum() < 100:
+        pc_voxels = np.zeros(n_vox, bool)
+        pc_voxels[np.argsort(onoff_r2)[-min(100, n_vox):]] = True
+    log.info("recipe: on-off R² threshold %.2f%%: %d noise-pool voxels, %d responsive voxels judge the CV",
+             r2_cut, int(noise_pool.sum()), int(pc_voxels.sum()))
+
+    pcnum = 0
+    xval = np.zeros(1)
+    pc_fits = base_fits
+    if settings.noise_pcs > 0:
+        if noise_pool.sum() < settings.noise_pcs + 1:
+            raise ValueError(f"The noise pool has {int(noise_pool.sum())} voxels, too few for "
+                             f"{settings.noise_pcs} components; lower preprocess.recipe.noise_pcs or set noise_pool_r2.")
+        pcs = []
+        for r, rf in zip(runs, base_fits, strict=True):
+            y = r.data[:, noise_pool].astype(np.float64)
+            y = y - rf.q @ (rf.q.T @ y)
+            y /= np.maximum(np.linalg.norm(y, axis=0), 1e-12)
+            w, u = np.linalg.eigh(y @ y.T)
+            u = u[:, np.argsort(w)[::-1][: settings.noise_pcs]]
+            pcs.append(u / u.std(0))
+        pcv = np.flatnonzero(pc_voxels)
+        cv = LeaveOneRunOut(conditions, run_ids, sessions)
+        xval = np.zeros(settings.noise_pcs + 1)
+        for p in range(settings.noise_pcs + 1):
+            fits_p = base_fits if p == 0 else [_RunFit(r, pc[:, :p]) for r, pc in zip(runs, pcs, strict=True)]
+            b, _ = fit_all(fits_p, pcv)
+            xval[p] = -np.median(cv.badness(b))
+        pcnum = select_pcnum(xval, settings.pcstop)
+        pc_fits = base_fits if pcnum == 0 else [_RunFit(r, pc[:, :pcnum]) for r, pc in zip(runs, pcs, strict=True)]
+        b, final_rss = fit_all(pc_fits)
+        steps[settings.step_names()[len(steps)]] = b
+        prog.done("glmdenoise", f"cross-validated gain per component count {np.round(xval - xval[0], 2).tolist()}, "
+                  f"chose {pcnum}")
+
+    frac = np.ones(n_vox, dtype=np.float32)
+    scale_offset = np.tile(np.array([1.0, 0.0], dtype=np.float32), (n_vox, 1))
+    if settings.fracridge:
+        ols = steps[list(steps)[-1]]
+        ridge, frac, scale_offset = _fracridge(runs, pc_fits, designs, groups, bounds, ols,
+                                               LeaveOneRunOut(conditions, run_ids, sessions),
+                                               np.asarray(settings.fracs, dtype=float))
+        steps[list(steps)[-1] + "_rr"] = ridge
+        prog.done("fracridge", f"median fraction {np.median(frac):.2f}")
+
+    r2 = 100 * (1 - final_rss / np.maximum(ss_tot, 1e-12))
+    return RecipeResult(steps=steps, hrf_index=hrf_index, r2=r2.astype(np.float32), onoff_r2=onoff_r2.astype(np.float32),
+                        noise_pool=noise_pool, pc_voxels=pc_voxels, pcnum=pcnum, xval_pcs=xval, frac=frac,
+                        scale_offset=scale_offset, hrfs=lib, timings=prog.timings)
+
+
+def _ridge_betas(svd: list, bounds: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Ridge betas of every run (trials × V) at per-voxel ``alpha``, from each run's SVD ``(s, Vᵀ, UᵀY)``."""
+    b = np.zeros((bounds[-1], len(alpha)), dtype=np.float32)
+    for i, (s, vt, yhat) in enumerate(svd):
+        scale = s[:, None] / (s[:, None] ** 2 + alpha[None, :])
+        b[bounds[i]:bounds[i + 1]] = vt.T @ (scale * yhat)
+    return b
+
+
+def _fracridge(runs, fits, designs, groups, bounds, ols, cv, fracs):
+    """Per-voxel fractional ridge on the (block-diagonal) single-trial design, fraction chosen by CV."""
+    n_vox = ols.shape[1]
+    fracs = np.sort(fracs)[::-1]
+    out = np.zeros_like(ols)
+    chosen = np.ones(n_vox, dtype=np.float32)
+    scale_offset = np.zeros((n_vox, 2), dtype=np.float32)
+    for h, vox in groups:
+        svd = []
+        for i, (r, rf) in enumerate(zip(runs, fits, strict=True)):
+            xt = rf.residualize(designs[i][h])
+            u, s, vt = np.linalg.svd(xt, full_matrices=False)
+            yhat = (u.T.astype(np.float32) @ r.data[:, vox]).astype(np.float64)  # uᵀY = uᵀỸ (u ⟂ nuisance)
+            svd.append((s, vt, yhat))
+        s2_all = np.concatenate([s**2 for s, _, _ in svd])
+        alphas = np.concatenate([[0.0], np.median(s2_all) * np.logspace(-4, 5, 120)])
+        # ‖β_α‖² per voxel on the α grid
+        norms = np.zeros((len(alphas), len(vox)))
+        for s, _, yhat in svd:
+            shrink = (s[None, :] / (s[None, :] ** 2 + alphas[:, None])) ** 2  # A × k
+            norms += shrink @ (yhat**2)
+        ratio = np.sqrt(norms / np.maximum(norms[0], 1e-30))  # A × V, from 1 down
+        # α for each target fraction, by linear interpolation of log α in the ratio
+        alpha_f = np.zeros((len(fracs), len(vox)))
+        log_a = np.log(np.maximum(alphas, alphas[1] * 1e-3))
+        for fi, f in enumerate(fracs):
+            if f >= 1.0:
+                continue
+            k = np.clip((ratio > f).sum(0), 1, len(alphas) - 1)  # first grid index with ratio ≤ f
+            r_hi, r_lo = ratio[k - 1, np.arange(len(vox))], ratio[k, np.arange(len(vox))]
+            w = np.clip((r_hi - f) / np.maximum(r_hi - r_lo, 1e-12), 0, 1)
+            alpha_f[fi] = np.exp(log_a[k - 1] + w * (log_a[k] - log_a[k - 1]))
+            alpha_f[fi, k - 1 == 0] = alphas[1] * w[k - 1 == 0]  # between α = 0 and the first grid point
+
+        ref = ols[:, vox].astype(np.float64)
+        bad = np.stack([cv.badness(_ridge_betas(svd, bounds, alpha_f[fi])) for fi in range(len(fracs))])
+        best = np.argmin(bad, axis=0)
+        alpha_v = alpha_f[best, np.arange(len(vox))]
+        b = _ridge_betas(svd, bounds, alpha_v).astype(np.float64)
+        # autoscale: regress the OLS betas on [ridge betas, 1] per voxel; a negative slope keeps [1, 0]
+        bm, om = b.mean(0), ref.mean(0)
+        var = ((b - bm) ** 2).sum(0)
+        slope = np.where(var > 0, ((b - bm) * (ref - om)).sum(0) / np.maximum(var, 1e-30), 1.0)
+        offset = om - slope * bm
+        neg = slope <= 0
+        slope[neg], offset[neg] = 1.0, 0.0
+        out[:, vox] = b * slope + offset
+        chosen[vox] = fracs[best]
+        scale_offset[vox, 0], scale_offset[vox, 1] = slope, offset
+    return out, chosen, scale_offset

@@ -1,0 +1,214 @@
+"""Stage ``preprocess`` for BOLD input (demo and bids modes): BIDS runs → the betas contract.
+
+Writes into ``out_dir`` (one subject): ``betas.h5``, ``ncsnr.nii.gz``, ``noiseceiling.nii.gz``,
+``r2.nii.gz``, ``hrf_index.nii.gz``, ``frac.nii.gz``, ``steps.tsv`` (each recipe step's
+reliability, and in the demo its correlation with the true responses), ``qc/*.png`` and
+``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cortexplorer.io.nifti import save_image, voxel_volume
+from cortexplorer.io.tables import read_tsv, write_tsv
+from cortexplorer.preprocess import bids_input as bi
+from cortexplorer.preprocess.contract import assemble, write_betas
+from cortexplorer.preprocess.recipe import RecipeResult, RecipeSettings, RunData, fit_recipe
+from cortexplorer.provenance import write_sidecar
+
+log = logging.getLogger(__name__)
+
+
+def _session_numbers(runs: Sequence[bi.BoldRun]) -> dict[str | None, int]:
+    labels = sorted({r.session or "" for r in runs})
+    return {(lab or None): i + 1 for i, lab in enumerate(labels)}
+
+
+def nuisance_matrix(run: bi.BoldRun, n_volumes: int, confounds: Mapping) -> np.ndarray:
+    """Drift (with the constant) and the strategy's confound columns, T × k."""
+    if confounds["drift"] == "polynomial":
+        degree = confounds.get("polynomial_degree")
+        degree = bi.auto_polynomial_degree(n_volumes, run.tr) if degree is None else int(degree)
+        drift = bi.polynomial_drift(n_volumes, degree)
+    else:
+        drift = np.ones((n_volumes, 1))
+    table = bi.load_confounds(run, n_volumes, confounds)
+    cols = table.to_numpy(dtype=np.float64)
+    return np.column_stack([drift, cols - cols.mean(0)]) if cols.shape[1] else drift
+
+
+def load_bold_runs(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
+                   confounds: Mapping, known_stim_ids: set[str] | None) -> tuple[list[RunData], dict]:
+    """Every run of ``task`` as ``RunData`` on the voxels that are valid in all runs.
+
+    Voxels outside the brain mask, or NaN, non-positive or constant in any run, are left out and
+    counted (GLMsingle's advice: only voxels with full data in every run).
+    """
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space)
+    sessions = _session_numbers(runs)
+    first = bi.load_bold(runs[0])
+    mask = bi.load_mask([r.mask for r in runs], first)
+    raw, kept = [], []
+    for r in runs:
+        img = bi.load_bold(r)
+        if img.shape[:3] != first.shape[:3] or not np.allclose(img.affine, first.affine, atol=1e-3):
+            raise bi.BidsInputError(f"'{r.bold}' is on a different grid ({img.shape[:3]}) from '{runs[0].bold}' "
+                                    f"({first.shape[:3]}); all runs must be in the same space and resolution.")
+        n_vol = img.shape[3]
+        events = bi.load_events(r, n_vol, known_stim_ids)
+        if events.empty:
+            log.warning("%s: no trials with an image; the run is left out", r.label)
+            continue
+        data = np.asanyarray(img.dataobj)[mask].T.astype(np.float32)  # T × V
+        raw.append(data)
+        kept.append((r, events, nuisance_matrix(r, n_vol, confounds)))
+    if not kept:
+        raise bi.BidsInputError(f"No run of task '{task}' for sub-{subject} has any trial with a stim_id.")
+    valid = np.ones(raw[0].shape[1], bool)
+    for d in raw:
+        with np.errstate(invalid="ignore"):
+            valid &= np.isfinite(d).all(0) & (d.min(0) > 0) & (d.std(0) > 0)
+    n_bad = int((~valid).sum())
+    if n_bad:
+        log.warning("%d of %d brain voxels are NaN, non-positive or constant in at least one run; left out",
+                    n_bad, valid.size)
+    ijk = np.argwhere(mask)[valid]
+    out: list[RunData] = []
+    means = []
+    for d, (r, ev, nuis) in zip(raw, kept, strict=True):
+        d = d[:, valid]
+        mu = d.mean(0)
+        means.append(mu)
+        out.append(RunData(data=(100.0 * (d / mu - 1.0)).astype(np.float32), onsets=ev["onset"].to_numpy(float),
+                           durations=ev["duration"].to_numpy(float), conditions=ev["stim_id"].to_numpy(str),
+                           nuisance=nuis, session=sessions[r.session], run=r.run if r.run is not None else len(out) + 1,
+                           tr=r.tr, start_time=r.start_time))
+        log.info("%s: %d volumes, %d trials, %d nuisance columns", r.label, d.shape[0], len(ev), nuis.shape[1])
+    info = {"voxel_ijk": ijk, "affine": first.affine, "shape": first.shape[:3], "mean_intensity": np.mean(means, 0),
+            "n_excluded_voxels": n_bad, "runs": [k[0] for k in kept]}
+    return out, info
+
+
+def repeat_reliability(betas: np.ndarray, stim_id: np.ndarray) -> np.ndarray:
+    """Per voxel: Pearson r across images between two presentations of the same image, averaged over
+    the pairs of presentations (images shown at least twice)."""
+    _ids, inverse, counts = np.unique(stim_id, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    first_row = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    max_rep = int(counts.max())
+    rs = []
+    for a in range(max_rep):
+        for b in range(a + 1, max_rep):
+            ok = counts > b
+            if ok.sum() < 3:
+                continue
+            xa = betas[order[first_row[ok] + a]]
+            xb = betas[order[first_row[ok] + b]]
+            rs.append(_colcorr(xa, xb))
+    if not rs:
+        return np.full(betas.shape[1], np.nan)
+    return np.mean(rs, axis=0)
+
+
+def _colcorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    den = np.sqrt((a**2).sum(0) * (b**2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(0) / den
+
+
+def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.ndarray, voxel_sets: Mapping[str, np.ndarray],
+                  truth: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """Each step's median repeat reliability (and correlation with the truth) over each voxel set.
+
+    ``truth`` = (true per-stimulus responses aligned to the sorted unique stim ids, voxel index
+    into them per voxel or −1)."""
+    from cortexplorer.preprocess.contract import average_repeats
+    from cortexplorer.preprocess.noise_ceiling import zscore_per_session
+
+    rows = []
+    for name, betas in result.steps.items():
+        z = np.nan_to_num(zscore_per_session(betas, sessions)).astype(np.float32)
+        rel = repeat_reliability(z, stim_id)
+        avg, _, _ = average_repeats(z, stim_id)
+        for set_name, vox in voxel_sets.items():
+            row = {"step": name, "voxels": set_name, "n_voxels": len(vox),
+                   "repeat_reliability": float(np.nanmedian(rel[vox])) if len(vox) else np.nan}
+            if truth is not None:
+                true_resp, truth_index = truth
+                tv = truth_index[vox]
+                row["truth_r"] = float(np.nanmedian(_colcorr(avg[:, vox], true_resp[:, tv]))) if len(vox) else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def preprocess_bold(*, bids_dir: str | os.PathLike, stimuli_tsv: str | os.PathLike, subject: str, task: str,
+                    space: str | None, confounds: Mapping, recipe: Mapping, out_dir: str | os.PathLike,
+                    truth_dir: str | os.PathLike | None = None, n_repeats: int = 3, seed: int = 0) -> None:
+    """Single-trial betas of one subject's ``task`` runs, the contract files, QC and the step comparison."""
+    out_dir = Path(out_dir)
+    stimuli = read_tsv(stimuli_tsv, required=["stim_id"])
+    runs, info = load_bold_runs(bids_dir, subject=subject, task=task, space=space, confounds=confounds,
+                                known_stim_ids=set(stimuli["stim_id"].astype(str)))
+    settings = RecipeSettings(**recipe, seed=seed)
+    result = fit_recipe(runs, settings, info["mean_intensity"])
+    stim_id = np.concatenate([r.conditions for r in runs])
+    sessions = np.concatenate([np.full(len(r.onsets), r.session) for r in runs])
+    run_no = np.concatenate([np.full(len(r.onsets), r.run) for r in runs])
+    final_name = list(result.steps)[-1]
+    maps = {"r2": result.r2, "onoff_r2": result.onoff_r2, "hrf_index": result.hrf_index, "frac": result.frac,
+            "noise_pool": result.noise_pool.astype(np.float32)}
+    betas = assemble(result.final, trial_stim_id=stim_id, trial_session=sessions, trial_run=run_no,
+                     voxel_ijk=info["voxel_ijk"], affine=info["affine"], shape=info["shape"], n_repeats=n_repeats,
+                     maps=maps, attrs={"source": f"BOLD (task-{task}), cortexplorer GLMsingle-style recipe",
+                                       "step": final_name, "pcnum": result.pcnum})
+    write_betas(out_dir / "betas.h5", betas)
+    for name, dtype in (("ncsnr", np.float32), ("noiseceiling", np.float32), ("r2", np.float32),
+                        ("hrf_index", np.int16), ("frac", np.float32)):
+        save_image(voxel_volume(betas.maps[name], betas.voxel_ijk, betas.affine, betas.shape, dtype=dtype),
+                   out_dir / f"{name}.nii.gz")
+
+    voxel_sets = {"responsive": np.flatnonzero(result.pc_voxels)}
+    truth = None
+    if truth_dir is not None:
+        truth, regions = _truth_alignment(Path(truth_dir), betas.stim_id, betas.voxel_ijk)
+        voxel_sets["planted regions"] = regions
+    steps = compare_steps(result, stim_id=stim_id, sessions=sessions, voxel_sets=voxel_sets, truth=truth)
+    write_tsv(steps, out_dir / "steps.tsv")
+    for row in steps.itertuples():
+        log.info("step %-26s %-16s reliability %.3f%s", row.step, row.voxels, row.repeat_reliability,
+                 f", r with truth {row.truth_r:.3f}" if truth is not None else "")
+    from cortexplorer.preprocess.qc import draw_qc
+
+    draw_qc(out_dir / "qc", runs[0], result, betas, steps)
+    write_sidecar(out_dir / "provenance.json", stage="preprocess",
+                  settings={"subject": subject, "task": task, "space": space, "confounds": dict(confounds),
+                            "recipe": dict(recipe), "n_repeats": n_repeats},
+                  seed=seed, n_trials=len(stim_id), n_stimuli=len(betas.stim_id), n_voxels=betas.n_voxels,
+                  n_excluded_voxels=info["n_excluded_voxels"], pcnum=result.pcnum,
+                  runs=[str(r.bold) for r in info["runs"]], timings_s=result.timings)
+
+
+def _truth_alignment(truth_dir: Path, stim_ids: np.ndarray, ijk: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    import h5py
+
+    with h5py.File(truth_dir / "responses.h5", "r") as f:
+        true_ids = f["stim_id"][()].astype(str)
+        resp = f["stimulus_responses"][()]
+        true_ijk = f["voxel_ijk"][()]
+    pos = {s: i for i, s in enumerate(true_ids)}
+    resp = resp[[pos[s] for s in stim_ids]]
+    where = {tuple(v): i for i, v in enumerate(true_ijk)}
+    index = np.array([where.get(tuple(v), -1) for v in ijk])
+    voxels = read_tsv(truth_dir / "voxels.tsv", required=["voxel", "region"])
+    in_region = voxels["region"].notna().to_numpy()
+    regions = np.flatnonzero((index >= 0) & in_region[np.maximum(index, 0)])
+    return (resp, index), regions

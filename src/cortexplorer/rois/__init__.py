@@ -1,0 +1,1 @@
+"""Stage ``rois``: category-selective regions from localizer runs (or NSD's floc files)."""

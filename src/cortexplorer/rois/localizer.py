@@ -1,0 +1,178 @@
+"""Category-selective regions from fLoc-style localizer runs, with nilearn's first-level GLM.
+
+For each domain (faces, places, bodies, words) the contrast is the domain versus the mean of the
+other localizer categories (fLoc's convention), fitted with ``FirstLevelModel`` (SPM HRF, AR(1)
+noise, the configured confounds and drift, slice-timing reference from ``StartTime``). A voxel
+joins a region when its t exceeds ``t_threshold`` inside a cluster of at least
+``min_cluster_voxels`` (nilearn's ``threshold_stats_img``); a voxel above threshold for several
+domains goes to the one with the highest t, so regions are mutually exclusive, as NSD's are.
+Food has no localizer block: its region comes from food-versus-other images over the
+main-experiment betas (a Welch t per voxel, same threshold and cluster size).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from cortexplorer.io.tables import read_tsv
+from cortexplorer.preprocess import bids_input as bi
+from cortexplorer.preprocess.contract import read_betas
+from cortexplorer.preprocess.stage import nuisance_matrix
+from cortexplorer.provenance import write_sidecar
+from cortexplorer.rois.contract import DOMAIN_OF_CATEGORY, RoiMask, write_roi_set
+
+log = logging.getLogger(__name__)
+
+
+def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
+                    categories: Sequence[str] | None, confounds: Mapping
+                    ) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
+    """t map of each domain category versus the other localizer categories (``None``: every
+    trial_type in the events), and the brain mask."""
+    from nilearn.glm.first_level import FirstLevelModel
+
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space)
+    imgs, events, conf = [], [], []
+    first = bi.load_bold(runs[0])
+    mask = bi.load_mask([r.mask for r in runs], first)
+    for r in runs:
+        img = bi.load_bold(r)
+        ev = bi.load_events(r, img.shape[3], None)
+        if "trial_type" not in ev.columns:
+            raise bi.BidsInputError(f"'{r.events}' has no trial_type column; localizer events need the category of "
+                                    "each image in trial_type.")
+        imgs.append(img)
+        events.append(ev[["onset", "duration", "trial_type"]])
+        nuis = nuisance_matrix(r, img.shape[3], confounds)[:, 1:]  # nilearn adds the constant itself
+        conf.append(pd.DataFrame(nuis, columns=[f"nuisance{i:02d}" for i in range(nuis.shape[1])]))
+    trs = {r.tr for r in runs}
+    starts = {r.start_time for r in runs}
+    if len(trs) > 1 or len(starts) > 1:
+        raise bi.BidsInputError(f"Localizer runs of sub-{subject} differ in RepetitionTime {sorted(trs)} or "
+                                f"StartTime {sorted(starts)}; fit them separately or resample.")
+    tr, start = trs.pop(), starts.pop()
+    present = set().union(*(set(e["trial_type"]) for e in events))
+    categories = sorted(present) if categories is None else list(categories)
+    missing = [c for c in categories if c not in present]
+    if missing:
+        raise bi.BidsInputError(f"The {task} runs of sub-{subject} have no events of category {missing} "
+                                f"(trial_type values: {sorted(present)}); fix rois.categories or the events.")
+    mask_img = nib.Nifti1Image(mask.astype(np.uint8), first.affine)
+    model = FirstLevelModel(t_r=tr, slice_time_ref=start / tr, hrf_model="spm", drift_model=None, mask_img=mask_img,
+                            noise_model="ar1", signal_scaling=0, minimize_memory=True)
+    model.fit(imgs, events=events, confounds=conf)
+    log.info("localizer GLM: %d runs, %d conditions, mask %d voxels", len(imgs), len(present), int(mask.sum()))
+    tmaps = {}
+    for c in categories:
+        if c not in DOMAIN_OF_CATEGORY:
+            continue
+        others = [o for o in categories if o != c]
+        vectors = [np.array([1.0 if col == c else -1.0 / len(others) if col in others else 0.0 for col in dm.columns])
+                   for dm in model.design_matrices_]
+        tmaps[c] = model.compute_contrast(vectors, stat_type="t", output_type="stat")
+    return tmaps, mask_img
+
+
+def food_tmap(betas_h5: str | os.PathLike, stimuli_tsv: str | os.PathLike, food: str = "food") -> nib.Nifti1Image | None:
+    """Welch t of food versus other images per voxel over the per-image betas (None without food images)."""
+    from scipy.stats import ttest_ind
+
+    b = read_betas(betas_h5)
+    table = read_tsv(stimuli_tsv, required=["stim_id", "category"]).set_index("stim_id")
+    cats = table["category"].reindex(b.stim_id).astype("string").fillna("n/a").to_numpy()
+    is_food = cats == food
+    other = (~is_food) & (cats != "n/a")
+    if is_food.sum() < 5 or other.sum() < 5:
+        log.info("fewer than 5 %s or other labelled images among the betas: no %s region", food, food)
+        return None
+    t = ttest_ind(b.betas[is_food], b.betas[other], axis=0, equal_var=False).statistic
+    return b.volume(np.nan_to_num(t))
+
+
+def threshold_regions(tmaps: Mapping[str, nib.Nifti1Image], t_threshold: float, min_cluster_voxels: int
+                      ) -> dict[str, np.ndarray]:
+    """Boolean masks: t > threshold in clusters ≥ ``min_cluster_voxels`` (faces-connected, nilearn),
+    then each voxel kept only for the category with the highest t."""
+    from nilearn.glm import threshold_stats_img
+
+    masks, stats = {}, {}
+    for c, img in tmaps.items():
+        with warnings.catch_warnings():  # nilearn 0.13 warns about a future default we do not use
+            warnings.filterwarnings("ignore", message=".*default 'threshold'", category=FutureWarning)
+            thr, _ = threshold_stats_img(img, threshold=t_threshold, height_control=None,
+                                         cluster_threshold=min_cluster_voxels, two_sided=False)
+        masks[c] = np.asanyarray(thr.dataobj) > 0
+        stats[c] = np.asanyarray(img.dataobj)
+    if masks:
+        names = list(masks)
+        t_all = np.stack([np.where(masks[c], stats[c], -np.inf) for c in names])
+        winner = np.argmax(t_all, axis=0)
+        for i, c in enumerate(names):
+            masks[c] &= winner == i
+    return masks
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum() + b.sum())
+    return 2.0 * float((a & b).sum()) / total if total else float("nan")
+
+
+def planted_masks(truth_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The simulated subject's planted regions united per category."""
+    truth = Path(truth_dir)
+    table = read_tsv(truth / "regions.tsv", required=["roi", "category"])
+    out: dict[str, np.ndarray] = {}
+    for row in table.itertuples():
+        m = np.asanyarray(nib.load(truth / "regions" / f"{row.roi}.nii.gz").dataobj) > 0
+        out[row.category] = out.get(row.category, np.zeros_like(m)) | m
+    return out
+
+
+def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, space: str | None,
+                   categories: Sequence[str] | None, confounds: Mapping, t_threshold: float, min_cluster_mm3: float,
+                   betas_h5: str | os.PathLike, stimuli_tsv: str | os.PathLike, out_dir: str | os.PathLike,
+                   truth_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Write the rois contract for one subject; in the demo also score each region against the truth."""
+    tmaps, mask_img = localizer_tmaps(bids_dir, subject=subject, task=task, space=space, categories=categories,
+                                      confounds=confounds)
+    food = food_tmap(betas_h5, stimuli_tsv)
+    if food is not None:
+        if food.shape != mask_img.shape or not np.allclose(food.affine, mask_img.affine, atol=1e-3):
+            raise ValueError(f"The betas in '{betas_h5}' are on a different grid from the localizer runs; "
+                             "preprocess and rois must use the same space.")
+        tmaps["food"] = food
+    voxel_mm3 = float(abs(np.linalg.det(mask_img.affine[:3, :3])))
+    min_cluster_voxels = max(1, int(np.ceil(min_cluster_mm3 / voxel_mm3)))
+    masks = threshold_regions(tmaps, t_threshold, min_cluster_voxels)
+    rule = f"t > {t_threshold:g}, clusters ≥ {min_cluster_voxels} voxels ({min_cluster_mm3:g} mm³)"
+    rois = [RoiMask(name=DOMAIN_OF_CATEGORY[c], category=c, mask=m, threshold=rule,
+                    source="food vs other images, main-experiment betas (Welch t)" if c == "food"
+                    else f"task-{task}: {c} vs other localizer categories (nilearn FirstLevelModel, t)")
+            for c, m in masks.items()]
+    for roi in rois:
+        if not roi.mask.any():
+            log.warning("region %s is empty at %s; lower rois.t_threshold or rois.min_cluster_voxels", roi.name, rule)
+    extra: dict[str, nib.Nifti1Image] = {f"stats/{DOMAIN_OF_CATEGORY[c]}_tstat.nii.gz": img for c, img in tmaps.items()}
+    validation = None
+    if truth_dir is not None:
+        planted = planted_masks(truth_dir)
+        validation = {DOMAIN_OF_CATEGORY[c]: (dice(m, planted[c]), int(planted[c].sum()))
+                      for c, m in masks.items() if c in planted}
+    table = write_roi_set(out_dir, rois, mask_img.affine, extra_images=extra, validation=validation)
+    for row in table.itertuples():
+        log.info("region %-7s %4d voxels%s", row.roi, row.n_voxels,
+                 f", Dice with planted {row.dice_vs_truth:.2f}" if validation else "")
+    write_sidecar(Path(out_dir) / "provenance.json", stage="rois",
+                  settings={"subject": subject, "task": task, "space": space,
+                            "categories": None if categories is None else list(categories),
+                            "confounds": dict(confounds), "t_threshold": t_threshold,
+                            "min_cluster_mm3": min_cluster_mm3}, seed=None, min_cluster_voxels=min_cluster_voxels)
+    return table
