@@ -57,7 +57,7 @@ class BoldRun:
     @property
     def label(self) -> str:
         parts = [f"sub-{self.subject}", f"ses-{self.session}" if self.session else "", f"task-{self.task}",
-                 f"run-{self.run}" if self.run is not None else ""]
+                 f"run-{self.run:02d}" if self.run is not None else ""]
         return "_".join(p for p in parts if p)
 
 
@@ -86,6 +86,11 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
             f"No preprocessed BOLD (desc-preproc_bold) for sub-{subject}, task-{task}"
             f"{', space-' + space if space else ''} under '{root}/derivatives'. Available tasks: {layout.get_tasks()}, "
             f"spaces: {layout.get_spaces()}. Check preprocess.task / preprocess.space, or run fMRIPrep with that space.")
+    if not space:
+        spaces = sorted({f.get_entities().get("space") for f in bolds} - {None})
+        if len(spaces) > 1:
+            raise BidsInputError(f"sub-{subject} task-{task} has preprocessed BOLD in {len(spaces)} spaces {spaces} "
+                                 f"under '{root}/derivatives'; set preprocess.space to one of them.")
     runs = []
     for f in bolds:
         ent = {k: v for k, v in f.get_entities().items() if k in ("subject", "session", "task", "run")}
@@ -217,7 +222,8 @@ def confound_columns(available: Iterable[str], *, motion: int, drift: str, compc
         acomp = _columns_like(available, r"a_comp_cor_\d+")
         chosen += acomp[:compcor]
         if len(acomp) < compcor:
-            raise ValueError(f"compcor asks for {compcor} a_comp_cor columns but the table has {len(acomp)}.")
+            raise ValueError(f"compcor asks for {compcor} a_comp_cor columns but the table has {len(acomp)}. "
+                             "Lower preprocess.confounds.compcor, or regenerate the confounds with more components.")
     chosen += list(columns)
     return chosen
 

@@ -72,9 +72,13 @@ def assemble(trial_betas: np.ndarray, *, trial_stim_id: Sequence[str], trial_ses
     already holds one (NSD mode ships its own); ``noiseceiling`` is for data that average each
     stimulus's trials, with the mixed-repeat formula over this data's actual trial counts.
     """
-    trial_betas = np.asarray(trial_betas)
-    z = zscore_per_session(trial_betas, trial_session) if zscore else trial_betas.astype(np.float64)
-    z = np.nan_to_num(z, nan=0.0).astype(np.float32)  # a voxel constant within a session carries no signal
+    z = np.array(trial_betas, dtype=np.float32)  # one float32 copy; z-scored in place, session by session
+    if zscore:
+        sessions = np.asarray(trial_session)
+        for s in np.unique(sessions):
+            rows = np.flatnonzero(sessions == s)
+            z[rows] = np.nan_to_num(zscore_per_session(z[rows], np.zeros(len(rows))), nan=0.0)
+    # (a voxel constant within a session carries no signal: its z-scores are 0)
     stim_betas, ids, counts = average_repeats(z, trial_stim_id)
     maps = dict(maps or {})
     if "ncsnr" not in maps:

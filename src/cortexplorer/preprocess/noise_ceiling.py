@@ -34,7 +34,7 @@ def ncsnr(betas: np.ndarray, image_ids: Sequence, *, n_repeats: int = 3, assume_
     convention for z-scored betas) the total variance is taken as 1; otherwise it is estimated
     from the betas of those images (GLMsingle's example 9).
     """
-    betas = np.asarray(betas, dtype=np.float64)
+    betas = np.asarray(betas)
     ids = np.asarray(image_ids)
     _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
     keep = counts == n_repeats
@@ -42,9 +42,14 @@ def ncsnr(betas: np.ndarray, image_ids: Sequence, *, n_repeats: int = 3, assume_
         raise ValueError(f"No image has exactly {n_repeats} trials; cannot estimate the noise ceiling.")
     rows = np.flatnonzero(keep[inverse])
     order = rows[np.argsort(inverse[rows], kind="stable")]
-    grouped = betas[order].reshape(int(keep.sum()), n_repeats, -1)
-    noise_var = grouped.var(axis=1, ddof=1).mean(axis=0)
-    total = 1.0 if assume_unit_variance else betas[rows].var(axis=0, ddof=1)
+    noise_var = np.empty(betas.shape[1])
+    total = np.ones(betas.shape[1])
+    step = max(1, 2**26 // max(len(order), 1))  # voxel chunks: float64 copies stay ~0.5 GB on NSD-size data
+    for v in range(0, betas.shape[1], step):
+        chunk = betas[order, v : v + step].astype(np.float64)
+        noise_var[v : v + step] = chunk.reshape(int(keep.sum()), n_repeats, -1).var(axis=1, ddof=1).mean(axis=0)
+        if not assume_unit_variance:
+            total[v : v + step] = chunk.var(axis=0, ddof=1)
     signal_var = np.maximum(0.0, total - noise_var)
     return np.sqrt(signal_var) / np.sqrt(noise_var)
 

@@ -75,8 +75,8 @@ def maps_figure(betas: Betas, background: str | None) -> plt.Figure:
 
     bg = datasets.load_mni152_template(resolution=2) if background == "MNI" else False
     fig = plt.figure(figsize=(12, 6))
-    for i, (name, title, vmax) in enumerate((("r2", "R² of the single-trial model (%)", None),
-                                             ("ncsnr", "ncsnr", None))):
+    for i, (name, title) in enumerate((("onoff_r2", "On-off R² (%): variance explained by one all-trials regressor"),
+                                       ("ncsnr", "ncsnr (noise-ceiling SNR)"))):
         ax = fig.add_subplot(2, 1, i + 1)
         values = np.nan_to_num(betas.maps[name])
         vmax = float(np.percentile(values, 99.5)) or 1.0

@@ -110,6 +110,59 @@ def _subject_section(results: Path) -> Section | None:
     return sec
 
 
+def _subject_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("sub-*") if p.is_dir()) if folder.is_dir() else []
+
+
+def _preprocess_section(results: Path) -> Section | None:
+    subjects = [d for d in _subject_dirs(results / "preprocess") if (d / "betas.h5").exists()]
+    if not subjects:
+        return None
+    sec = Section("preprocess", "Single-trial responses")
+    for d in subjects:
+        with h5py.File(d / "betas.h5", "r") as f:
+            n_trials, n_vox = f["trial_betas"].shape
+            n_stim = f["betas"].shape[0]
+            ncsnr = f["maps/ncsnr"][()]
+            nc = f["maps/noiseceiling"][()]
+            step = f.attrs.get("step", f.attrs.get("source", ""))
+        top = ncsnr > np.nanpercentile(ncsnr, 90) if np.isfinite(ncsnr).any() else np.zeros(len(ncsnr), bool)
+        sec.text(f"<b>{d.name}</b>: {n_trials} trials of {n_stim} stimuli in {n_vox} voxels (final step "
+                 f"<code>{html.escape(str(step))}</code>); betas z-scored within session, repeats averaged. "
+                 f"ncsnr median {np.nanmedian(ncsnr):.2f} over all voxels, {np.nanmedian(ncsnr[top]):.2f} in the top "
+                 f"10%, whose noise ceiling is {np.nanmedian(nc[top]):.0f}% of variance.")
+        if (d / "steps.tsv").exists():
+            sec.table(read_tsv(d / "steps.tsv"), "Each step of the recipe, in order (medians over the voxel set; "
+                      "repeat reliability = r across images between two presentations; truth_r = r of the "
+                      "repeat-averaged betas with the true responses, demo only)")
+        for name, caption in (("recipe.png", "Recipe diagnostics: HRF library and the HRF each responsive voxel took, "
+                               "cross-validated gain per number of noise components, chosen ridge fractions, each step."),
+                              ("maps.png", "On-off R² and ncsnr on the template."),
+                              ("design.png", "The single-trial design of the first run (canonical HRF), with drift "
+                               "and confound columns at the right.")):
+            if (d / "qc" / name).exists():
+                sec.figure((d / "qc" / name).read_bytes(), caption)
+    return sec
+
+
+def _rois_section(results: Path) -> Section | None:
+    subjects = [d for d in _subject_dirs(results / "rois") if (d / "rois.tsv").exists()]
+    if not subjects:
+        return None
+    sec = Section("rois", "Category-selective regions")
+    atlas = results / "truth" / "regions" / "atlas.nii.gz"
+    for d in subjects:
+        table = read_tsv(d / "rois.tsv")
+        sec.table(table, f"{d.name}: regions, voxel counts and how they were cut"
+                  + (" (Dice with the planted regions of the same category)" if "dice_vs_truth" in table else ""))
+        domains = table[table["roi"].isin(list(figures.DOMAIN_COLOURS))] if "roi" in table else table
+        if len(domains):
+            sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None),
+                       "Recovered regions on nilearn's MNI152 template"
+                       + (" with the planted regions outlined in black." if atlas.exists() else "."))
+    return sec
+
+
 def _nsd_section(nsd_files: list[str]) -> Section | None:
     if not nsd_files:
         return None
@@ -185,6 +238,8 @@ def build_dashboard(
         _stimuli_section(results, montage_per_category),
         _oracle_section(results),
         _subject_section(results),
+        _preprocess_section(results),
+        _rois_section(results),
         _nsd_section(nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))

@@ -72,6 +72,42 @@ def regions_on_template(atlas_path: str | os.PathLike, regions: pd.DataFrame):
     return fig
 
 
+DOMAIN_COLOURS = {"faces": "#e6194b", "places": "#3cb44b", "bodies": "#4363d8", "words": "#911eb4", "food": "#c8a000"}
+
+
+def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_atlas: str | os.PathLike | None = None,
+                     cut_coords=(-18, -10, -2, 6, 14, 28)):
+    """Recovered regions filled in colour on the MNI152 template; planted regions (demo) as black outlines."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    from nilearn import datasets, plotting
+
+    rows = [r for r in table.itertuples() if r.n_voxels > 0]
+    first = nib.load(os.path.join(rois_dir, f"{rows[0].roi}.nii.gz")) if rows else None
+    fig = plt.figure(figsize=(12, 3.6))
+    if first is None:
+        return fig
+    labels = np.zeros(first.shape, np.int16)
+    colours = ["#000000"]
+    for i, r in enumerate(rows, start=1):
+        labels[np.asanyarray(nib.load(os.path.join(rois_dir, f"{r.roi}.nii.gz")).dataobj) > 0] = i
+        colours.append(DOMAIN_COLOURS.get(r.roi, REGION_COLOURS.get(r.roi, "#ff00ff")))
+    display = plotting.plot_roi(nib.Nifti1Image(labels, first.affine), bg_img=datasets.load_mni152_template(resolution=2),
+                                display_mode="z", cut_coords=list(cut_coords), cmap=ListedColormap(colours), vmin=0,
+                                vmax=len(colours) - 1, alpha=0.8, figure=fig, resampling_interpolation="nearest",
+                                draw_cross=False, colorbar=False)
+    if planted_atlas is not None:
+        planted = nib.load(planted_atlas)
+        display.add_contours(nib.Nifti1Image((np.asanyarray(planted.dataobj) > 0).astype(np.uint8), planted.affine),
+                             levels=[0.5], colors="black", linewidths=0.8)
+    handles = [Patch(color=c, label=f"{r.roi} ({r.n_voxels} voxels)") for r, c in zip(rows, colours[1:], strict=True)]
+    if planted_atlas is not None:
+        handles.append(Patch(facecolor="none", edgecolor="black", label="planted regions (outline)"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.12))
+    return fig
+
+
 def region_selectivity(responses: np.ndarray, categories: np.ndarray, voxel_region: np.ndarray,
                        regions: list[str]) -> pd.DataFrame:
     """Mean true response per region (rows) and stimulus category (columns)."""
