@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import signal
@@ -9,6 +10,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger("cortexplorer")
 
@@ -42,8 +45,13 @@ def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
     name = getattr(smk, "rule", func.__name__)
     log.info("rule %s: starting %s", name, func.__qualname__)
     start = time.perf_counter()
+    threads = int(getattr(smk, "threads", 0) or 0)
+    # BLAS/OpenMP pools sized to the job's threads: OpenBLAS threads that spin on cores given to
+    # other jobs make the linear algebra many times slower (measured on 2 shared cores)
+    limits = threadpool_limits(limits=threads) if threads > 0 else contextlib.nullcontext()
     try:
-        result = func(**kwargs)
+        with limits:
+            result = func(**kwargs)
     except SystemExit as stop:
         log.error("rule %s stopped by a signal (exit %s); temporary outputs removed", name, stop.code)
         raise

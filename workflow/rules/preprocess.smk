@@ -31,6 +31,7 @@ if MODE in ("demo", "bids"):
         params:
             settings=CFG["preprocess"],
             seed=SEED,
+            code=source_digest("cortexplorer.preprocess", "cortexplorer.io"),
         script:
             "../scripts/preprocess.py"
 
@@ -54,6 +55,7 @@ if MODE in ("demo", "bids"):
             settings=CFG["rois"],
             confounds=CFG["preprocess"]["confounds"],
             space=CFG["preprocess"]["space"],
+            code=source_digest("cortexplorer.rois", "cortexplorer.preprocess.bids_input"),
         script:
             "../scripts/rois.py"
 
@@ -85,6 +87,7 @@ if MODE == "nsd":
             runtime=60,
         params:
             sessions=CFG["nsd"]["sessions"],
+            code=source_digest("cortexplorer.nsd.betas", "cortexplorer.preprocess.contract"),
         script:
             "../scripts/preprocess_nsd.py"
 
@@ -103,5 +106,7 @@ if MODE == "nsd":
         resources:
             mem_mb=2000,
             runtime=10,
+        params:
+            code=source_digest("cortexplorer.nsd.rois", "cortexplorer.rois.contract"),
         script:
             "../scripts/rois_nsd.py"

@@ -30,5 +30,6 @@ rule report_dashboard:
         bench_dir=BENCH,
         log_dir=LOGS,
         config=CFG,
+        code=source_digest("cortexplorer.report"),
     script:
         "../scripts/report_dashboard.py"

@@ -136,8 +136,14 @@ def _fit(x: np.ndarray, y: np.ndarray, rf: _RunFit, cols: np.ndarray | slice, es
     xt = rf.residualize(x)
     z = (xt.T.astype(np.float32) @ y[:, cols]).astype(np.float64)
     g = xt.T @ xt
+    # Cholesky of the correlation form: its squared pivots are 1 − R² of each trial regressor on the
+    # earlier ones, so an (exactly) collinear trial shows up as ~0 even where rounding keeps it positive
+    d = np.sqrt(np.clip(np.diag(g), 0.0, None))
     try:
-        np.linalg.cholesky(g)
+        if d.min() <= 1e-12 * max(d.max(), 1e-300):
+            raise np.linalg.LinAlgError
+        if np.diag(np.linalg.cholesky(g / np.outer(d, d))).min() ** 2 <= 1e-10:
+            raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
         raise ValueError("The single-trial design of a run is singular (two trials at the same onset, or a trial "
                          "regressor explained by the drift/confound columns); check the events and confounds.") from None
@@ -434,7 +440,9 @@ def _fracridge(runs, fits, designs, groups, bounds, ols, cv, fracs):
     out = np.zeros_like(ols)
     chosen = np.ones(n_vox, dtype=np.float32)
     scale_offset = np.zeros((n_vox, 2), dtype=np.float32)
-    for h, vox in groups:
+    for g, (h, vox) in enumerate(groups):
+        if g and g % 5 == 0:
+            log.info("recipe: fracridge %d/%d HRF groups done", g, len(groups))
         svd = []
         for i, (r, rf) in enumerate(zip(runs, fits, strict=True)):
             xt = rf.residualize(designs[i][h])

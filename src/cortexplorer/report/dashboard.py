@@ -156,8 +156,12 @@ def _rois_section(results: Path) -> Section | None:
         sec.table(table, f"{d.name}: regions, voxel counts and how they were cut"
                   + (" (Dice with the planted regions of the same category)" if "dice_vs_truth" in table else ""))
         domains = table[table["roi"].isin(list(figures.DOMAIN_COLOURS))] if "roi" in table else table
+        labels = None
+        if atlas.exists():
+            planted = read_tsv(results / "truth" / "regions.tsv", required=["label", "category"])
+            labels = planted.loc[planted["category"].isin(set(table["category"])), "label"].tolist()
         if len(domains):
-            sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None),
+            sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None, labels),
                        "Recovered regions on nilearn's MNI152 template"
                        + (" with the planted regions outlined in black." if atlas.exists() else "."))
     return sec

@@ -76,8 +76,9 @@ DOMAIN_COLOURS = {"faces": "#e6194b", "places": "#3cb44b", "bodies": "#4363d8", 
 
 
 def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_atlas: str | os.PathLike | None = None,
-                     cut_coords=(-18, -10, -2, 6, 14, 28)):
-    """Recovered regions filled in colour on the MNI152 template; planted regions (demo) as black outlines."""
+                     planted_labels: list[int] | None = None, cut_coords=(-18, -10, -2, 6, 14, 28)):
+    """Recovered regions filled in colour on the MNI152 template; planted regions (demo: the atlas
+    labels ``planted_labels``, default all) as black outlines."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     from nilearn import datasets, plotting
@@ -98,7 +99,9 @@ def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_a
                                 draw_cross=False, colorbar=False)
     if planted_atlas is not None:
         planted = nib.load(planted_atlas)
-        display.add_contours(nib.Nifti1Image((np.asanyarray(planted.dataobj) > 0).astype(np.uint8), planted.affine),
+        lab = np.asanyarray(planted.dataobj)
+        inside = np.isin(lab, planted_labels) if planted_labels is not None else lab > 0
+        display.add_contours(nib.Nifti1Image(inside.astype(np.uint8), planted.affine),
                              levels=[0.5], colors="black", linewidths=0.8)
     handles = [Patch(color=c, label=f"{r.roi} ({r.n_voxels} voxels)") for r, c in zip(rows, colours[1:], strict=True)]
     if planted_atlas is not None:

@@ -150,7 +150,7 @@ def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, spac
                              "preprocess and rois must use the same space.")
         tmaps["food"] = food
     voxel_mm3 = float(abs(np.linalg.det(mask_img.affine[:3, :3])))
-    min_cluster_voxels = max(1, int(np.ceil(min_cluster_mm3 / voxel_mm3)))
+    min_cluster_voxels = max(1, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-6)))
     masks = threshold_regions(tmaps, t_threshold, min_cluster_voxels)
     rule = f"t > {t_threshold:g}, clusters ≥ {min_cluster_voxels} voxels ({min_cluster_mm3:g} mm³)"
     rois = [RoiMask(name=DOMAIN_OF_CATEGORY[c], category=c, mask=m, threshold=rule,
