@@ -73,7 +73,7 @@ def recipe_figure(result: RecipeResult, steps: pd.DataFrame) -> plt.Figure:
 def maps_figure(betas: Betas, background: str | None) -> plt.Figure:
     from nilearn import datasets, plotting
 
-    bg = datasets.load_mni152_template(resolution=2) if background == "MNI" else False
+    bg = datasets.load_mni152_template(resolution=2) if background == "MNI" else None
     fig = plt.figure(figsize=(12, 6))
     for i, (name, title) in enumerate((("onoff_r2", "On-off R² (%): variance explained by one all-trials regressor"),
                                        ("ncsnr", "ncsnr (noise-ceiling SNR)"))):

@@ -188,7 +188,7 @@ def preprocess_bold(*, bids_dir: str | os.PathLike, stimuli_tsv: str | os.PathLi
                  f", r with truth {row.truth_r:.3f}" if truth is not None else "")
     from cortexplorer.preprocess.qc import draw_qc
 
-    draw_qc(out_dir / "qc", runs[0], result, betas, steps)
+    draw_qc(out_dir / "qc", runs[0], result, betas, steps, background="MNI" if (space or "").startswith("MNI") else None)
     write_sidecar(out_dir / "provenance.json", stage="preprocess",
                   settings={"subject": subject, "task": task, "space": space, "confounds": dict(confounds),
                             "recipe": dict(recipe), "n_repeats": n_repeats},

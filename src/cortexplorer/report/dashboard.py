@@ -145,7 +145,15 @@ def _preprocess_section(results: Path) -> Section | None:
     return sec
 
 
-def _rois_section(results: Path) -> Section | None:
+def _on_template(mode: str, config: dict | None) -> bool:
+    """Whether the data live on the MNI template (demo; bids in an MNI space), not in subject space (NSD)."""
+    if mode == "demo":
+        return True
+    space = str(((config or {}).get("preprocess") or {}).get("space") or "")
+    return mode == "bids" and space.startswith("MNI")
+
+
+def _rois_section(results: Path, on_template: bool) -> Section | None:
     subjects = [d for d in _subject_dirs(results / "rois") if (d / "rois.tsv").exists()]
     if not subjects:
         return None
@@ -161,8 +169,10 @@ def _rois_section(results: Path) -> Section | None:
             planted = read_tsv(results / "truth" / "regions.tsv", required=["label", "category"])
             labels = planted.loc[planted["category"].isin(set(table["category"])), "label"].tolist()
         if len(domains):
-            sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None, labels),
-                       "Recovered regions on nilearn's MNI152 template"
+            sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None, labels,
+                                                on_template=on_template),
+                       ("Recovered regions on nilearn's MNI152 template" if on_template
+                        else "Recovered regions in the data's own (subject) space")
                        + (" with the planted regions outlined in black." if atlas.exists() else "."))
     return sec
 
@@ -243,7 +253,7 @@ def build_dashboard(
         _oracle_section(results),
         _subject_section(results),
         _preprocess_section(results),
-        _rois_section(results),
+        _rois_section(results, on_template=_on_template(mode, config)),
         _nsd_section(nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))

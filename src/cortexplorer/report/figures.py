@@ -24,7 +24,8 @@ REGION_COLOURS = {
 def category_montage(image_set: ImageSet, per_category: int, scale: int = 2, seed: int = 0) -> Image.Image:
     """One row per category, ``per_category`` images each, with the category name at the left."""
     table = image_set.table
-    cats = list(dict.fromkeys(table["category"]))
+    labels = table["category"].fillna("n/a").astype(str).to_numpy()  # NSD has no categories: one 'n/a' row
+    cats = list(dict.fromkeys(labels))
     side = image_set.images.shape[1] * scale
     label_w, pad = 90, 4
     canvas = Image.new("RGB", (label_w + per_category * (side + pad), len(cats) * (side + pad)), (255, 255, 255))
@@ -32,7 +33,7 @@ def category_montage(image_set: ImageSet, per_category: int, scale: int = 2, see
     font = ImageFont.load_default(size=14)
     rng = np.random.default_rng(seed)
     for r, cat in enumerate(cats):
-        idx = np.flatnonzero(table["category"].to_numpy() == cat)
+        idx = np.flatnonzero(labels == cat)
         idx = np.sort(rng.choice(idx, size=min(per_category, len(idx)), replace=False))
         y = r * (side + pad)
         draw.text((6, y + side // 2 - 8), str(cat), fill=(30, 30, 30), font=font)
@@ -76,8 +77,10 @@ DOMAIN_COLOURS = {"faces": "#e6194b", "places": "#3cb44b", "bodies": "#4363d8", 
 
 
 def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_atlas: str | os.PathLike | None = None,
-                     planted_labels: list[int] | None = None, cut_coords=(-18, -10, -2, 6, 14, 28)):
-    """Recovered regions filled in colour on the MNI152 template; planted regions (demo: the atlas
+                     planted_labels: list[int] | None = None, cut_coords=(-18, -10, -2, 6, 14, 28),
+                     on_template: bool = True):
+    """Recovered regions filled in colour on the MNI152 template (``on_template``; otherwise on no
+    background, for subject-space data such as NSD's func1pt8mm); planted regions (demo: the atlas
     labels ``planted_labels``, default all) as black outlines."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -93,8 +96,9 @@ def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_a
     for i, r in enumerate(rows, start=1):
         labels[np.asanyarray(nib.load(os.path.join(rois_dir, f"{r.roi}.nii.gz")).dataobj) > 0] = i
         colours.append(DOMAIN_COLOURS.get(r.roi, REGION_COLOURS.get(r.roi, "#ff00ff")))
-    display = plotting.plot_roi(nib.Nifti1Image(labels, first.affine), bg_img=datasets.load_mni152_template(resolution=2),
-                                display_mode="z", cut_coords=list(cut_coords), cmap=ListedColormap(colours), vmin=0,
+    bg = datasets.load_mni152_template(resolution=2) if on_template else None
+    display = plotting.plot_roi(nib.Nifti1Image(labels, first.affine), bg_img=bg, display_mode="z",
+                                cut_coords=list(cut_coords) if on_template else 6, cmap=ListedColormap(colours), vmin=0,
                                 vmax=len(colours) - 1, alpha=0.8, figure=fig, resampling_interpolation="nearest",
                                 draw_cross=False, colorbar=False)
     if planted_atlas is not None:

@@ -1,0 +1,214 @@
+"""The whole workflow in NSD mode, end to end, on a miniature NSD tree in the real formats.
+
+The tree holds every file ``data_manifests/nsd.yaml`` lists for subject 1, sessions 1 and 2, so no
+fetch job runs. It plants a design (40 images shown over 1500 trials), one voxel whose response
+to each image is known, a released ncsnr map and floc label files with known voxel counts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+
+from cortexplorer.nsd import load_manifest
+from cortexplorer.preprocess.contract import read_betas
+from cortexplorer.rois.contract import read_roi_set
+
+from .conftest import REPO, copy_repo, snakemake
+
+SUBJECT, SESSIONS = 1, (1, 2)
+SHAPE = (6, 7, 5)
+AFFINE = np.array([[1.8, 0, 0, -5.0], [0, 1.8, 0, -6.0], [0, 0, 1.8, -4.0], [0, 0, 0, 1]])
+N_IMAGES = 40  # images in each subject's row of subjectim
+N_BRICK = 60  # images in the miniature imgBrick (73k ids 0..59)
+TRIALS = 750
+PLANTED_IJK = (2, 3, 2)  # the voxel whose per-image response is planted
+NOISE_IJK = (3, 4, 3)  # an in-mask voxel of pure noise
+SUBJ = "subj01"
+BETAS_DIR = f"nsddata_betas/ppdata/{SUBJ}/func1pt8mm/betas_fithrf_GLMdenoise_RR"
+FUNC_DIR = f"nsddata/ppdata/{SUBJ}/func1pt8mm"
+ROI_DIR = f"{FUNC_DIR}/roi"
+EXP_DIR = "nsddata/experiments/nsd"
+# planted floc labels: file -> {label: voxel count}
+FLOC = {
+    "floc-faces": {1: 3, 2: 4, 3: 2},
+    "floc-places": {1: 5, 2: 6, 3: 2},
+    "floc-bodies": {1: 7, 2: 2},
+    "floc-words": {1: 2, 2: 3, 4: 1},
+}
+
+
+def _nii(data: np.ndarray, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.Nifti1Image(data, AFFINE).to_filename(path)
+    return path
+
+
+def _labels(counts: dict[int, int], rng: np.random.Generator) -> np.ndarray:
+    """-1 on the x borders (outside the brain), 0 elsewhere, ``counts[label]`` voxels per label inside."""
+    vol = np.zeros(SHAPE, dtype=np.int16)
+    vol[0], vol[-1] = -1, -1
+    inside = np.flatnonzero((vol == 0).ravel())
+    chosen = rng.choice(inside, sum(counts.values()), replace=False)
+    vol.ravel()[chosen] = np.repeat(list(counts), list(counts.values()))
+    return vol
+
+
+def write_mini_nsd(root: Path, seed: int = 3) -> SimpleNamespace:
+    """Write every manifest file of subject 1, sessions 1-2, under ``root`` (the bucket layout)."""
+    rng = np.random.default_rng(seed)
+    # design: 8 subjects × 40 images (1-based 73k ids < N_BRICK); 30000 trials into the subject's 40
+    subjectim = np.stack([rng.choice(N_BRICK, N_IMAGES, replace=False) + 1 for _ in range(8)]).astype(np.float64)
+    order = rng.integers(1, N_IMAGES + 1, 30000)
+    order[: N_IMAGES] = np.arange(1, N_IMAGES + 1)  # every image is shown in session 1
+    (root / EXP_DIR).mkdir(parents=True)
+    shared = np.sort(rng.choice(N_IMAGES, 5, replace=False)) + 1  # 1-based into subjectim's columns
+    scipy.io.savemat(root / EXP_DIR / "nsd_expdesign.mat",
+                     {"masterordering": order[None, :].astype(np.float64), "subjectim": subjectim,
+                      "sharedix": shared[None, :].astype(np.float64)})
+    shared_ids = set((subjectim[0, shared - 1] - 1).astype(int).tolist())  # 0-based 73k ids
+    info = pd.DataFrame({"cocoId": 500_000 + np.arange(N_BRICK), "nsdId": np.arange(N_BRICK),
+                         "shared1000": [i in shared_ids for i in range(N_BRICK)]})
+    info.to_csv(root / EXP_DIR / "nsd_stim_info_merged.csv")  # with the unnamed index column, as NSD's
+    # stimuli: smooth images (a colour per image plus a ramp), compressed per image
+    stim = root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+    stim.parent.mkdir(parents=True)
+    ramp = np.linspace(0, 60, 425, dtype=np.float32)[None, :, None]
+    colours = rng.integers(0, 190, (N_BRICK, 1, 1, 3)).astype(np.float32)
+    brick = (colours + ramp[None]).astype(np.uint8)  # N_BRICK × 1 × 425 × 3
+    with h5py.File(stim, "w") as f:
+        f.create_dataset("imgBrick", data=np.broadcast_to(brick, (N_BRICK, 425, 425, 3)), chunks=(1, 425, 425, 3),
+                         compression="gzip")
+    # nsdgeneral: -1 outside the brain, 0 unlabelled, 1 in a block
+    general = np.zeros(SHAPE, dtype=np.int16)
+    general[0], general[-1] = -1, -1
+    general[1:5, 1:6, 1:4] = 1
+    mask = general > 0
+    assert mask[PLANTED_IJK] and mask[NOISE_IJK]
+    _nii(general, root / ROI_DIR / "nsdgeneral.nii.gz")
+    _nii(rng.integers(0, 8, SHAPE).astype(np.int16) * (general >= 0), root / ROI_DIR / "prf-visualrois.nii.gz")
+    for key, counts in FLOC.items():
+        _nii(_labels(counts, rng), root / ROI_DIR / f"{key}.nii.gz")
+    for name in ("faces", "places", "bodies", "characters"):
+        _nii(rng.normal(0, 2, SHAPE).astype(np.float32), root / FUNC_DIR / f"floc_{name}tval.nii.gz")
+    ncsnr = rng.uniform(0.1, 1.5, SHAPE).astype(np.float32)
+    _nii(ncsnr, root / BETAS_DIR / "ncsnr.nii.gz")
+    # betas (int16 = PSC × 300): noise everywhere; the planted voxel adds response[image] × scale + offset
+    response = rng.normal(0, 1, N_IMAGES)
+    for i, s in enumerate(SESSIONS):
+        images = order[(s - 1) * TRIALS : s * TRIALS] - 1  # 0-based columns of subjectim
+        psc = rng.normal(0, 1, (*SHAPE, TRIALS))
+        psc[PLANTED_IJK] = response[images] * (1.5 + i) + 2.0 * (i - 0.5) + rng.normal(0, 0.7, TRIALS)
+        vol = np.round(psc * 300).astype(np.int16)
+        vol[general == -1] = 32000  # never read
+        _nii(vol, root / BETAS_DIR / f"betas_session{s:02d}.nii.gz")
+    return SimpleNamespace(root=root, subjectim=subjectim, order=order, response=response, ncsnr=ncsnr,
+                           general=general, mask=mask, shared_ids=shared_ids)
+
+
+def _jobs(proc) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", proc.stdout + proc.stderr, re.S)
+    if not m:
+        return {}
+    return {line.split()[0]: int(line.split()[1]) for line in m.group(1).splitlines() if line.strip()}
+
+
+def test_mini_tree_holds_every_manifest_file(tmp_path: Path):
+    tree = write_mini_nsd(tmp_path / "nsd")
+    wanted = {f.path for f in load_manifest(REPO / "data_manifests" / "nsd.yaml").select([SUBJECT], list(SESSIONS))}
+    written = {str(p.relative_to(tree.root)) for p in tree.root.rglob("*") if p.is_file()}
+    assert written == wanted
+
+
+@pytest.mark.slow
+def test_nsd_workflow_end_to_end(tmp_path: Path):
+    tree = write_mini_nsd(tmp_path / "nsd")
+    repo = copy_repo(tmp_path / "repo")
+    cfg = tmp_path / "nsdmini.yaml"
+    cfg.write_text("dataset: {name: nsdmini, mode: nsd}\n"
+                   f"nsd: {{root: '{tree.root}', subjects: [1], sessions: [1, 2], image_size: 32}}\n"
+                   "report: {html: reports/nsdmini/index.html}\n")
+
+    jobs = _jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
+    assert "fetch_nsd" not in jobs  # every file is present
+    for rule in ("preprocess_nsd", "rois_nsd", "stimuli_nsd", "report_dashboard"):
+        assert jobs.get(rule) == 1, jobs
+
+    snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
+    results = repo / "results" / "nsdmini"
+
+    # betas: 1500 trials mapped to the planted design, z-scored per session, the planted voxel recovered
+    b = read_betas(results / "preprocess" / "sub-01" / "betas.h5")
+    n_trials = TRIALS * len(SESSIONS)
+    row = tree.subjectim[SUBJECT - 1].astype(int)
+    expected = np.array([f"nsd{row[i - 1] - 1:05d}" for i in tree.order[:n_trials]])
+    assert b.trial_betas.shape == (n_trials, int(tree.mask.sum()))
+    np.testing.assert_array_equal(b.trial_stim_id, expected)
+    np.testing.assert_array_equal(b.trial_session, np.repeat(SESSIONS, TRIALS))
+    np.testing.assert_array_equal(b.voxel_ijk, np.argwhere(tree.mask))
+    ids, counts = np.unique(expected, return_counts=True)
+    np.testing.assert_array_equal(b.stim_id, ids)
+    np.testing.assert_array_equal(b.n_trials, counts)
+    for s in SESSIONS:
+        t = b.trial_betas[b.trial_session == s].astype(np.float64)
+        np.testing.assert_allclose(t.mean(0), 0, atol=1e-4)
+        np.testing.assert_allclose(t.std(0), 1, atol=1e-4)
+    column = {f"nsd{sid - 1:05d}": k for k, sid in enumerate(row)}
+    planted = tree.response[[column[s] for s in b.stim_id]]
+    voxel = {tuple(ijk): v for v, ijk in enumerate(b.voxel_ijk.tolist())}
+    assert np.corrcoef(b.betas[:, voxel[PLANTED_IJK]], planted)[0, 1] > 0.9
+    assert abs(np.corrcoef(b.betas[:, voxel[NOISE_IJK]], planted)[0, 1]) < 0.6
+
+    # ncsnr: NSD's released map inside nsdgeneral, 0 outside
+    ncsnr = nib.load(results / "preprocess" / "sub-01" / "ncsnr.nii.gz")
+    assert ncsnr.shape == SHAPE and np.allclose(ncsnr.affine, AFFINE)
+    data = ncsnr.get_fdata()
+    np.testing.assert_allclose(data[tree.mask], tree.ncsnr[tree.mask], rtol=1e-6)
+    assert np.all(data[~tree.mask] == 0)
+
+    # stimuli: the subject's 40 images at 32 px, shared1000 as the test split
+    table = pd.read_csv(results / "stimuli" / "stimuli.tsv", sep="\t")
+    assert sorted(table["nsd_id"]) == sorted((row - 1).tolist())
+    assert set(table.loc[table["split"] == "test", "nsd_id"]) == tree.shared_ids
+    with h5py.File(results / "stimuli" / "images.h5", "r") as f:
+        assert f["images"].shape == (N_IMAGES, 32, 32, 3)
+
+    # rois: the planted domain and subregion voxel counts
+    rois, images = read_roi_set(results / "rois" / "sub-01")
+    n = dict(zip(rois["roi"], rois["n_voxels"], strict=True))
+    for key, labels in FLOC.items():
+        assert n[key.removeprefix("floc-")] == sum(labels.values())
+    assert n["FFA-1"] == 4 and n["PPA"] == 6 and n["EBA"] == 7 and n["mfs-words"] == 1
+    assert "FFA-2" in n and "FBA-2" not in n and "VWFA-2" not in n  # subregions with no voxel are left out
+    assert np.allclose(images["faces"].affine, AFFINE)
+
+    html = (repo / "reports" / "nsdmini" / "index.html").read_text()
+    assert "Single-trial responses" in html and "Category-selective regions" in html
+
+    proc = snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_montage_of_nsd_images_without_categories(tmp_path: Path):
+    """NSD ships no categories: the montage should show one 'n/a' row of images, not one empty row per image
+    (with 10,000 images at 224 px that canvas would be ~3,700 × 4,500,000 px)."""
+    from cortexplorer.io.images import ImageSet, read_image_dir, write_image_set
+    from cortexplorer.report.figures import category_montage
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 255, (12, 16, 16, 3), dtype=np.uint8)
+    table = pd.DataFrame({"stim_id": [f"nsd{i:05d}" for i in range(12)], "category": pd.NA, "caption": pd.NA,
+                          "split": "train"})
+    write_image_set(ImageSet(images, table), tmp_path / "images.h5", tmp_path / "stimuli.tsv")
+    montage = category_montage(read_image_dir(tmp_path), per_category=4, scale=2)
+    assert montage.size[1] == 2 * 16 + 4  # one row
+    assert np.asarray(montage)[:, 90:].min() < 255  # with images in it
