@@ -467,9 +467,40 @@ def test_load_events_drops_na_stim_rows_and_needs_a_stim_id_column(world, runs, 
     assert len(world.events["02", 1]) == N_TRIALS + 1 and len(ev) == N_TRIALS
     np.testing.assert_array_equal(ev["onset"], trials["onset"])
     assert list(ev["stim_id"]) == list(trials["stim_id"]) and ev["stim_id"].notna().all()
-    assert any(f"{r.events.name}: 1 event(s) with stim_id n/a left out" in m for m in caplog.messages)
+    assert any(f"{r.events.name}: 1 event(s) with stim_id n/a are not modelled (trial_type counts" in m
+               for m in caplog.messages)
 
     no_stim = tmp_path / r.events.name
     write_tsv(world.events["02", 1].drop(columns="stim_id"), no_stim)
     with pytest.raises(bi.BidsInputError, match=_names(no_stim, "has no 'stim_id' column naming each trial's image")):
         bi.load_events(dataclasses.replace(r, events=no_stim), N_VOL, _known(world))
+
+
+def test_trials_too_close_to_the_end_are_left_out_with_a_warning(world, tmp_path, caplog):
+    """A trial 1.5 s before the end has a regressor of ~1e-5 of a normal one: its beta would be ~1e4
+    and wreck the session's z-scores; it is left out and named in the log."""
+    root = world.copy(tmp_path / "bids")
+    path = world.path("02", 2, "events", root=root)
+    late = pd.DataFrame({"onset": [158.5], "duration": [DURATION], "trial_type": ["image"], "stim_id": ["img001"]})
+    write_tsv(pd.concat([world.events["02", 2], late]), path)
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        data, _ = _load(world, root)
+    assert any("1 trial(s) too close to the end of the run" in m and "[158.5]" in m for m in caplog.messages)
+    assert len(data[3].onsets) == len(world.events["02", 2].dropna(subset=["stim_id"]))
+    got = fit_recipe(data, RecipeSettings(hrf="canonical", noise_pcs=0, fracridge=False)).final
+    assert np.abs(got - np.concatenate([world.expected[k] for k in RUNS])).max() < 0.1
+
+
+def test_cosine_drift_without_cosine_columns_is_an_error(runs, tmp_path):
+    table = pd.read_csv(runs[0].confounds, sep="\t")
+    path = tmp_path / runs[0].confounds.name
+    table.drop(columns=[c for c in table.columns if c.startswith("cosine")]).to_csv(path, sep="\t", index=False)
+    run = bi.BoldRun(**{**runs[0].__dict__, "confounds": path})
+    with pytest.raises(bi.BidsInputError, match=_names(path, "drift 'cosine' needs fMRIPrep's cosineXX columns")):
+        bi.load_confounds(run, 80, {**STRATEGY, "drift": "cosine"})
+
+
+def test_sessions_sort_naturally():
+    labels = ["10", "2", "1", "pre", "post"]
+    assert sorted(labels, key=bi.natural_key)[:3] == ["1", "2", "10"]
+    assert sorted(["ses2run10", "ses2run9"], key=bi.natural_key) == ["ses2run9", "ses2run10"]

@@ -9,6 +9,7 @@ import pytest
 from nilearn.glm.first_level import FirstLevelModel, compute_regressor
 
 from cortexplorer.preprocess import lsa_betas, lss_betas, ncsnr, noise_ceiling, zscore_per_session
+from cortexplorer.preprocess.noise_ceiling import pooled_ncsnr
 
 
 def _run(rng, n_trials=30, n_vol=160, tr=1.5, n_vox=12):
@@ -81,6 +82,19 @@ def test_ncsnr_recovers_the_truth_in_beta_space(true_ncsnr):
     betas, ids = _beta_space(rng, sigma_s=true_ncsnr, sigma_n=1.0)
     est = ncsnr(betas, ids)
     assert abs(est.mean() / true_ncsnr - 1) < 0.05, est.mean()
+
+
+def test_pooled_ncsnr_equals_nsd_rule_and_handles_uneven_repeats():
+    rng = np.random.default_rng(4)
+    betas, ids = _beta_space(rng, sigma_s=0.6, sigma_n=1.0)
+    np.testing.assert_allclose(pooled_ncsnr(betas, ids), ncsnr(betas, ids), rtol=1e-10)
+    # images shown 2 or 4 times (none exactly 3): the pooled estimate still finds the truth
+    counts = rng.choice([1, 2, 4], 1500)
+    ids = np.repeat(np.arange(1500), counts)
+    signal = rng.normal(0, 0.6, (1500, 200))
+    raw = signal[ids] + rng.normal(0, 1.0, (len(ids), 200))
+    z = zscore_per_session(raw, np.zeros(len(ids)))
+    assert abs(pooled_ncsnr(z, ids).mean() / 0.6 - 1) < 0.05
 
 
 def test_noise_ceiling_formulas():

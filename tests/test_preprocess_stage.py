@@ -72,6 +72,45 @@ def test_regions_recover_the_planted_ones(smoke_results):
         assert table.loc[roi, "dice_vs_truth"] >= 0.7, (roi, table.loc[roi, "dice_vs_truth"])
         mask = np.asanyarray(images[roi].dataobj) > 0
         assert mask.sum() == table.loc[roi, "n_voxels"]
-    stacked = np.stack([np.asanyarray(img.dataobj) > 0 for img in images.values()])
-    assert stacked.sum(0).max() == 1, "regions must be mutually exclusive"
+    stacked = np.stack([np.asanyarray(images[r].dataobj) > 0 for r in ("faces", "places", "bodies", "words")])
+    assert stacked.sum(0).max() == 1, "localizer regions must be mutually exclusive"
     assert table.loc["food", "source"].startswith("food vs other images")
+
+
+LOCALIZER = dict(subject="01", task="floc", space="MNI152NLin2009aSym",
+                 confounds={"motion": 6, "drift": "polynomial", "polynomial_degree": None, "compcor": 0, "columns": []})
+
+
+def test_localizer_needs_a_domain_and_renames_trial_types(smoke_results):
+    from cortexplorer.preprocess.bids_input import BidsInputError
+    from cortexplorer.rois.localizer import localizer_tmaps
+
+    bids = smoke_results / "bids"
+    with pytest.raises(BidsInputError, match=r"None of the localizer conditions \['object', 'thing'\].*category_map"):
+        localizer_tmaps(bids, categories=["object", "thing"], category_map={"word": "thing"},
+                        ignore=["face", "place", "body"], **LOCALIZER)
+    # fLoc-style subcategory names mapped onto domains give the same map as the domain names
+    same, _ = localizer_tmaps(bids, categories=None, **LOCALIZER)
+    renamed, _ = localizer_tmaps(bids, categories=None, category_map={"word": "word"}, ignore=["object"], **LOCALIZER)
+    assert sorted(same) == sorted(renamed) == ["body", "face", "place", "word"]
+    a, b = np.asanyarray(same["face"].dataobj), np.asanyarray(renamed["face"].dataobj)
+    assert not np.allclose(a, b)  # face vs (place, body, word) differs from face vs (place, body, word, object)
+    assert np.corrcoef(a[a != 0], b[a != 0])[0, 1] > 0.8
+
+
+def test_exclusive_regions_keep_the_cluster_rule():
+    from cortexplorer.rois.localizer import threshold_regions
+
+    affine = np.eye(4)
+    t1 = np.zeros((20, 20, 20))
+    t2 = np.zeros((20, 20, 20))
+    t1[2:8, 2:8, 2:8] = 5.0  # a 216-voxel cube
+    t2[6:8, 2:8, 2:8] = 6.0  # overlaps t1's last two slabs with a higher t: 72 voxels, all won by t2
+    t2[12:13, 12:14, 12:13] = 9.0  # a 2-voxel blob: below the cluster size
+    masks = threshold_regions({"a": nib.Nifti1Image(t1, affine), "b": nib.Nifti1Image(t2, affine)}, 3.0, 10)
+    assert masks["a"].sum() == 216 - 72 and masks["b"].sum() == 72
+    # what exclusivity leaves of a region must still form clusters of at least the minimum size
+    t1[8:10, 3, 3] = 5.0  # a 2-voxel tail of the cube...
+    t2[7:9, 3, 3] = 6.0  # ...cut off from it by a b voxel: the tail alone is below 10 voxels
+    masks = threshold_regions({"a": nib.Nifti1Image(t1, affine), "b": nib.Nifti1Image(t2, affine)}, 3.0, 10)
+    assert not masks["a"][9, 3, 3] and masks["a"].sum() == 216 - 72

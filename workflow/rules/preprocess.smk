@@ -55,7 +55,9 @@ if MODE in ("demo", "bids"):
             settings=CFG["rois"],
             confounds=CFG["preprocess"]["confounds"],
             space=CFG["preprocess"]["space"],
-            code=source_digest("cortexplorer.rois", "cortexplorer.preprocess.bids_input"),
+            code=source_digest(
+                "cortexplorer.rois", "cortexplorer.preprocess.bids_input"
+            ),
         script:
             "../scripts/rois.py"
 
@@ -86,8 +88,10 @@ if MODE == "nsd":
             mem_mb=16000,
             runtime=60,
         params:
-            sessions=CFG["nsd"]["sessions"],
-            code=source_digest("cortexplorer.nsd.betas", "cortexplorer.preprocess.contract"),
+            sessions=sorted(CFG["nsd"]["sessions"]),  # the order of the betas files
+            code=source_digest(
+                "cortexplorer.nsd.betas", "cortexplorer.preprocess.contract"
+            ),
         script:
             "../scripts/preprocess_nsd.py"
 

@@ -122,8 +122,13 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
         runs.append(BoldRun(subject=subject, session=ent.get("session"), task=task,
                             run=int(run) if run is not None else None, bold=Path(f.path), events=events,
                             confounds=confounds, mask=mask, tr=float(tr), start_time=float(start)))
-    runs.sort(key=lambda r: (r.session or "", r.run if r.run is not None else -1))
+    runs.sort(key=lambda r: (natural_key(r.session or ""), r.run if r.run is not None else -1))
     return runs
+
+
+def natural_key(label: str) -> tuple:
+    """Sort key that puts ses-2 before ses-10 (numbers compare as numbers)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", label))
 
 
 def header_tr(img: nib.Nifti1Image) -> float:
@@ -163,8 +168,12 @@ def load_mask(paths: Iterable[Path | None], reference: nib.Nifti1Image) -> np.nd
 
 def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = None,
                 stim_column: str = "stim_id") -> pd.DataFrame:
-    """The run's trials (``onset``, ``duration``, ``stim_id``, and any other columns), checked."""
-    ev = pd.read_csv(run.events, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={stim_column: str})
+    """The run's trials (``onset``, ``duration``, ``stim_id``, and any other columns), checked.
+
+    ``stim_column="trial_type"`` reads a block localizer, whose events need no image id.
+    """
+    ev = pd.read_csv(run.events, sep="\t", na_values=["n/a"], keep_default_na=False,
+                     dtype={stim_column: str, "trial_type": str})
     missing = [c for c in ("onset", "duration") if c not in ev.columns]
     if missing:
         raise BidsInputError(f"'{run.events}' lacks the required column(s) {missing}; BIDS events need onset and "
@@ -179,9 +188,11 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
             raise BidsInputError(f"'{run.events}': {col} is missing or not a number in row(s) "
                                  f"{list(np.flatnonzero(bad)[:5] + 1)}; every trial needs a numeric {col}.")
         ev[col] = values
-    dropped = int(ev[stim_column].isna().sum())
-    if dropped:
-        log.info("%s: %d event(s) with stim_id n/a left out (no image)", run.events.name, dropped)
+    dropped = ev[stim_column].isna()
+    if dropped.any():
+        kinds = ev.loc[dropped, "trial_type"].fillna("n/a").value_counts().to_dict() if "trial_type" in ev else {}
+        log.warning("%s: %d event(s) with %s n/a are not modelled%s", run.events.name, int(dropped.sum()),
+                    stim_column, f" (trial_type counts {kinds})" if kinds else "")
     ev = ev[ev[stim_column].notna()].reset_index(drop=True)
     end = n_volumes * run.tr
     late = ev["onset"] >= end
@@ -198,7 +209,7 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
             raise BidsInputError(
                 f"'{run.events}' names {len(unknown)} stim_id(s) with no image in the stimulus table, e.g. "
                 f"{unknown[:5]}. Add the images to the stimulus folder (bids.stimuli_dir) or fix the stim_id values.")
-    return ev.rename(columns={stim_column: "stim_id"})
+    return ev.rename(columns={stim_column: "stim_id"}) if stim_column != "trial_type" else ev
 
 
 def _columns_like(columns: Iterable[str], pattern: str) -> list[str]:
@@ -217,7 +228,11 @@ def confound_columns(available: Iterable[str], *, motion: int, drift: str, compc
     suffixes = {0: (), 6: ("",), 12: ("", "_derivative1"), 24: ("", "_derivative1", "_power2", "_derivative1_power2")}
     chosen += [f"{m}{s}" for s in suffixes[motion] for m in MOTION]
     if drift == "cosine":
-        chosen += _columns_like(available, r"cosine_?\d+")
+        cosines = _columns_like(available, r"cosine_?\d+")
+        if not cosines:
+            raise ValueError("drift 'cosine' needs fMRIPrep's cosineXX columns and the table has none; use "
+                             "preprocess.confounds.drift: polynomial.")
+        chosen += cosines
     if compcor:
         acomp = _columns_like(available, r"a_comp_cor_\d+")
         chosen += acomp[:compcor]

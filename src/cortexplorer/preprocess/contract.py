@@ -5,7 +5,8 @@ Every input mode (demo, bids, nsd) ends here, so later stages read one format:
 ``betas.h5`` datasets
 
 - ``trial_betas`` (trials × V float32): single-trial betas, z-scored per voxel within each session;
-  ``trial_stim_id``, ``trial_session``, ``trial_run`` (one per trial, chronological order).
+  ``trial_stim_id``, ``trial_session`` (1, 2, … in the natural order of the session labels),
+  ``trial_run`` (one per trial, chronological order).
 - ``betas`` (stimuli × V float32): the mean of each stimulus's z-scored trials;
   ``stim_id``, ``n_trials`` (repeats averaged per stimulus).
 - ``voxel_ijk`` (V × 3 int32), ``affine`` (4 × 4), ``shape`` (3,): where voxel v sits.
@@ -16,6 +17,7 @@ File attributes hold the units and how the betas were made (``source``, ``step``
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,9 @@ import numpy as np
 
 from cortexplorer.io.hdf5 import write_h5
 from cortexplorer.io.nifti import voxel_volume
-from cortexplorer.preprocess.noise_ceiling import ncsnr, noise_ceiling, zscore_per_session
+from cortexplorer.preprocess.noise_ceiling import ncsnr, noise_ceiling, pooled_ncsnr, zscore_per_session
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,7 +88,14 @@ def assemble(trial_betas: np.ndarray, *, trial_stim_id: Sequence[str], trial_ses
     if "ncsnr" not in maps:
         if np.any(counts == n_repeats):
             maps["ncsnr"] = ncsnr(z, trial_stim_id, n_repeats=n_repeats)
+        elif np.any(counts >= 2):
+            # no image with exactly n_repeats trials: pool the within-image variance of every repeated image
+            # (unbiased, weighted by degrees of freedom), which equals NSD's estimate when all counts are equal
+            log.warning("no image has exactly %d trials (counts: %s); ncsnr pools all images shown at least twice",
+                        n_repeats, dict(zip(*np.unique(counts, return_counts=True), strict=True)))
+            maps["ncsnr"] = pooled_ncsnr(z, trial_stim_id)
         else:
+            log.warning("no image was shown more than once: ncsnr and the noise ceiling cannot be estimated (NaN)")
             maps["ncsnr"] = np.full(z.shape[1], np.nan)
     maps["noiseceiling"] = noise_ceiling(maps["ncsnr"], counts)
     return Betas(trial_betas=z, trial_stim_id=np.asarray(trial_stim_id).astype(str),

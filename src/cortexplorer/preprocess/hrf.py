@@ -1,9 +1,9 @@
 """HRFs and single-trial regressors.
 
-The canonical HRF is SPM's double gamma (peak 6 s shape, undershoot 16 s, ratio 1/6). The
+The canonical HRF is SPM's double gamma (shape 6, undershoot 16 s, ratio 1/6; peak at 5.0 s). The
 library is a one-parameter family of the same form with the response delay moved from earlier
-to later than canonical — the axis along which GLMsingle's NSD-derived library varies (its 20
-HRFs span about 4–7 s to peak). Each HRF is convolved with the trial's boxcar and scaled so that
+to later than canonical (impulse responses peaking at 3.6–7.4 s) — the axis along which
+GLMsingle's NSD-derived library varies. Each HRF is convolved with the trial's boxcar and scaled so that
 a boxcar of the nominal trial duration peaks at 1: a beta is then the response amplitude at the
 peak, in the data's units (GLMsingle's convention).
 """
@@ -29,7 +29,7 @@ def canonical_hrf(t: np.ndarray) -> np.ndarray:
 
 
 def hrf_library(t: np.ndarray, n: int = 20, delays: tuple[float, float] = (4.5, 8.5)) -> np.ndarray:
-    """``n`` HRFs (n × len(t)) whose peak moves from about 3.5 to 7.5 s; undershoot follows 10 s later."""
+    """``n`` HRFs (n × len(t)) whose peak moves from 3.6 to 7.4 s; the undershoot follows 10 s later."""
     return np.stack([double_gamma(t, d, d + 10.0, 1 / 6, 0.9 + 0.2 * (d - delays[0]) / (delays[1] - delays[0]))
                      for d in np.linspace(*delays, n)])
 

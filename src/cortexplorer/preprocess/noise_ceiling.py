@@ -54,6 +54,24 @@ def ncsnr(betas: np.ndarray, image_ids: Sequence, *, n_repeats: int = 3, assume_
     return np.sqrt(signal_var) / np.sqrt(noise_var)
 
 
+def pooled_ncsnr(betas: np.ndarray, image_ids: Sequence) -> np.ndarray:
+    """ncsnr with the noise variance pooled over every image shown at least twice (unbiased, weighted
+    by degrees of freedom) and unit total variance (z-scored betas). With equal repeat counts this
+    is :func:`ncsnr`."""
+    betas = np.asarray(betas, dtype=np.float64)
+    _, inverse, counts = np.unique(np.asarray(image_ids), return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), betas.shape[1]))
+    np.add.at(sums, inverse, betas)
+    means = sums / counts[:, None]
+    resid = betas - means[inverse]
+    repeated = counts[inverse] >= 2
+    dof = int((counts[counts >= 2] - 1).sum())
+    if dof == 0:
+        raise ValueError("No image was shown more than once; cannot estimate the noise ceiling.")
+    noise_var = (resid[repeated] ** 2).sum(0) / dof
+    return np.sqrt(np.maximum(0.0, 1.0 - noise_var)) / np.sqrt(noise_var)
+
+
 def noise_ceiling(ncsnr_values: np.ndarray, trials_per_image: int | Sequence[int] = 3) -> np.ndarray:
     """Noise ceiling in % of variance for test data averaging ``trials_per_image`` trials per image.
 

@@ -90,7 +90,8 @@ class RecipeSettings:
 class RecipeResult:
     steps: dict[str, np.ndarray]  # name -> trials × V float32 (% signal change), in order
     hrf_index: np.ndarray  # V
-    r2: np.ndarray  # V, % variance of the nuisance-free data explained by the final single-trial model
+    r2: np.ndarray  # V, % of the nuisance-free variance explained by the unregularised single-trial model
+    #                 with the voxel's HRF and the chosen noise components (GLMsingle's R²; ridge not included)
     onoff_r2: np.ndarray  # V, %
     noise_pool: np.ndarray  # V bool
     pc_voxels: np.ndarray  # V bool
@@ -321,25 +322,29 @@ def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity
     hrf_index = np.zeros(n_vox, dtype=np.int32)
     designs = [design(r, lib) for r in runs] if settings.hrf == "library" else [d[None] for d in canon_designs]
     if settings.hrf == "library":
-        best_rss = np.full(n_vox, np.inf)
+        best_score = np.full(n_vox, np.inf)  # RSS of the model that picks the HRF
+        final_rss = np.zeros(n_vox)  # RSS of the single-trial model with the picked HRF
         best = np.zeros((n_trials, n_vox), dtype=np.float32)
         for h in range(len(lib)):
             b_h = np.zeros((n_trials, n_vox), dtype=np.float32)
             rss_h = np.zeros(n_vox)
+            score_h = np.zeros(n_vox)
             for i, (r, rf) in enumerate(zip(runs, base_fits, strict=True)):
                 b, rss = _fit(designs[i][h], r.data, rf, slice(None), settings.estimator)
                 b_h[bounds[i]:bounds[i + 1]] = b
-                if settings.hrf_selection == "onoff":
-                    _, rss = _fit(designs[i][h].sum(1, keepdims=True), r.data, rf, slice(None), "lsa")
                 rss_h += rss
-            better = rss_h < best_rss
-            best_rss[better] = rss_h[better]
+                if settings.hrf_selection == "onoff":
+                    score_h += _fit(designs[i][h].sum(1, keepdims=True), r.data, rf, slice(None), "lsa")[1]
+            if settings.hrf_selection != "onoff":
+                score_h = rss_h
+            better = score_h < best_score
+            best_score[better] = score_h[better]
+            final_rss[better] = rss_h[better]
             hrf_index[better] = h
             best[:, better] = b_h[:, better]
             if (h + 1) % 5 == 0:
                 log.info("recipe: HRF library %d/%d fitted", h + 1, len(lib))
         steps["fithrf"] = best
-        final_rss = best_rss
         prog.done("fithrf (library HRF per voxel)", f"HRF index histogram {np.bincount(hrf_index, minlength=len(lib)).tolist()}")
     else:
         final_rss = rss_canon

@@ -27,8 +27,30 @@ log = logging.getLogger(__name__)
 
 
 def _session_numbers(runs: Sequence[bi.BoldRun]) -> dict[str | None, int]:
-    labels = sorted({r.session or "" for r in runs})
+    """Session label -> 1, 2, ... in natural order (ses-2 before ses-10)."""
+    labels = sorted({r.session or "" for r in runs}, key=bi.natural_key)
     return {(lab or None): i + 1 for i, lab in enumerate(labels)}
+
+
+LATE_TRIAL_PEAK = 0.5
+
+
+def drop_late_trials(events: pd.DataFrame, run: bi.BoldRun, n_volumes: int) -> pd.DataFrame:
+    """Leave out (with a warning) trials whose response the run ends too early to see: their canonical
+    regressor never reaches half its peak within the run. Their betas would be estimated from a few
+    volumes of the rising edge and reach absurd sizes (GLMsingle warns about trials < 8 s before the end)."""
+    if events.empty:
+        return events
+    from cortexplorer.preprocess.hrf import canonical_hrf, hrf_time, trial_regressors
+
+    x = trial_regressors(canonical_hrf(hrf_time())[None], events["onset"].to_numpy(float),
+                         events["duration"].to_numpy(float), n_volumes, run.tr, run.start_time)[0]
+    late = x.max(axis=0) < LATE_TRIAL_PEAK
+    if late.any():
+        log.warning("%s: %d trial(s) too close to the end of the run to be estimated (onsets %s s; the run ends at "
+                    "%.1f s) are left out", run.events.name, int(late.sum()),
+                    np.round(events.loc[late, "onset"].to_numpy(float), 2).tolist(), n_volumes * run.tr)
+    return events[~late].reset_index(drop=True)
 
 
 def nuisance_matrix(run: bi.BoldRun, n_volumes: int, confounds: Mapping) -> np.ndarray:
@@ -63,6 +85,7 @@ def load_bold_runs(bids_dir: str | os.PathLike, *, subject: str, task: str, spac
                                     f"({first.shape[:3]}); all runs must be in the same space and resolution.")
         n_vol = img.shape[3]
         events = bi.load_events(r, n_vol, known_stim_ids)
+        events = drop_late_trials(events, r, n_vol)
         if events.empty:
             log.warning("%s: no trials with an image; the run is left out", r.label)
             continue

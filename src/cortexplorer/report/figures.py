@@ -24,7 +24,7 @@ REGION_COLOURS = {
 def category_montage(image_set: ImageSet, per_category: int, scale: int = 2, seed: int = 0) -> Image.Image:
     """One row per category, ``per_category`` images each, with the category name at the left."""
     table = image_set.table
-    labels = table["category"].fillna("n/a").astype(str).to_numpy()  # NSD has no categories: one 'n/a' row
+    labels = table["category"].astype(object).fillna("n/a").astype(str).to_numpy()  # NSD: no categories, one row
     cats = list(dict.fromkeys(labels))
     side = image_set.images.shape[1] * scale
     label_w, pad = 90, 4

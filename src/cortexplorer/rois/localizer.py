@@ -3,11 +3,12 @@
 For each domain (faces, places, bodies, words) the contrast is the domain versus the mean of the
 other localizer categories (fLoc's convention), fitted with ``FirstLevelModel`` (SPM HRF, AR(1)
 noise, the configured confounds and drift, slice-timing reference from ``StartTime``). A voxel
-joins a region when its t exceeds ``t_threshold`` inside a cluster of at least
-``min_cluster_voxels`` (nilearn's ``threshold_stats_img``); a voxel above threshold for several
-domains goes to the one with the highest t, so regions are mutually exclusive, as NSD's are.
-Food has no localizer block: its region comes from food-versus-other images over the
-main-experiment betas (a Welch t per voxel, same threshold and cluster size).
+joins a region when its t exceeds ``t_threshold`` inside a cluster of at least ``min_cluster_mm3``
+(nilearn's ``threshold_stats_img``); a voxel above threshold for several domains goes to the one
+with the highest t (then the cluster rule is applied again), so the localizer regions are mutually
+exclusive, as NSD's are. Food has no localizer block: its region comes from food-versus-other
+images over the main-experiment betas (a Welch t per voxel, same threshold and cluster size) and
+may overlap the others.
 """
 
 from __future__ import annotations
@@ -33,22 +34,31 @@ log = logging.getLogger(__name__)
 
 
 def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
-                    categories: Sequence[str] | None, confounds: Mapping
-                    ) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
-    """t map of each domain category versus the other localizer categories (``None``: every
-    trial_type in the events), and the brain mask."""
+                    categories: Sequence[str] | None, confounds: Mapping, category_map: Mapping[str, str] | None = None,
+                    ignore: Sequence[str] = ()) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
+    """t map of each domain category (face, place, body, word) versus the mean of the other
+    localizer categories, and the brain mask.
+
+    ``category_map`` renames trial_type values first (fLoc's ``adult``/``child`` → ``face``, ...);
+    trial types in ``ignore`` (baseline, fixation) are not modelled, so they form the implicit
+    baseline; ``categories`` (``None``: every remaining trial type) are the conditions compared.
+    """
     from nilearn.glm.first_level import FirstLevelModel
 
+    category_map = dict(category_map or {})
     runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space)
     imgs, events, conf = [], [], []
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
     for r in runs:
         img = bi.load_bold(r)
-        ev = bi.load_events(r, img.shape[3], None)
-        if "trial_type" not in ev.columns:
-            raise bi.BidsInputError(f"'{r.events}' has no trial_type column; localizer events need the category of "
-                                    "each image in trial_type.")
+        with open(r.events) as f:
+            if "trial_type" not in f.readline().rstrip("\n").split("\t"):
+                raise bi.BidsInputError(f"'{r.events}' has no trial_type column; localizer events need the category "
+                                        "of each block or image in trial_type.")
+        ev = bi.load_events(r, img.shape[3], None, stim_column="trial_type")
+        ev["trial_type"] = ev["trial_type"].map(lambda t: category_map.get(t, t))
+        ev = ev[~ev["trial_type"].isin(list(ignore))]
         imgs.append(img)
         events.append(ev[["onset", "duration", "trial_type"]])
         nuis = nuisance_matrix(r, img.shape[3], confounds)[:, 1:]  # nilearn adds the constant itself
@@ -61,19 +71,25 @@ def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, spa
     tr, start = trs.pop(), starts.pop()
     present = set().union(*(set(e["trial_type"]) for e in events))
     categories = sorted(present) if categories is None else list(categories)
-    missing = [c for c in categories if c not in present]
-    if missing:
-        raise bi.BidsInputError(f"The {task} runs of sub-{subject} have no events of category {missing} "
-                                f"(trial_type values: {sorted(present)}); fix rois.categories or the events.")
+    domains = [c for c in categories if c in DOMAIN_OF_CATEGORY and c != "food"]
+    if not domains:
+        raise bi.BidsInputError(
+            f"None of the localizer conditions {categories} of sub-{subject} (task-{task}) is one of "
+            f"{[c for c in DOMAIN_OF_CATEGORY if c != 'food']}, so no region can be made. Map your trial_type values "
+            "with rois.category_map (e.g. {adult: face, child: face, house: place, corridor: place, limb: body}).")
+    for r, e in zip(runs, events, strict=True):
+        missing = [c for c in categories if c not in set(e["trial_type"])]
+        if missing:
+            raise bi.BidsInputError(f"'{r.events}' has no events of {missing} (trial_type values after "
+                                    f"rois.category_map: {sorted(set(e['trial_type']))}); every localizer run needs "
+                                    "every category compared, or set rois.categories.")
     mask_img = nib.Nifti1Image(mask.astype(np.uint8), first.affine)
     model = FirstLevelModel(t_r=tr, slice_time_ref=start / tr, hrf_model="spm", drift_model=None, mask_img=mask_img,
                             noise_model="ar1", signal_scaling=0, minimize_memory=True)
     model.fit(imgs, events=events, confounds=conf)
-    log.info("localizer GLM: %d runs, %d conditions, mask %d voxels", len(imgs), len(present), int(mask.sum()))
+    log.info("localizer GLM: %d runs, conditions %s, mask %d voxels", len(imgs), sorted(present), int(mask.sum()))
     tmaps = {}
-    for c in categories:
-        if c not in DOMAIN_OF_CATEGORY:
-            continue
+    for c in domains:
         others = [o for o in categories if o != c]
         vectors = [np.array([1.0 if col == c else -1.0 / len(others) if col in others else 0.0 for col in dm.columns])
                    for dm in model.design_matrices_]
@@ -97,26 +113,39 @@ def food_tmap(betas_h5: str | os.PathLike, stimuli_tsv: str | os.PathLike, food:
     return b.volume(np.nan_to_num(t))
 
 
-def threshold_regions(tmaps: Mapping[str, nib.Nifti1Image], t_threshold: float, min_cluster_voxels: int
-                      ) -> dict[str, np.ndarray]:
-    """Boolean masks: t > threshold in clusters ≥ ``min_cluster_voxels`` (faces-connected, nilearn),
-    then each voxel kept only for the category with the highest t."""
+def _clusters_at_least(mask: np.ndarray, min_voxels: int) -> np.ndarray:
+    """Keep face-connected clusters of at least ``min_voxels`` (nilearn's cluster rule)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return keep[labels]
+
+
+def threshold_regions(tmaps: Mapping[str, nib.Nifti1Image], t_threshold: float, min_cluster_voxels: int,
+                      exclusive: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Boolean masks: t > threshold in clusters ≥ ``min_cluster_voxels`` (face-connected, nilearn's
+    ``threshold_stats_img``). Among the ``exclusive`` maps (default: all) a voxel goes to the one
+    with the highest t, and the cluster rule is applied again afterwards."""
     from nilearn.glm import threshold_stats_img
 
     masks, stats = {}, {}
     for c, img in tmaps.items():
         with warnings.catch_warnings():  # nilearn 0.13 warns about a future default we do not use
-            warnings.filterwarnings("ignore", message=".*default 'threshold'", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"\s*From nilearn version>=0.15, the default 'threshold'",
+                                    category=FutureWarning)
             thr, _ = threshold_stats_img(img, threshold=t_threshold, height_control=None,
                                          cluster_threshold=min_cluster_voxels, two_sided=False)
         masks[c] = np.asanyarray(thr.dataobj) > 0
         stats[c] = np.asanyarray(img.dataobj)
-    if masks:
-        names = list(masks)
+    names = [c for c in masks if exclusive is None or c in exclusive]
+    if len(names) > 1:
         t_all = np.stack([np.where(masks[c], stats[c], -np.inf) for c in names])
         winner = np.argmax(t_all, axis=0)
         for i, c in enumerate(names):
-            masks[c] &= winner == i
+            masks[c] = _clusters_at_least(masks[c] & (winner == i), min_cluster_voxels)
     return masks
 
 
@@ -138,11 +167,13 @@ def planted_masks(truth_dir: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, space: str | None,
                    categories: Sequence[str] | None, confounds: Mapping, t_threshold: float, min_cluster_mm3: float,
+                   category_map: Mapping[str, str] | None = None, ignore: Sequence[str] = (),
                    betas_h5: str | os.PathLike, stimuli_tsv: str | os.PathLike, out_dir: str | os.PathLike,
                    truth_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """Write the rois contract for one subject; in the demo also score each region against the truth."""
     tmaps, mask_img = localizer_tmaps(bids_dir, subject=subject, task=task, space=space, categories=categories,
-                                      confounds=confounds)
+                                      confounds=confounds, category_map=category_map, ignore=ignore)
+    localizer_domains = list(tmaps)
     food = food_tmap(betas_h5, stimuli_tsv)
     if food is not None:
         if food.shape != mask_img.shape or not np.allclose(food.affine, mask_img.affine, atol=1e-3):
@@ -151,7 +182,9 @@ def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, spac
         tmaps["food"] = food
     voxel_mm3 = float(abs(np.linalg.det(mask_img.affine[:3, :3])))
     min_cluster_voxels = max(1, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-6)))
-    masks = threshold_regions(tmaps, t_threshold, min_cluster_voxels)
+    # the localizer regions are mutually exclusive (as NSD's are); food, from another experiment and
+    # another statistic, is cut on its own and may overlap them
+    masks = threshold_regions(tmaps, t_threshold, min_cluster_voxels, exclusive=localizer_domains)
     rule = f"t > {t_threshold:g}, clusters ≥ {min_cluster_voxels} voxels ({min_cluster_mm3:g} mm³)"
     rois = [RoiMask(name=DOMAIN_OF_CATEGORY[c], category=c, mask=m, threshold=rule,
                     source="food vs other images, main-experiment betas (Welch t)" if c == "food"
@@ -159,7 +192,7 @@ def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, spac
             for c, m in masks.items()]
     for roi in rois:
         if not roi.mask.any():
-            log.warning("region %s is empty at %s; lower rois.t_threshold or rois.min_cluster_voxels", roi.name, rule)
+            log.warning("region %s is empty at %s; lower rois.t_threshold or rois.min_cluster_mm3", roi.name, rule)
     extra: dict[str, nib.Nifti1Image] = {f"stats/{DOMAIN_OF_CATEGORY[c]}_tstat.nii.gz": img for c, img in tmaps.items()}
     validation = None
     if truth_dir is not None:
@@ -174,5 +207,6 @@ def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, spac
                   settings={"subject": subject, "task": task, "space": space,
                             "categories": None if categories is None else list(categories),
                             "confounds": dict(confounds), "t_threshold": t_threshold,
-                            "min_cluster_mm3": min_cluster_mm3}, seed=None, min_cluster_voxels=min_cluster_voxels)
+                            "min_cluster_mm3": min_cluster_mm3, "category_map": dict(category_map or {}),
+                            "ignore": list(ignore)}, seed=None, min_cluster_voxels=min_cluster_voxels)
     return table
