@@ -1,0 +1,79 @@
+"""Per-voxel ridge CV against a brute-force loop and against himalaya on the same folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cortexplorer.encoder import grouped_kfold, ridge_cv
+
+ALPHAS = np.logspace(-2, 4, 9)
+
+
+def _problem(seed=0, n=120, d=15, v=40):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) * 0.5 + 2.0  # correlated features, non-zero mean
+    w = rng.normal(size=(d, v)) * rng.uniform(0, 1, v)  # from no signal to strong signal
+    y = x @ w + rng.normal(0, 3.0, (n, v)) + 5.0
+    groups = np.repeat(np.arange(n // 3), 3)  # three repeats per stimulus
+    return x, y, groups
+
+
+def _brute(x, y, alphas, folds):
+    """Literal loop over voxels, folds and alphas (centred by the training means), then refit."""
+    n_vox = y.shape[1]
+    mse = np.zeros((len(alphas), n_vox))
+    for v in range(n_vox):
+        for k, a in enumerate(alphas):
+            for train, test in folds:
+                xm, ym = x[train].mean(0), y[train, v].mean()
+                xt = x[train] - xm
+                b = np.linalg.solve(xt.T @ xt + a * np.eye(x.shape[1]), xt.T @ (y[train, v] - ym))
+                pred = (x[test] - xm) @ b + ym
+                mse[k, v] += np.mean((y[test, v] - pred) ** 2) / len(folds)
+    best = alphas[np.argmin(mse, axis=0)]
+    coef = np.zeros((x.shape[1], n_vox))
+    intercept = np.zeros(n_vox)
+    for v in range(n_vox):
+        xm, ym = x.mean(0), y[:, v].mean()
+        xc = x - xm
+        coef[:, v] = np.linalg.solve(xc.T @ xc + best[v] * np.eye(x.shape[1]), xc.T @ (y[:, v] - ym))
+        intercept[v] = ym - xm @ coef[:, v]
+    return best, coef, intercept, mse
+
+
+def test_ridge_cv_equals_brute_force():
+    x, y, groups = _problem()
+    folds = grouped_kfold(groups, 5, seed=1)
+    fit = ridge_cv(x, y.astype(np.float64), ALPHAS, folds)
+    best, coef, intercept, mse = _brute(x, y, ALPHAS, folds)
+    np.testing.assert_allclose(fit.cv_mse, mse, rtol=1e-5)
+    np.testing.assert_array_equal(fit.alpha, best)
+    assert len(np.unique(fit.alpha)) >= 3  # the grid is really used per voxel
+    np.testing.assert_allclose(fit.coef, coef, rtol=1e-5, atol=1e-5 * np.abs(coef).max())
+    np.testing.assert_allclose(fit.intercept, intercept, rtol=1e-5, atol=1e-5 * np.abs(intercept).max())
+    np.testing.assert_allclose(fit.predict(x), x @ coef + intercept, rtol=1e-4, atol=1e-4)
+
+
+def test_folds_keep_repeats_together_and_bad_input_is_refused():
+    _, _, groups = _problem()
+    folds = grouped_kfold(groups, 4, seed=0)
+    assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(len(groups)))
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+    with pytest.raises(ValueError, match="3 stimuli cannot fill 5 cross-validation folds"):
+        grouped_kfold(np.repeat([1, 2, 3], 3), 5)
+    x, y, groups = _problem()
+    x[3, 2] = np.nan
+    with pytest.raises(ValueError, match="features hold 1 NaN"):
+        ridge_cv(x, y, ALPHAS, grouped_kfold(groups, 3))
+
+
+def test_ridge_cv_picks_the_same_alphas_as_himalaya():
+    himalaya = pytest.importorskip("himalaya.ridge")
+    x, y, groups = _problem(seed=3, n=150, d=20, v=60)
+    folds = grouped_kfold(groups, 5, seed=2)
+    ours = ridge_cv(x, y, ALPHAS, folds)
+    theirs = himalaya.RidgeCV(alphas=ALPHAS, fit_intercept=True, cv=folds).fit(x, y)
+    np.testing.assert_allclose(ours.alpha, np.asarray(theirs.best_alphas_), rtol=1e-9)  # himalaya: exp(log α)
+    np.testing.assert_allclose(ours.coef, np.asarray(theirs.coef_), rtol=1e-4, atol=1e-4 * np.abs(ours.coef).max())
