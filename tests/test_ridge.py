@@ -77,3 +77,49 @@ def test_ridge_cv_picks_the_same_alphas_as_himalaya():
     theirs = himalaya.RidgeCV(alphas=ALPHAS, fit_intercept=True, cv=folds).fit(x, y)
     np.testing.assert_allclose(ours.alpha, np.asarray(theirs.best_alphas_), rtol=1e-9)  # himalaya: exp(log α)
     np.testing.assert_allclose(ours.coef, np.asarray(theirs.coef_), rtol=1e-4, atol=1e-4 * np.abs(ours.coef).max())
+
+
+def test_torch_encoder_matches_the_fit_and_its_image_gradient_matches_finite_differences(tmp_path):
+    import torch
+
+    from cortexplorer.encoder import ImageEncoder, VoxelEncoder
+
+    x, y, groups = _problem(seed=5, n=90, d=8, v=12)
+    fit = ridge_cv(x, y, ALPHAS, grouped_kfold(groups, 3))
+    ijk = np.arange(36).reshape(12, 3)
+    enc = VoxelEncoder.from_fit(fit, ijk)
+    np.testing.assert_allclose(enc(torch.as_tensor(x, dtype=torch.float32)).numpy(), fit.predict(x), rtol=1e-6,
+                               atol=1e-6 * np.abs(fit.predict(x)).max())
+    enc.save(tmp_path / "enc.pt")
+    back = VoxelEncoder.load(tmp_path / "enc.pt")
+    assert torch.equal(back.weight, enc.weight) and torch.equal(back.voxel_ijk, enc.voxel_ijk)
+    with pytest.raises(ValueError, match="region has no voxels"):
+        enc.select(np.array([], dtype=int))
+    # a tiny backbone: the gradient of a region's mean predicted response w.r.t. the image
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),
+                                   torch.nn.Linear(4 * 6 * 6, 8)).double()
+    model = ImageEncoder(backbone, enc.select([1, 4, 7])).double()
+    image = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    model(image).mean().backward()
+    grad = image.grad.numpy().ravel()
+    eps = 1e-6
+    numeric = []
+    for i in range(0, grad.size, 17):
+        step = torch.zeros_like(image).view(-1)
+        step[i] = eps
+        up = model(image.detach() + step.view_as(image)).mean().item()
+        down = model(image.detach() - step.view_as(image)).mean().item()
+        numeric.append((up - down) / (2 * eps))
+    np.testing.assert_allclose(grad[::17], numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_held_out_scores_against_hand_values():
+    from cortexplorer.encoder import held_out_scores
+
+    measured = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 4.0], [4.0, 3.0]])
+    predicted = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [4.0, 0.0]])
+    s = held_out_scores(predicted, measured, noise_ceiling_percent=np.array([50.0, 50.0]))
+    np.testing.assert_allclose(s["r"], [1.0, np.corrcoef(predicted[:, 1], measured[:, 1])[0, 1]])
+    np.testing.assert_allclose(s["r2"], [1.0, 1 - 20 / 5])  # SSE 1+1+9+9, SST 5
+    np.testing.assert_allclose(s["r2_noise_normalised"], [1.0, 0.0])  # capped at 1; negative r counts as 0

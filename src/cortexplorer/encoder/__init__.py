@@ -1,5 +1,6 @@
 """Stage ``encoder`` (in progress): voxelwise ridge encoders on image features."""
 
+from cortexplorer.encoder.model import ImageEncoder, VoxelEncoder, held_out_scores
 from cortexplorer.encoder.ridge import RidgeFit, grouped_kfold, ridge_cv
 
-__all__ = ["RidgeFit", "grouped_kfold", "ridge_cv"]
+__all__ = ["ImageEncoder", "RidgeFit", "VoxelEncoder", "grouped_kfold", "held_out_scores", "ridge_cv"]
