@@ -19,9 +19,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import scipy.io
 
-from cortexplorer.io.nifti import save_image, voxel_volume
+from cortexplorer.io.nifti import save_image
+from cortexplorer.nsd.stimuli import load_expdesign, nsd_stim_ids
 from cortexplorer.preprocess.contract import assemble, write_betas
 from cortexplorer.provenance import write_sidecar
 
@@ -104,16 +104,6 @@ def read_nsd_session(path: str | os.PathLike, mask: np.ndarray, affine: np.ndarr
     return (selected.T.astype(np.float32) / np.float32(PSC_SCALE))
 
 
-def _design_array(design: dict, key: str, path) -> np.ndarray:
-    if key not in design:
-        raise ValueError(f"'{path}' has no '{key}' (keys: {sorted(k for k in design if not k.startswith('__'))}); "
-                         "pass NSD's nsddata/experiments/nsd/nsd_expdesign.mat.")
-    arr = np.asarray(design[key], dtype=np.float64)
-    if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-        raise ValueError(f"'{key}' in '{path}' holds non-integer values; is it nsd_expdesign.mat?")
-    return arr.astype(np.int64)
-
-
 def nsd_trial_stim_ids(expdesign_mat: str | os.PathLike, subject: int, sessions: Sequence[int]) -> np.ndarray:
     """``nsdNNNNN`` stim id of every trial of ``sessions`` (in the given order, 750 per session).
 
@@ -122,12 +112,8 @@ def nsd_trial_stim_ids(expdesign_mat: str | os.PathLike, subject: int, sessions:
     0-based 73k id, as in :mod:`cortexplorer.nsd.stimuli`.
     """
     path = Path(expdesign_mat)
-    if not path.exists():
-        raise FileNotFoundError(f"NSD design file '{path}' does not exist; fetch nsddata/experiments/nsd/"
-                                "nsd_expdesign.mat (rule fetch_nsd) or fix config key 'nsd.root'.")
-    design = scipy.io.loadmat(path)
-    order = _design_array(design, "masterordering", path).ravel()
-    subjectim = _design_array(design, "subjectim", path)
+    order, subjectim = load_expdesign(path, "masterordering", "subjectim")
+    order = order.ravel()
     if subjectim.ndim != 2 or not 1 <= subject <= subjectim.shape[0]:
         raise ValueError(f"'subjectim' in '{path}' has shape {subjectim.shape}; it has no row for subject {subject} "
                          "(NSD has subjects 1-8).")
@@ -146,7 +132,7 @@ def nsd_trial_stim_ids(expdesign_mat: str | os.PathLike, subject: int, sessions:
     if nsd_ids.min() < 1:
         raise ValueError(f"'subjectim' row {subject} in '{path}' has ids < 1 for trials of sessions {list(sessions)}; "
                          "its ids are 1-based.")
-    return np.array([f"nsd{i - 1:05d}" for i in nsd_ids])
+    return nsd_stim_ids(nsd_ids - 1)
 
 
 def import_nsd_betas(
@@ -209,8 +195,8 @@ def import_nsd_betas(
                         "mask": Path(mask_nii).name, "ncsnr": f"NSD released {Path(ncsnr_nii).name}"})
     del trial_betas
     write_betas(out_h5, b)
-    save_image(voxel_volume(b.maps["ncsnr"], b.voxel_ijk, b.affine, b.shape), out_ncsnr)
-    save_image(voxel_volume(b.maps["noiseceiling"], b.voxel_ijk, b.affine, b.shape), out_noiseceiling)
+    save_image(b.volume(b.maps["ncsnr"]), out_ncsnr)
+    save_image(b.volume(b.maps["noiseceiling"]), out_noiseceiling)
     counts = np.bincount(b.n_trials, minlength=4)
     log.info("NSD subject %d: %d trials, %d images (%d with 3 trials, %d with 2, %d with 1), median NC %.1f %%",
              subject, len(b.trial_stim_id), len(b.stim_id), counts[3], counts[2], counts[1],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,16 +20,37 @@ from cortexplorer.provenance import write_sidecar
 log = logging.getLogger(__name__)
 
 
+def load_expdesign(expdesign_mat: str | os.PathLike, *keys: str) -> list[np.ndarray]:
+    """Integer arrays ``keys`` of ``nsd_expdesign.mat`` (e.g. ``masterordering``, ``subjectim``), checked."""
+    path = Path(expdesign_mat)
+    if not path.exists():
+        raise FileNotFoundError(f"NSD design file '{path}' does not exist; fetch nsddata/experiments/nsd/"
+                                "nsd_expdesign.mat (rule fetch_nsd) or fix config key 'nsd.root'.")
+    design = scipy.io.loadmat(path)
+    out = []
+    for key in keys:
+        if key not in design:
+            raise ValueError(f"'{path}' has no '{key}' (keys: {sorted(k for k in design if not k.startswith('__'))}); "
+                             "pass NSD's nsddata/experiments/nsd/nsd_expdesign.mat.")
+        arr = np.asarray(design[key], dtype=np.float64)
+        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"'{key}' in '{path}' holds non-integer values; is it nsd_expdesign.mat?")
+        out.append(arr.astype(np.int64))
+    return out
+
+
+def nsd_stim_ids(nsd_ids: np.ndarray) -> np.ndarray:
+    """The project's stim id of 0-based 73k ids (``nsdId``): ``nsd00042``."""
+    return np.array([f"nsd{i:05d}" for i in np.asarray(nsd_ids)])
+
+
 def nsd_image_ids(expdesign_mat: str | os.PathLike, subjects: Sequence[int]) -> np.ndarray:
     """0-based 73k ids (``nsdId``) of every image shown to any of ``subjects``, sorted.
 
     ``subjectim`` in ``nsd_expdesign.mat`` is 8×10000 and 1-based.
     """
-    design = scipy.io.loadmat(expdesign_mat)
-    if "subjectim" not in design:
-        raise ValueError(f"'{expdesign_mat}' has no 'subjectim' (keys: {sorted(k for k in design if not k.startswith('__'))}).")
-    subjectim = np.asarray(design["subjectim"])
-    ids = np.unique(np.concatenate([subjectim[s - 1] for s in subjects]).astype(np.int64)) - 1
+    (subjectim,) = load_expdesign(expdesign_mat, "subjectim")
+    ids = np.unique(np.concatenate([subjectim[s - 1] for s in subjects])) - 1
     return ids[ids >= 0]
 
 
@@ -66,7 +88,7 @@ def import_nsd_stimuli(
                 images[i + j] = np.asarray(Image.fromarray(img).resize((image_size, image_size), Image.BICUBIC))
     shared = info["shared1000"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
     table = pd.DataFrame({
-        "stim_id": [f"nsd{i:05d}" for i in ids], "category": pd.NA, "caption": pd.NA,
+        "stim_id": nsd_stim_ids(ids), "category": pd.NA, "caption": pd.NA,
         "split": np.where(shared, "test", "train"), "nsd_id": ids, "coco_id": info["cocoId"].to_numpy(),
     })
     write_image_set(ImageSet(images, table), out_h5, out_tsv)
