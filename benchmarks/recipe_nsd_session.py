@@ -16,42 +16,9 @@ import time
 
 import numpy as np
 
-from cortexplorer.preprocess.hrf import hrf_library, hrf_time, trial_regressors
-from cortexplorer.preprocess.recipe import RecipeSettings, RunData, fit_recipe
-
-N_RUNS, N_TRIALS, N_VOL, TR, N_IMAGES = 12, 750, 226, 4 / 3, 250
-
-
-def make_session(n_vox: int, rng: np.random.Generator) -> tuple[list[RunData], np.ndarray, np.ndarray]:
-    """Runs of synthetic BOLD (% signal change) and the true per-trial betas (trials × V)."""
-    lib = hrf_library(hrf_time())
-    hrf_of_voxel = rng.integers(0, len(lib), n_vox)
-    responsive = rng.random(n_vox) < 0.3
-    image_resp = rng.normal(1.0, 1.0, (N_IMAGES, n_vox)) * (rng.uniform(0.5, 2.0, n_vox) * responsive)
-    order = rng.permutation(np.repeat(np.arange(N_IMAGES), 3))
-    physio_load = rng.normal(0, 0.7, (5, n_vox))
-    runs, truth = [], []
-    for r, chunk in enumerate(np.array_split(order, N_RUNS)):
-        slots = np.sort(rng.choice(int(N_VOL * TR // 4) - 4, len(chunk), replace=False))
-        onsets = 4.0 + 4.0 * slots
-        x = trial_regressors(lib, onsets, np.full(len(chunk), 3.0), N_VOL, TR, TR / 2)
-        amp = image_resp[chunk]
-        data = np.zeros((N_VOL, n_vox), np.float32)
-        for h in range(len(lib)):
-            sel = hrf_of_voxel == h
-            data[:, sel] = x[h] @ amp[:, sel]
-        ar = np.zeros((N_VOL, n_vox), np.float32)
-        eps = rng.standard_normal((N_VOL, n_vox), dtype=np.float32) * 2.0
-        for t in range(N_VOL):
-            ar[t] = 0.4 * ar[t - 1] + eps[t] if t else eps[t]
-        physio = rng.standard_normal((N_VOL, 5)) @ physio_load
-        drift = np.linspace(-1, 1, N_VOL)[:, None] * rng.normal(0, 1, n_vox)
-        runs.append(RunData(data=(data + ar + physio + drift).astype(np.float32), onsets=onsets,
-                            durations=np.full(len(chunk), 3.0), conditions=np.array([f"img{i}" for i in chunk]),
-                            nuisance=np.polynomial.legendre.legvander(np.linspace(-1, 1, N_VOL), 2),
-                            session=1, run=r + 1, tr=TR, start_time=TR / 2))
-        truth.append(amp)
-    return runs, np.vstack(truth), responsive
+from cortexplorer.preprocess.recipe import RecipeSettings, fit_recipe
+from cortexplorer.preprocess.synthetic import N_RUNS, N_VOL, nsd_like_session
+from cortexplorer.stats import column_corr
 
 
 def main() -> None:
@@ -59,8 +26,8 @@ def main() -> None:
     ap.add_argument("--voxels", type=int, default=20_000)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    rng = np.random.default_rng(0)
-    runs, truth, responsive = make_session(args.voxels, rng)
+    planted = nsd_like_session(args.voxels, seed=0)
+    runs, truth, responsive = planted.runs, planted.truth, planted.responsive
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     t0 = time.perf_counter()
     result = fit_recipe(runs, RecipeSettings())
@@ -75,10 +42,7 @@ def main() -> None:
           "GLMsingle's example 1 took 785 s = 56 of its own 14-s fits")
     print(f"noise components chosen: {result.pcnum}; median ridge fraction {np.median(result.frac[responsive]):.2f}")
     for name, betas in result.steps.items():
-        b, t = betas[:, responsive], truth[:, responsive]
-        b = b - b.mean(0)
-        t = t - t.mean(0)
-        r = (b * t).sum(0) / np.sqrt((b**2).sum(0) * (t**2).sum(0))
+        r = column_corr(betas[:, responsive], truth[:, responsive])
         print(f"  {name:24s} median r with true single-trial betas (responsive voxels): {np.median(r):.3f}")
 
 

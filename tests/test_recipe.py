@@ -23,11 +23,11 @@ from cortexplorer.preprocess.recipe import (
     _fit,
     _ridge_betas,
     _RunFit,
-    badness,
     fit_recipe,
     select_pcnum,
     tail_threshold,
 )
+from cortexplorer.preprocess.synthetic import nsd_like_session
 
 # ----------------------------------------------------------------------------------------------
 # helpers
@@ -83,7 +83,7 @@ def test_badness_equals_a_literal_loop_over_held_out_runs():
     cv = LeaveOneRunOut(conditions, runs, sessions)
     expected = _brute_badness(betas, conditions, runs, sessions)
     np.testing.assert_allclose(cv.badness(betas), expected, rtol=1e-10)
-    np.testing.assert_allclose(badness(betas, conditions, runs, sessions), expected, rtol=1e-10)
+    np.testing.assert_allclose(LeaveOneRunOut(conditions, runs, sessions).badness(betas), expected, rtol=1e-10)
     # the skipped trials are exactly those whose stimulus is in no other run
     in_other_run = np.array([any(conditions[j] == conditions[i] and runs[j] != runs[i] for j in range(len(runs)))
                              for i in range(len(runs))])
@@ -401,42 +401,6 @@ def test_canonical_regressor_matches_nilearn_spm(onset, duration):
 # 7. the whole recipe on planted truth
 
 
-N_RUNS, N_VOL, TR, N_IMAGES, N_PHYSIO = 12, 226, 4 / 3, 250, 5
-
-
-def _nsd_like_session(n_vox: int, seed: int):
-    """benchmarks/recipe_nsd_session.make_session, also returning each voxel's HRF: 12 runs × 226 volumes
-    at TR 4/3 s, 250 images × 3 repeats, 30 % responsive voxels, 5 physiological sources, AR(1) noise, drift."""
-    rng = np.random.default_rng(seed)
-    lib = hrf_library(hrf_time())
-    hrf_of_voxel = rng.integers(0, len(lib), n_vox)
-    responsive = rng.random(n_vox) < 0.3
-    image_resp = rng.normal(1.0, 1.0, (N_IMAGES, n_vox)) * (rng.uniform(0.5, 2.0, n_vox) * responsive)
-    order = rng.permutation(np.repeat(np.arange(N_IMAGES), 3))
-    physio_load = rng.normal(0, 0.7, (N_PHYSIO, n_vox))
-    runs, truth = [], []
-    for r, chunk in enumerate(np.array_split(order, N_RUNS)):
-        slots = np.sort(rng.choice(int(N_VOL * TR // 4) - 4, len(chunk), replace=False))
-        onsets = 4.0 + 4.0 * slots
-        x = trial_regressors(lib, onsets, np.full(len(chunk), 3.0), N_VOL, TR, TR / 2)
-        amp = image_resp[chunk]
-        data = np.zeros((N_VOL, n_vox), np.float32)
-        for h in range(len(lib)):
-            sel = hrf_of_voxel == h
-            data[:, sel] = x[h] @ amp[:, sel]
-        eps = rng.standard_normal((N_VOL, n_vox), dtype=np.float32) * 2.0
-        ar = np.zeros_like(eps)
-        for t in range(N_VOL):
-            ar[t] = 0.4 * ar[t - 1] + eps[t] if t else eps[t]
-        physio = rng.standard_normal((N_VOL, N_PHYSIO)) @ physio_load
-        drift = np.linspace(-1, 1, N_VOL)[:, None] * rng.normal(0, 1, n_vox)
-        runs.append(RunData(data=(data + ar + physio + drift).astype(np.float32), onsets=onsets,
-                            durations=np.full(len(chunk), 3.0), conditions=np.array([f"img{i}" for i in chunk]),
-                            nuisance=_legendre(N_VOL), session=1, run=r + 1, tr=TR, start_time=TR / 2))
-        truth.append(amp)
-    return runs, np.vstack(truth), responsive, hrf_of_voxel
-
-
 def _median_r(betas, truth):
     b = betas - betas.mean(0)
     t = truth - truth.mean(0)
@@ -445,7 +409,8 @@ def _median_r(betas, truth):
 
 @pytest.fixture(scope="module")
 def planted():
-    runs, truth, responsive, hrf_of_voxel = _nsd_like_session(3000, seed=0)
+    planted = nsd_like_session(3000, seed=0)
+    runs, truth, responsive, hrf_of_voxel = planted.runs, planted.truth, planted.responsive, planted.hrf_of_voxel
     # one BLAS thread: on two shared cores OpenBLAS's spinning threads make this several times slower
     with threadpool_limits(1):
         result = fit_recipe(runs, RecipeSettings())

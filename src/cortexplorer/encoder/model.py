@@ -14,6 +14,7 @@ import torch
 
 from cortexplorer.encoder.ridge import RidgeFit
 from cortexplorer.io.torchfile import save_torch
+from cortexplorer.stats import column_corr
 
 
 class VoxelEncoder(torch.nn.Module):
@@ -79,10 +80,9 @@ def held_out_scores(predicted: np.ndarray, measured: np.ndarray, noise_ceiling_p
     m = np.asarray(measured, dtype=np.float64)
     if p.shape != m.shape:
         raise ValueError(f"Predictions {p.shape} and measurements {m.shape} differ in shape.")
-    pc, mc = p - p.mean(0), m - m.mean(0)
+    r = column_corr(p, m)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (pc * mc).sum(0) / np.sqrt((pc**2).sum(0) * (mc**2).sum(0))
-        r2 = 1 - ((m - p) ** 2).sum(0) / (mc**2).sum(0)
+        r2 = 1 - ((m - p) ** 2).sum(0) / ((m - m.mean(0)) ** 2).sum(0)
     out = {"r": r, "r2": r2}
     if noise_ceiling_percent is not None:
         nc = np.asarray(noise_ceiling_percent, dtype=np.float64) / 100

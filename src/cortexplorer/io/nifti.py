@@ -12,10 +12,10 @@ from cortexplorer.io.atomic import atomic_path
 
 
 def voxel_volume(values: np.ndarray, ijk: np.ndarray, affine: np.ndarray, shape: Sequence[int],
-                 dtype=np.float32, fill: float = 0.0) -> nib.Nifti1Image:
-    """Per-voxel values (V, or V × k) on the grid ``shape`` as a NIfTI image."""
+                 dtype=np.float32) -> nib.Nifti1Image:
+    """Per-voxel values (V, or V × k) on the grid ``shape`` (0 elsewhere) as a NIfTI image."""
     values = np.asarray(values)
-    data = np.full((*shape, *values.shape[1:]), fill, dtype=dtype)
+    data = np.zeros((*shape, *values.shape[1:]), dtype=dtype)
     data[tuple(np.asarray(ijk).T)] = values
     img = nib.Nifti1Image(data, np.asarray(affine))
     img.header.set_xyzt_units("mm", "sec")

@@ -179,8 +179,9 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
         raise BidsInputError(f"'{run.events}' lacks the required column(s) {missing}; BIDS events need onset and "
                              "duration (seconds).")
     if stim_column not in ev.columns:
-        raise BidsInputError(f"'{run.events}' has no '{stim_column}' column naming each trial's image. Add it "
-                             "(n/a for events that show no image).")
+        what = ("the category of each block or image" if stim_column == "trial_type"
+                else "each trial's image (n/a for events that show no image)")
+        raise BidsInputError(f"'{run.events}' has no '{stim_column}' column naming {what}. Add it.")
     for col in ("onset", "duration"):
         values = pd.to_numeric(ev[col], errors="coerce")
         bad = values.isna() & ev[stim_column].notna()

@@ -53,9 +53,9 @@ class Betas:
     def n_voxels(self) -> int:
         return len(self.voxel_ijk)
 
-    def volume(self, values: np.ndarray, dtype=np.float32, fill: float = 0.0) -> nib.Nifti1Image:
-        """Per-voxel ``values`` (V) on the grid as a NIfTI image (``fill`` outside the voxels)."""
-        return voxel_volume(values, self.voxel_ijk, self.affine, self.shape, dtype=dtype, fill=fill)
+    def volume(self, values: np.ndarray, dtype=np.float32) -> nib.Nifti1Image:
+        """Per-voxel ``values`` (V) on the grid as a NIfTI image (0 outside the voxels)."""
+        return voxel_volume(values, self.voxel_ijk, self.affine, self.shape, dtype=dtype)
 
 
 def average_repeats(trial_betas: np.ndarray, trial_stim_id: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

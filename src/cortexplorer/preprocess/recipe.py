@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cortexplorer.preprocess.hrf import canonical_hrf, hrf_library, hrf_time, trial_regressors
+from cortexplorer.preprocess.noise_ceiling import zscore_per_session
 from cortexplorer.preprocess.singletrial import lss_betas
 
 log = logging.getLogger(__name__)
@@ -161,16 +162,6 @@ def _fit(x: np.ndarray, y: np.ndarray, rf: _RunFit, cols: np.ndarray | slice, es
 # Cross-validation (GLMsingle's calcbadness, leave one run out)
 
 
-def zscore_sessions(betas: np.ndarray, sessions: np.ndarray) -> np.ndarray:
-    """Z-score each voxel within session (a constant voxel stays 0)."""
-    out = np.empty_like(betas, dtype=np.float64)
-    for s in np.unique(sessions):
-        sel = sessions == s
-        mu, sd = betas[sel].mean(0), betas[sel].std(0)
-        out[sel] = (betas[sel] - mu) / np.where(sd > 0, sd, 1.0)
-    return out
-
-
 class LeaveOneRunOut:
     """GLMsingle's cross-validation of single-trial betas (calcbadness), leave one run out.
 
@@ -214,14 +205,9 @@ class LeaveOneRunOut:
         betas shrunk towards zero would score best however little signal they kept (measured:
         every voxel then picks the smallest fraction).
         """
-        z = zscore_sessions(betas, self.sessions)
+        z = np.nan_to_num(zscore_per_session(betas, self.sessions), copy=False)  # a constant voxel scores 0
         err = (z - self.p @ z)[self.valid]
         return np.einsum("nv,nv->v", err, err)
-
-
-def badness(betas: np.ndarray, conditions: np.ndarray, runs: np.ndarray, sessions: np.ndarray) -> np.ndarray:
-    """One-off form of :class:`LeaveOneRunOut` (builds the design each call)."""
-    return LeaveOneRunOut(conditions, runs, sessions).badness(betas)
 
 
 def select_pcnum(xval: np.ndarray, pcstop: float) -> int:

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cortexplorer.io.nifti import save_image, voxel_volume
+from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.preprocess import bids_input as bi
 from cortexplorer.preprocess.contract import assemble, write_betas
 from cortexplorer.preprocess.recipe import RecipeResult, RecipeSettings, RunData, fit_recipe
 from cortexplorer.provenance import write_sidecar
+from cortexplorer.stats import column_corr
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +135,10 @@ def repeat_reliability(betas: np.ndarray, stim_id: np.ndarray) -> np.ndarray:
                 continue
             xa = betas[order[first_row[ok] + a]]
             xb = betas[order[first_row[ok] + b]]
-            rs.append(_colcorr(xa, xb))
+            rs.append(column_corr(xa, xb))
     if not rs:
         return np.full(betas.shape[1], np.nan)
     return np.mean(rs, axis=0)
-
-
-def _colcorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    den = np.sqrt((a**2).sum(0) * (b**2).sum(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (a * b).sum(0) / den
 
 
 def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.ndarray, voxel_sets: Mapping[str, np.ndarray],
@@ -168,7 +161,7 @@ def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.nda
             if truth is not None:
                 true_resp, truth_index = truth
                 tv = truth_index[vox]
-                row["truth_r"] = float(np.nanmedian(_colcorr(avg[:, vox], true_resp[:, tv]))) if len(vox) else np.nan
+                row["truth_r"] = float(np.nanmedian(column_corr(avg[:, vox], true_resp[:, tv]))) if len(vox) else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -196,7 +189,7 @@ def preprocess_bold(*, bids_dir: str | os.PathLike, stimuli_tsv: str | os.PathLi
     write_betas(out_dir / "betas.h5", betas)
     for name, dtype in (("ncsnr", np.float32), ("noiseceiling", np.float32), ("r2", np.float32),
                         ("hrf_index", np.int16), ("frac", np.float32)):
-        save_image(voxel_volume(betas.maps[name], betas.voxel_ijk, betas.affine, betas.shape, dtype=dtype),
+        save_image(betas.volume(betas.maps[name], dtype=dtype),
                    out_dir / f"{name}.nii.gz")
 
     voxel_sets = {"responsive": np.flatnonzero(result.pc_voxels)}

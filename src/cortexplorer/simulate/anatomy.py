@@ -16,6 +16,8 @@ import nibabel as nib
 import numpy as np
 from nilearn import datasets
 
+from cortexplorer.io.nifti import voxel_volume
+
 EARLY_VISUAL = ("V1", "V2", "V3")
 
 
@@ -42,12 +44,7 @@ class Anatomy:
 
     def volume(self, values: np.ndarray, dtype=np.float32) -> nib.Nifti1Image:
         """Put per-voxel ``values`` (V or V×T) back on the grid as a NIfTI image."""
-        values = np.asarray(values)
-        data = np.zeros((*self.shape, *values.shape[1:]), dtype=dtype)
-        data[tuple(self.ijk.T)] = values
-        img = nib.Nifti1Image(data, self.affine)
-        img.header.set_xyzt_units("mm", "sec")
-        return img
+        return voxel_volume(values, self.ijk, self.affine, self.shape, dtype=dtype)
 
     def mask_image(self, mask: np.ndarray | None = None) -> nib.Nifti1Image:
         values = np.ones(self.n_voxels, np.uint8) if mask is None else mask.astype(np.uint8)
