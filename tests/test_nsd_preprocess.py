@@ -22,6 +22,8 @@ from cortexplorer.nsd.betas import read_nsd_session
 from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.rois.contract import read_roi_set
 
+from .nsdfiles import floc_labels, write_nii
+
 SHAPE = (6, 7, 5)
 AFFINE = np.array([[1.8, 0, 0, -5.0], [0, 1.8, 0, -6.0], [0, 0, 1.8, -4.0], [0, 0, 0, 1]])
 SUBJECT = 2  # not row 0 of subjectim, so the row lookup is tested
@@ -46,19 +48,9 @@ NAMES = {
 
 
 def _nii(data: np.ndarray, path: Path, affine: np.ndarray = AFFINE) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.Nifti1Image(data, affine).to_filename(path)
-    return path
+    return write_nii(data, path, affine)
 
 
-def _label_volume(counts: dict[int, int], rng: np.random.Generator) -> np.ndarray:
-    """-1 on the x borders (outside the brain), 0 elsewhere, ``counts[label]`` voxels per label inside."""
-    vol = np.zeros(SHAPE, dtype=np.int16)
-    vol[0], vol[-1] = -1, -1
-    inside = np.flatnonzero((vol == 0).ravel())
-    chosen = rng.choice(inside, sum(counts.values()), replace=False)
-    vol.ravel()[chosen] = np.repeat(list(counts), list(counts.values()))
-    return vol
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +88,7 @@ def tree(tmp_path_factory) -> SimpleNamespace:
         files.append(_nii(vol, root / BETAS_DIR / f"betas_session{s + 1:02d}.nii.gz"))
     ncsnr = rng.uniform(0.1, 1.5, SHAPE).astype(np.float32)
     _nii(ncsnr, root / BETAS_DIR / "ncsnr.nii.gz")
-    floc = {key: _nii(_label_volume(counts, rng), root / ROI_DIR / f"{key}.nii.gz") for key, counts in FLOC.items()}
+    floc = {key: _nii(floc_labels(SHAPE, counts, rng), root / ROI_DIR / f"{key}.nii.gz") for key, counts in FLOC.items()}
     return SimpleNamespace(root=root, mask=mask, general=general, order=order, subjectim=subjectim,
                            per_image=per_image, stored=stored, betas_files=files, ncsnr=ncsnr,
                            design=design, floc=floc, response=response)

@@ -23,6 +23,7 @@ from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.rois.contract import read_roi_set
 
 from .conftest import REPO, copy_repo, snakemake
+from .nsdfiles import floc_labels, write_nii
 
 SUBJECT, SESSIONS = 1, (1, 2)
 SHAPE = (6, 7, 5)
@@ -46,20 +47,10 @@ FLOC = {
 }
 
 
-def _nii(data: np.ndarray, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.Nifti1Image(data, AFFINE).to_filename(path)
-    return path
+def _nii(data: np.ndarray, path: Path, affine: np.ndarray = AFFINE) -> Path:
+    return write_nii(data, path, affine)
 
 
-def _labels(counts: dict[int, int], rng: np.random.Generator) -> np.ndarray:
-    """-1 on the x borders (outside the brain), 0 elsewhere, ``counts[label]`` voxels per label inside."""
-    vol = np.zeros(SHAPE, dtype=np.int16)
-    vol[0], vol[-1] = -1, -1
-    inside = np.flatnonzero((vol == 0).ravel())
-    chosen = rng.choice(inside, sum(counts.values()), replace=False)
-    vol.ravel()[chosen] = np.repeat(list(counts), list(counts.values()))
-    return vol
 
 
 def write_mini_nsd(root: Path, seed: int = 3) -> SimpleNamespace:
@@ -96,7 +87,7 @@ def write_mini_nsd(root: Path, seed: int = 3) -> SimpleNamespace:
     _nii(general, root / ROI_DIR / "nsdgeneral.nii.gz")
     _nii(rng.integers(0, 8, SHAPE).astype(np.int16) * (general >= 0), root / ROI_DIR / "prf-visualrois.nii.gz")
     for key, counts in FLOC.items():
-        _nii(_labels(counts, rng), root / ROI_DIR / f"{key}.nii.gz")
+        _nii(floc_labels(SHAPE, counts, rng), root / ROI_DIR / f"{key}.nii.gz")
     for name in ("faces", "places", "bodies", "characters"):
         _nii(rng.normal(0, 2, SHAPE).astype(np.float32), root / FUNC_DIR / f"floc_{name}tval.nii.gz")
     ncsnr = rng.uniform(0.1, 1.5, SHAPE).astype(np.float32)

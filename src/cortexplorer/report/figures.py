@@ -51,68 +51,62 @@ def example_captions(image_set: ImageSet, n_per_category: int = 2) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def regions_on_template(atlas_path: str | os.PathLike, regions: pd.DataFrame):
-    """Planted regions as coloured overlays on axial slices of nilearn's MNI152 template."""
+CUT_Z = (-18, -10, -2, 6, 14, 28)  # axial slices through the ventral and lateral visual regions
+DOMAIN_COLOURS = {"faces": "#e6194b", "places": "#3cb44b", "bodies": "#4363d8", "words": "#911eb4", "food": "#c8a000"}
+
+
+def _labels_on_template(label_img: nib.Nifti1Image, colours: list[str], legend: list[str], *, on_template: bool = True,
+                        outline: nib.Nifti1Image | None = None, outline_label: str = ""):
+    """Label image (1..n) in ``colours`` on axial slices of nilearn's MNI152 template (or on no
+    background for subject-space data), with an optional black outline and a legend."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
     from nilearn import datasets, plotting
 
-    atlas = nib.load(atlas_path)
-    template = datasets.load_mni152_template(resolution=2)
-    labels = regions.sort_values("label")
-    colours = ["#000000"] + [REGION_COLOURS.get(r, "#ff00ff") for r in labels["roi"]]
-    cmap = ListedColormap(colours)
     fig = plt.figure(figsize=(12, 3.6))
-    plotting.plot_roi(atlas, bg_img=template, display_mode="z", cut_coords=[-18, -10, -2, 6, 14, 28],
-                                cmap=cmap, vmin=0, vmax=len(colours) - 1, alpha=0.85, figure=fig,
-                                resampling_interpolation="nearest", draw_cross=False, annotate=True, colorbar=False)
-    handles = [Patch(color=REGION_COLOURS.get(r, "#ff00ff"), label=f"{r} ({c})")
-               for r, c in zip(labels["roi"], labels["category"], strict=True)]
+    bg = datasets.load_mni152_template(resolution=2) if on_template else None
+    display = plotting.plot_roi(label_img, bg_img=bg, display_mode="z", cut_coords=list(CUT_Z) if on_template else 6,
+                                cmap=ListedColormap(["#000000", *colours]), vmin=0, vmax=len(colours), alpha=0.85,
+                                figure=fig, resampling_interpolation="nearest", draw_cross=False, colorbar=False)
+    handles = [Patch(color=c, label=name) for c, name in zip(colours, legend, strict=True)]
+    if outline is not None:
+        display.add_contours(outline, levels=[0.5], colors="black", linewidths=0.8)
+        handles.append(Patch(facecolor="none", edgecolor="black", label=outline_label))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.12))
     return fig
 
 
-DOMAIN_COLOURS = {"faces": "#e6194b", "places": "#3cb44b", "bodies": "#4363d8", "words": "#911eb4", "food": "#c8a000"}
+def regions_on_template(atlas_path: str | os.PathLike, regions: pd.DataFrame):
+    """Planted regions as coloured overlays on axial slices of nilearn's MNI152 template."""
+    labels = regions.sort_values("label")  # the simulator numbers them 1..n
+    return _labels_on_template(nib.load(atlas_path),
+                               [REGION_COLOURS.get(r, "#ff00ff") for r in labels["roi"]],
+                               [f"{r} ({c})" for r, c in zip(labels["roi"], labels["category"], strict=True)])
 
 
 def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_atlas: str | os.PathLike | None = None,
-                     planted_labels: list[int] | None = None, cut_coords=(-18, -10, -2, 6, 14, 28),
-                     on_template: bool = True):
+                     planted_labels: list[int] | None = None, on_template: bool = True):
     """Recovered regions filled in colour on the MNI152 template (``on_template``; otherwise on no
     background, for subject-space data such as NSD's func1pt8mm); planted regions (demo: the atlas
     labels ``planted_labels``, default all) as black outlines."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-    from nilearn import datasets, plotting
-
     rows = [r for r in table.itertuples() if r.n_voxels > 0]
-    first = nib.load(os.path.join(rois_dir, f"{rows[0].roi}.nii.gz")) if rows else None
-    fig = plt.figure(figsize=(12, 3.6))
-    if first is None:
-        return fig
+    if not rows:
+        return plt.figure(figsize=(12, 3.6))
+    first = nib.load(os.path.join(rois_dir, f"{rows[0].roi}.nii.gz"))
     labels = np.zeros(first.shape, np.int16)
-    colours = ["#000000"]
     for i, r in enumerate(rows, start=1):
         labels[np.asanyarray(nib.load(os.path.join(rois_dir, f"{r.roi}.nii.gz")).dataobj) > 0] = i
-        colours.append(DOMAIN_COLOURS.get(r.roi, REGION_COLOURS.get(r.roi, "#ff00ff")))
-    bg = datasets.load_mni152_template(resolution=2) if on_template else None
-    display = plotting.plot_roi(nib.Nifti1Image(labels, first.affine), bg_img=bg, display_mode="z",
-                                cut_coords=list(cut_coords) if on_template else 6, cmap=ListedColormap(colours), vmin=0,
-                                vmax=len(colours) - 1, alpha=0.8, figure=fig, resampling_interpolation="nearest",
-                                draw_cross=False, colorbar=False)
+    outline = None
     if planted_atlas is not None:
         planted = nib.load(planted_atlas)
         lab = np.asanyarray(planted.dataobj)
         inside = np.isin(lab, planted_labels) if planted_labels is not None else lab > 0
-        display.add_contours(nib.Nifti1Image(inside.astype(np.uint8), planted.affine),
-                             levels=[0.5], colors="black", linewidths=0.8)
-    handles = [Patch(color=c, label=f"{r.roi} ({r.n_voxels} voxels)") for r, c in zip(rows, colours[1:], strict=True)]
-    if planted_atlas is not None:
-        handles.append(Patch(facecolor="none", edgecolor="black", label="planted regions (outline)"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.12))
-    return fig
+        outline = nib.Nifti1Image(inside.astype(np.uint8), planted.affine)
+    return _labels_on_template(nib.Nifti1Image(labels, first.affine),
+                               [DOMAIN_COLOURS.get(r.roi, REGION_COLOURS.get(r.roi, "#ff00ff")) for r in rows],
+                               [f"{r.roi} ({r.n_voxels} voxels)" for r in rows], on_template=on_template,
+                               outline=outline, outline_label="planted regions (outline)")
 
 
 def region_selectivity(responses: np.ndarray, categories: np.ndarray, voxel_region: np.ndarray,
