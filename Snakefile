@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 
 wildcard_constraints:
     subject="[A-Za-z0-9]+",
+    backbone="[A-Za-z0-9_-]+",
 
 
 include: "workflow/rules/common.smk"
@@ -23,6 +24,9 @@ include: "workflow/rules/oracle.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/nsd.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/encoder.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -25,6 +25,34 @@ elif MODE == "bids":
     SUBJECTS = [CFG["bids"]["subject"]]
 else:
     SUBJECTS = [CFG["simulate"]["subject"]]
+# Default backbones: the demo's own CLIP, or the models BrainDiVE and BrainSCUBA used.
+CFG["features"]["backbones"] = CFG["features"]["backbones"] or (
+    {"democlip": {"kind": "demo_clip"}}
+    if MODE == "demo"
+    else {
+        "braindive": {
+            "kind": "open_clip",
+            "arch": "ViT-B-16",
+            "pretrained": "laion2b_s34b_b88k",
+        },
+        "brainscuba": {"kind": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"},
+    }
+)
+BACKBONES = CFG["features"]["backbones"]
+ENCODER_BACKBONES = CFG["encoder"]["backbones"] or list(BACKBONES)
+for _name, _spec in BACKBONES.items():
+    if _spec["kind"] == "demo_clip" and MODE != "demo":
+        raise ValueError(
+            f"features.backbones.{_name} is the demo's own CLIP (kind: demo_clip), which only exists in demo "
+            f"mode; in {MODE} mode name open_clip backbones, e.g. "
+            "{kind: open_clip, arch: ViT-B-16, pretrained: laion2b_s34b_b88k}."
+        )
+for _name in ENCODER_BACKBONES:
+    if _name not in BACKBONES:
+        raise ValueError(
+            f"encoder.backbones names {_name!r}, which is not under features.backbones "
+            f"({sorted(BACKBONES)})."
+        )
 DATA_ENV = "../../envs/data.yaml"
 MODELS_ENV = "../../envs/models.yaml"
 
@@ -64,6 +92,8 @@ def final_outputs():
             *image_sets,
             f"{RESULTS}/oracle/oracle.pt",
             f"{RESULTS}/oracle/metrics.tsv",
+            f"{RESULTS}/models/demo_clip/model.pt",
+            f"{RESULTS}/models/demo_clip/retrieval.tsv",
             f"{RESULTS}/bids",
             f"{RESULTS}/truth",
             *subject_outputs(),
@@ -78,14 +108,63 @@ def final_outputs():
     return [html, f"{RESULTS}/stimuli/images.h5", *subject_outputs()]
 
 
+ENCODER_FILES = (
+    "encoder.pt",
+    "metrics.tsv",
+    "regions.tsv",
+    "r2.nii.gz",
+    "r2_noise_normalised.nii.gz",
+    "qc.png",
+    "provenance.json",
+)
+
+
 def subject_outputs():
-    """The preprocess and rois products of every subject."""
+    """The preprocess, rois, features and encoder products of every subject."""
     names = ["betas.h5", "ncsnr.nii.gz", "noiseceiling.nii.gz", "provenance.json"]
     if MODE != "nsd":
         names += ["r2.nii.gz", "hrf_index.nii.gz", "frac.nii.gz", "steps.tsv", "qc"]
-    return [f"{RESULTS}/preprocess/sub-{s}/{n}" for s in SUBJECTS for n in names] + [
-        f"{RESULTS}/rois/sub-{s}" for s in SUBJECTS
+    return (
+        [f"{RESULTS}/preprocess/sub-{s}/{n}" for s in SUBJECTS for n in names]
+        + [f"{RESULTS}/rois/sub-{s}" for s in SUBJECTS]
+        + [
+            f"{RESULTS}/features/{b}.{ext}"
+            for b in ENCODER_BACKBONES
+            for ext in ("h5", "json")
+        ]
+        + encoder_outputs()
+    )
+
+
+def encoder_outputs():
+    return [
+        f"{RESULTS}/encoder/sub-{s}/{b}/{f}"
+        for s in SUBJECTS
+        for b in ENCODER_BACKBONES
+        for f in ENCODER_FILES
     ]
+
+
+def features_inputs(wildcards):
+    inputs = {
+        "images": f"{RESULTS}/stimuli/images.h5",
+        "table": f"{RESULTS}/stimuli/stimuli.tsv",
+    }
+    if BACKBONES[wildcards.backbone]["kind"] == "demo_clip":
+        inputs["demo_clip"] = f"{RESULTS}/models/demo_clip/model.pt"
+    return inputs
+
+
+def encoder_inputs(wildcards):
+    inputs = {
+        "betas": f"{RESULTS}/preprocess/sub-{wildcards.subject}/betas.h5",
+        "features": f"{RESULTS}/features/{wildcards.backbone}.h5",
+        "stimuli": f"{RESULTS}/stimuli/stimuli.tsv",
+        "rois": f"{RESULTS}/rois/sub-{wildcards.subject}",
+    }
+    if MODE == "demo":
+        inputs["truth"] = f"{RESULTS}/truth"
+    return inputs
 
 
 def bids_root():
@@ -172,4 +251,13 @@ def report_inputs(wildcards):
         }
     )
     inputs.update({f"rois_{s}": f"{RESULTS}/rois/sub-{s}" for s in SUBJECTS})
+    if MODE == "demo":
+        inputs["demo_clip"] = f"{RESULTS}/models/demo_clip/retrieval.tsv"
+    inputs.update(
+        {
+            f"encoder_{s}_{b}": f"{RESULTS}/encoder/sub-{s}/{b}/provenance.json"
+            for s in SUBJECTS
+            for b in ENCODER_BACKBONES
+        }
+    )
     return inputs

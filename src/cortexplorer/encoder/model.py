@@ -7,7 +7,10 @@ function of the image, which is what BrainDiVE's guidance needs.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,10 +21,16 @@ from cortexplorer.stats import column_corr
 
 
 class VoxelEncoder(torch.nn.Module):
-    """Linear read-out: ``features @ weight + bias`` for the voxels at ``voxel_ijk``."""
+    """Linear read-out: ``features @ weight + bias`` for the voxels at ``voxel_ijk``.
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, voxel_ijk: torch.Tensor, alpha: torch.Tensor):
+    ``identity`` records the backbone whose (unit-normalised) embeddings the weights read, so a
+    stage that puts a backbone in front can check it is the same model.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, voxel_ijk: torch.Tensor, alpha: torch.Tensor,
+                 identity: Mapping[str, Any] | None = None):
         super().__init__()
+        self.identity = dict(identity or {})
         if weight.ndim != 2 or bias.shape != (weight.shape[1],) or voxel_ijk.shape != (weight.shape[1], 3):
             raise ValueError(f"Inconsistent encoder shapes: weight {tuple(weight.shape)}, bias {tuple(bias.shape)}, "
                              f"voxel_ijk {tuple(voxel_ijk.shape)}.")
@@ -31,11 +40,11 @@ class VoxelEncoder(torch.nn.Module):
         self.register_buffer("alpha", alpha)
 
     @classmethod
-    def from_fit(cls, fit: RidgeFit, voxel_ijk: np.ndarray) -> VoxelEncoder:
+    def from_fit(cls, fit: RidgeFit, voxel_ijk: np.ndarray, identity: Mapping[str, Any] | None = None) -> VoxelEncoder:
         return cls(torch.as_tensor(np.asarray(fit.coef, dtype=np.float32)),
                    torch.as_tensor(np.asarray(fit.intercept, dtype=np.float32)),
                    torch.as_tensor(np.asarray(voxel_ijk, dtype=np.int64)),
-                   torch.as_tensor(np.asarray(fit.alpha, dtype=np.float32)))
+                   torch.as_tensor(np.asarray(fit.alpha, dtype=np.float32)), identity)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features @ self.weight + self.bias
@@ -45,10 +54,12 @@ class VoxelEncoder(torch.nn.Module):
         idx = torch.as_tensor(np.asarray(voxels)).long()
         if idx.numel() == 0:
             raise ValueError("The region has no voxels in this encoder; check the region mask and the voxel set.")
-        return VoxelEncoder(self.weight[:, idx], self.bias[idx], self.voxel_ijk[idx], self.alpha[idx])
+        return VoxelEncoder(self.weight[:, idx], self.bias[idx], self.voxel_ijk[idx], self.alpha[idx], self.identity)
 
     def save(self, path: str | os.PathLike) -> None:
-        save_torch({k: v.cpu() for k, v in self.state_dict().items()}, path)
+        state: dict[str, Any] = {k: v.cpu() for k, v in self.state_dict().items()}
+        state["identity"] = json.dumps(self.identity, sort_keys=True)
+        save_torch(state, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> VoxelEncoder:
@@ -56,7 +67,8 @@ class VoxelEncoder(torch.nn.Module):
         missing = {"weight", "bias", "voxel_ijk", "alpha"} - set(state)
         if missing:
             raise ValueError(f"'{path}' is not a cortexplorer encoder (missing {sorted(missing)}); rerun the encoder stage.")
-        return cls(state["weight"], state["bias"], state["voxel_ijk"], state["alpha"])
+        return cls(state["weight"], state["bias"], state["voxel_ijk"], state["alpha"],
+                   json.loads(state.get("identity", "{}")))
 
 
 class ImageEncoder(torch.nn.Module):

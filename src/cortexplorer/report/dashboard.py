@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import h5py
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import yaml
@@ -177,6 +178,56 @@ def _rois_section(results: Path, on_template: bool) -> Section | None:
     return sec
 
 
+def _demo_clip_section(results: Path) -> Section | None:
+    folder = results / "models" / "demo_clip"
+    if not (folder / "retrieval.tsv").exists():
+        return None
+    sec = Section("demo_clip", "The demo's CLIP model")
+    sec.text("A small open_clip model (<code>cortexplorer-demo-clip</code>: 4-layer ViT on 8-px patches, 3-layer text "
+             "transformer, 128-d embeddings) trained contrastively on the disjoint image pool's captions. Its image "
+             "embeddings are the demo's features.")
+    sec.table(read_tsv(folder / "retrieval.tsv"), "Retrieval among held-out image–caption pairs of the pool")
+    if (folder / "loss.tsv").exists():
+        sec.figure(figures.loss_curve(read_tsv(folder / "loss.tsv")), "Contrastive loss per epoch.")
+    return sec
+
+
+def _encoder_section(results: Path, on_template: bool) -> Section | None:
+    runs = sorted(p.parent for p in (results / "encoder").glob("sub-*/*/regions.tsv"))
+    if not runs:
+        return None
+    sec = Section("encoder", "Voxelwise encoders")
+    sec.text("Per-voxel ridge regression from unit-normalised image embeddings to the repeat-averaged betas, one "
+             "regularisation per voxel chosen by cross-validation with folds grouped by stimulus; scored on the "
+             "held-out test images. Noise-normalised R² = r² / noise ceiling (the ceiling for the test images' "
+             "repeat counts; r < 0 counts as 0, capped at 1).")
+    for d in runs:
+        name = f"{d.parent.name} · {d.name}"
+        table = read_tsv(d / "regions.tsv")
+        sec.table(table, f"{name}: medians per region on the test images"
+                  + (" (r_truth: correlation of the predictions with the noise-free true responses)"
+                     if "median_r_truth" in table else ""))
+        nn = nib.load(d / "r2_noise_normalised.nii.gz")
+        nc = None
+        betas = results / "preprocess" / d.parent.name / "noiseceiling.nii.gz"
+        if betas.exists():
+            nc = np.asarray(nib.load(betas).dataobj)
+        data = np.asarray(nn.dataobj, dtype=np.float32)
+        if nc is not None:
+            data = np.where(nc >= 10, data, 0)  # r²/NC is only meaningful where the ceiling is not tiny
+        shown = nib.Nifti1Image(data, nn.affine)
+        sec.figure(figures.map_on_template(shown, "noise-normalised R²", on_template=on_template, threshold=0.05),
+                   "Noise-normalised test R² in voxels whose noise ceiling is at least 10%, "
+                   + ("on nilearn's MNI152 template." if on_template else "in the data's own (subject) space."))
+        if on_template:
+            sec.figure(figures.map_on_fsaverage5(shown, "noise-normalised R²"),
+                       "The same map sampled onto nilearn's fsaverage5 surface (inflated; lateral and ventral views).")
+        if (d / "qc.png").exists():
+            sec.figure((d / "qc.png").read_bytes(), "Chosen regularisation per voxel, test r² against the noise "
+                       "ceiling, and the per-region medians.")
+    return sec
+
+
 def _nsd_section(nsd_files: list[str]) -> Section | None:
     if not nsd_files:
         return None
@@ -254,6 +305,8 @@ def build_dashboard(
         _subject_section(results),
         _preprocess_section(results),
         _rois_section(results, on_template=_on_template(mode, config)),
+        _demo_clip_section(results),
+        _encoder_section(results, on_template=_on_template(mode, config)),
         _nsd_section(nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))

@@ -135,3 +135,50 @@ def selectivity_heatmap(table: pd.DataFrame):
     ax.set_title("True response by region and stimulus category")
     fig.tight_layout()
     return fig
+
+
+def map_on_template(img: nib.Nifti1Image, label: str, *, on_template: bool = True, vmax: float = 1.0,
+                    threshold: float | None = None):
+    """A voxel map (e.g. noise-normalised R²) on axial slices of the MNI152 template (or on no
+    background for subject-space data)."""
+    from nilearn import datasets, plotting
+
+    fig = plt.figure(figsize=(12, 3.2))
+    bg = datasets.load_mni152_template(resolution=2) if on_template else None
+    plotting.plot_stat_map(img, bg_img=bg, display_mode="z", cut_coords=list(CUT_Z) if on_template else 6,
+                           cmap="inferno", vmin=0, vmax=vmax, threshold=threshold, figure=fig, draw_cross=False,
+                           colorbar=True, symmetric_cbar=False, resampling_interpolation="nearest", title=label)
+    return fig
+
+
+def map_on_fsaverage5(img: nib.Nifti1Image, label: str, *, vmax: float = 1.0, threshold: float = 0.05):
+    """A volume map in MNI space sampled onto nilearn's fsaverage5 surface: lateral and ventral views
+    of both hemispheres (inflated, sulcal depth underneath)."""
+    from nilearn import datasets, plotting
+    from nilearn.surface import SurfaceImage
+
+    fsaverage = datasets.load_fsaverage("fsaverage5")
+    sulcal = datasets.load_fsaverage_data("fsaverage5", data_type="sulcal")
+    texture = SurfaceImage.from_volume(mesh=fsaverage["pial"], volume_img=img, radius=3.0, interpolation="linear")
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.0), subplot_kw={"projection": "3d"})
+    fig.subplots_adjust(left=0.0, right=0.95, bottom=0.0, top=0.88, wspace=0.0)
+    for ax, (hemi, view) in zip(axes, [("left", "lateral"), ("left", "ventral"), ("right", "ventral"),
+                                       ("right", "lateral")], strict=True):
+        plotting.plot_surf_stat_map(surf_mesh=fsaverage["inflated"], stat_map=texture, hemi=hemi, view=view,
+                                    bg_map=sulcal, cmap="inferno", vmin=0, vmax=vmax, threshold=threshold,
+                                    colorbar=view == "lateral" and hemi == "right", figure=fig, axes=ax,
+                                    title=f"{hemi} {view}")
+    fig.suptitle(label, fontsize=10)
+    return fig
+
+
+def loss_curve(curve: pd.DataFrame):
+    """Training and held-out loss per epoch."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(curve["epoch"], curve["train_loss"], "o-", label="training")
+    if "heldout_loss" in curve:
+        ax.plot(curve["epoch"], curve["heldout_loss"], "s-", label="held out")
+    ax.set(xlabel="epoch", ylabel="loss")
+    ax.legend()
+    fig.tight_layout()
+    return fig

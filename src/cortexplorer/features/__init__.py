@@ -1,0 +1,5 @@
+"""Stage ``features``: unit-normalised image embeddings of every stimulus, with the model's identity."""
+
+from cortexplorer.features.extract import Features, extract_features, read_features, write_features
+
+__all__ = ["Features", "extract_features", "read_features", "write_features"]

@@ -1,0 +1,97 @@
+"""``features/{backbone}.h5``: one unit-normalised embedding per stimulus and the model that made it.
+
+Datasets ``features`` (N × D float32, unit L2 norm per row) and ``stim_id`` (N); file attribute
+``identity`` (JSON: backbone name, kind, architecture, pretrained tag, SHA-256 of the weight file,
+embedding size, input size). Readers pass the identity they expect, so features made with other
+weights are never used with this model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from cortexplorer.device import resolve as resolve_device
+from cortexplorer.io.hdf5 import write_h5
+from cortexplorer.io.tables import read_tsv
+from cortexplorer.models import BackboneSpec, load_backbone
+from cortexplorer.provenance import write_sidecar
+
+log = logging.getLogger(__name__)
+
+IDENTITY_KEYS = ("kind", "arch", "pretrained", "weights_sha256", "embed_dim", "image_size")
+
+
+@dataclass
+class Features:
+    features: np.ndarray  # N × D float32, unit norm
+    stim_id: np.ndarray  # N
+    identity: dict[str, Any]
+
+
+def write_features(path: str | os.PathLike, features: np.ndarray, stim_id: np.ndarray,
+                   identity: Mapping[str, Any]) -> None:
+    features = np.asarray(features, dtype=np.float32)
+    bad = ~np.isfinite(features).all(1)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} embeddings hold NaN or infinite values (first: stimulus "
+                         f"{np.asarray(stim_id)[bad][0]!r}); the backbone's weights or inputs are broken.")
+    write_h5(path, {"features": features, "stim_id": np.asarray(stim_id).astype(str)},
+             attrs={"identity": json.dumps(dict(identity), sort_keys=True), "norm": "unit L2 per row"})
+
+
+def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = None) -> Features:
+    """Read a feature file; with ``expect`` (a backbone identity), refuse features made by another model."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Feature file '{path}' does not exist; run the features stage first.")
+    with h5py.File(path, "r") as f:
+        if "features" not in f or "identity" not in f.attrs:
+            raise ValueError(f"'{path}' is not a cortexplorer feature file (no 'features' or model identity); "
+                             "rerun the features stage.")
+        feats = Features(features=f["features"][()], stim_id=f["stim_id"][()].astype(str),
+                         identity=json.loads(f.attrs["identity"]))
+    if expect is not None:
+        diff = {k: (feats.identity.get(k), expect.get(k)) for k in IDENTITY_KEYS
+                if str(feats.identity.get(k)) != str(expect.get(k))}
+        if diff:
+            raise ValueError(f"'{path}' was made by another model than the one in use ({diff}: file vs current); "
+                             "delete it and rerun the features stage.")
+    if not np.isfinite(feats.features).all():
+        raise ValueError(f"'{path}' holds NaN or infinite features; delete it and rerun the features stage.")
+    return feats
+
+
+def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mapping[str, Any], out_h5: str,
+                     out_provenance: str, batch_size: int = 64, demo_weights: str | None = None,
+                     device: str = "auto", seed: int = 0) -> Features:
+    """Embed every stimulus of an image set with the backbone ``name`` (config ``features.backbones``)."""
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    backbone = load_backbone(BackboneSpec.from_config(name, spec), demo_weights=demo_weights, device=device)
+    table = read_tsv(stimuli_tsv, required=["stim_id"])
+    with h5py.File(images_h5, "r") as f:
+        ids = f["stim_id"][()].astype(str)
+        if not np.array_equal(ids, table["stim_id"].astype(str).to_numpy()):
+            raise ValueError(f"'{images_h5}' and '{stimuli_tsv}' list different stimuli; rerun the stimuli stage.")
+        images = f["images"]
+        log.info("embedding %d stimuli (%s) with %s on %s, batch %d", len(ids), "×".join(map(str, images.shape[1:])),
+                 backbone.identity["arch"], device, batch_size)
+        feats = np.empty((len(ids), backbone.embed_dim), dtype=np.float32)
+        chunk = batch_size * 16  # read the image file in slices: NSD's stimuli do not fit in memory at once
+        for i in range(0, len(ids), chunk):
+            feats[i:i + chunk] = backbone.embed(images[i:i + chunk], batch_size=batch_size, progress=False)
+            log.info("embedded %d/%d stimuli", min(i + chunk, len(ids)), len(ids))
+    write_features(out_h5, feats, ids, backbone.identity)
+    write_sidecar(out_provenance, stage="features", settings={"backbone": name, **dict(spec), "batch_size": batch_size,
+                                                              "device": device},
+                  seed=seed, identity=backbone.identity)
+    return Features(feats, ids, backbone.identity)

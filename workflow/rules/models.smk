@@ -1,0 +1,36 @@
+# Models the demo trains itself (cached between workflows: they depend only on their params).
+
+
+if MODE == "demo":
+
+    rule demo_clip:
+        """Train the demo's small open_clip model on the disjoint pool's image-caption pairs."""
+        input:
+            images=f"{RESULTS}/pool/images.h5",
+            table=f"{RESULTS}/pool/stimuli.tsv",
+        output:
+            model=f"{RESULTS}/models/demo_clip/model.pt",
+            metrics=report(
+                f"{RESULTS}/models/demo_clip/retrieval.tsv",
+                caption="../report/demo_clip.rst",
+                category="Models",
+                labels={"table": "demo CLIP retrieval"},
+            ),
+            curve=f"{RESULTS}/models/demo_clip/loss.tsv",
+            provenance=f"{RESULTS}/models/demo_clip/provenance.json",
+        log:
+            f"{LOGS}/demo_clip.log",
+        cache: "omit-software"
+        conda:
+            MODELS_ENV
+        threads: workflow.cores
+        resources:
+            mem_mb=4000,
+            runtime=60,
+            gpu=CFG["gpus_per_job"],
+        params:
+            settings={**CFG["demo_clip"], "device": CFG["device"]},
+            seed=SEED,
+            code=source_digest("cortexplorer.models"),
+        script:
+            "../scripts/demo_clip.py"
