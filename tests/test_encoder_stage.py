@@ -14,7 +14,7 @@ from cortexplorer.io.tables import write_tsv
 from cortexplorer.preprocess.contract import assemble, write_betas
 from cortexplorer.rois.contract import RoiMask, write_roi_set
 
-IDENT = {"name": "toy", "kind": "demo_clip", "arch": "toy", "pretrained": "", "weights_sha256": "0" * 64,
+IDENT = {"name": "toy", "kind": "demo_clip", "arch": "cortexplorer-demo-clip", "pretrained": "", "weights_sha256": "0" * 64,
          "embed_dim": 8, "image_size": 8}
 
 
@@ -63,7 +63,7 @@ def _fit(tmp_path, **kwargs):
 @pytest.mark.parametrize("target", ["averaged", "trials"])
 def test_encoder_recovers_planted_voxels_and_ignores_noise(tmp_path, target):
     x, _, w = _world(tmp_path)
-    regions, out = _fit(tmp_path, target=target)
+    regions, out = _fit(tmp_path, target=target, backbone_spec={"kind": "demo_clip"})
     row = regions.set_index("region")
     assert row.loc["signal", "n_voxels"] == 12 and row.loc["noise", "n_voxels"] == 8
     assert row.loc["signal", "median_r2_noise_normalised"] > 0.8
@@ -85,6 +85,8 @@ def test_encoder_refuses_bad_input(tmp_path):
     write_features(tmp_path / "other.h5", x[:70], ids[:70], IDENT)
     with pytest.raises(ValueError, match=r"10 of the 80 stimuli .* have no features .*different stimulus sets"):
         _fit(tmp_path, features_h5=str(tmp_path / "other.h5"))
+    with pytest.raises(ValueError, match=r"made by .*features.backbones.toy is now"):
+        _fit(tmp_path, backbone_spec={"kind": "open_clip", "arch": "ViT-B-16", "pretrained": "laion2b_s34b_b88k"})
     with pytest.raises(ValueError, match=r"No stimulus .* has split 'heldout'"):
         _fit(tmp_path, test_split="heldout")
     with pytest.raises(ValueError, match="60 stimuli cannot fill 61 cross-validation folds"):

@@ -120,3 +120,31 @@ def test_retrieval_scores_and_short_captions_on_known_answers():
     kept = [short_captions(caps, 0.5, rng)[0] for _ in range(200)]
     assert all(k.startswith("a red ball") for k in kept)
     assert 0.35 < np.mean(["on the left" in k for k in kept]) < 0.65
+
+
+def test_region_response_gradient_through_a_tiny_open_clip_backbone_matches_finite_differences(tmp_path):
+    """d(mean predicted response of a region)/d(image) through resize, normalisation, the ViT and the
+    unit-norm read-out, in float64, against central differences."""
+    from cortexplorer.encoder import ImageEncoder, VoxelEncoder
+
+    _demo_weights(tmp_path / "clip.pt", image_size=16)
+    backbone = load_backbone(BackboneSpec.from_config("democlip", {"kind": "demo_clip"}),
+                             demo_weights=tmp_path / "clip.pt").double()
+    rng = np.random.default_rng(0)
+    voxels = VoxelEncoder(torch.as_tensor(rng.normal(size=(128, 6))), torch.as_tensor(rng.normal(size=6)),
+                          torch.zeros(6, 3, dtype=torch.long), torch.ones(6)).select([1, 3, 4])
+    model = ImageEncoder(backbone, voxels).double().eval()
+    image = torch.rand(1, 3, 24, 24, dtype=torch.float64, requires_grad=True)  # resized to 16 inside
+    model(image).mean().backward()
+    grad = image.grad.view(-1).numpy()
+    eps = 1e-6
+    picks = rng.choice(grad.size, 24, replace=False)
+    numeric = []
+    with torch.no_grad():
+        for i in picks:
+            step = torch.zeros(grad.size, dtype=torch.float64)
+            step[i] = eps
+            step = step.view_as(image)
+            numeric.append((model(image + step).mean() - model(image - step).mean()).item() / (2 * eps))
+    np.testing.assert_allclose(grad[picks], numeric, rtol=1e-4, atol=1e-8)
+    assert np.abs(grad).max() > 0

@@ -31,6 +31,7 @@ rule encoder:
         runtime=60,
     params:
         settings=CFG["encoder"],
+        spec=lambda wildcards: BACKBONES[wildcards.backbone],
         seed=SEED,
         code=source_digest("cortexplorer.encoder", "cortexplorer.features"),
     script:

@@ -23,6 +23,7 @@ from cortexplorer.encoder.ridge import grouped_kfold, ridge_cv
 from cortexplorer.features import read_features
 from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
+from cortexplorer.models import BackboneSpec
 from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.preprocess.noise_ceiling import noise_ceiling
 from cortexplorer.provenance import write_sidecar
@@ -77,7 +78,7 @@ def _true_responses(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.
 
 def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model: str, out_metrics: str,
                 out_regions: str, out_maps: dict[str, str], out_qc: str, out_provenance: str, backbone: str,
-                target: str = "averaged", test_split: str = "test", n_folds: int = 5,
+                backbone_spec: dict | None = None, target: str = "averaged", test_split: str = "test", n_folds: int = 5,
                 alphas: dict | None = None, seed: int = 0, rois_dir: str | None = None,
                 truth_dir: str | None = None) -> pd.DataFrame:
     """Fit, score and write the encoder of one subject on one backbone's features; return the region table."""
@@ -85,6 +86,12 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
     alpha_grid = np.logspace(grid.get("log10_min", -2), grid.get("log10_max", 4), grid.get("n", 13))
     betas = read_betas(betas_h5)
     feats = read_features(features_h5)
+    if backbone_spec is not None:
+        spec = BackboneSpec.from_config(backbone, backbone_spec)
+        made_by = {k: feats.identity.get(k) or None for k in ("kind", "arch", "pretrained")}
+        if made_by != {"kind": spec.kind, "arch": spec.arch, "pretrained": spec.pretrained}:
+            raise ValueError(f"'{features_h5}' was made by {made_by}, but features.backbones.{backbone} is now "
+                             f"{dict(backbone_spec)}; delete the file and rerun the features stage.")
     table = read_tsv(stimuli_tsv, required=["stim_id", "split"])
     split = dict(zip(table["stim_id"].astype(str), table["split"].astype(str), strict=True))
     unknown = [s for s in betas.stim_id if s not in split]
