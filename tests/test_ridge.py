@@ -88,8 +88,12 @@ def test_torch_encoder_matches_the_fit_and_its_image_gradient_matches_finite_dif
     fit = ridge_cv(x, y, ALPHAS, grouped_kfold(groups, 3))
     ijk = np.arange(36).reshape(12, 3)
     enc = VoxelEncoder.from_fit(fit, ijk)
-    np.testing.assert_allclose(enc(torch.as_tensor(x, dtype=torch.float32)).numpy(), fit.predict(x), rtol=1e-6,
-                               atol=1e-6 * np.abs(fit.predict(x)).max())
+    np.testing.assert_allclose(
+        enc(torch.as_tensor(x, dtype=torch.float32)).numpy(),
+        fit.predict(x),
+        rtol=1e-6,
+        atol=1e-6 * np.abs(fit.predict(x)).max(),
+    )
     enc.save(tmp_path / "enc.pt")
     back = VoxelEncoder.load(tmp_path / "enc.pt")
     assert torch.equal(back.weight, enc.weight) and torch.equal(back.voxel_ijk, enc.voxel_ijk)
@@ -97,8 +101,9 @@ def test_torch_encoder_matches_the_fit_and_its_image_gradient_matches_finite_dif
         enc.select(np.array([], dtype=int))
     # a tiny backbone: the gradient of a region's mean predicted response w.r.t. the image
     torch.manual_seed(0)
-    backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),
-                                   torch.nn.Linear(4 * 6 * 6, 8)).double()
+    backbone = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 8)
+    ).double()
     model = ImageEncoder(backbone, enc.select([1, 4, 7])).double()
     image = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
     model(image).mean().backward()
@@ -123,3 +128,55 @@ def test_held_out_scores_against_hand_values():
     np.testing.assert_allclose(s["r"], [1.0, np.corrcoef(predicted[:, 1], measured[:, 1])[0, 1]])
     np.testing.assert_allclose(s["r2"], [1.0, 1 - 20 / 5])  # SSE 1+1+9+9, SST 5
     np.testing.assert_allclose(s["r2_noise_normalised"], [1.0, 0.0])  # capped at 1; negative r counts as 0
+
+
+def _brute_loo(x, y, alphas, fit_intercept=True):
+    """Literal leave-one-out: drop each row, refit (with an intercept), predict the dropped row; then refit."""
+    n, n_feat = x.shape
+    mse = np.zeros((len(alphas), y.shape[1]))
+    for k, a in enumerate(alphas):
+        for i in range(n):
+            keep = np.arange(n) != i
+            xm = x[keep].mean(0) if fit_intercept else np.zeros(n_feat)
+            ym = y[keep].mean(0) if fit_intercept else np.zeros(y.shape[1])
+            xt = x[keep] - xm
+            b = np.linalg.solve(xt.T @ xt + a * np.eye(n_feat), xt.T @ (y[keep] - ym))
+            mse[k] += ((x[i] - xm) @ b + ym - y[i]) ** 2 / n
+    best = alphas[np.argmin(mse, axis=0)]
+    xm = x.mean(0) if fit_intercept else np.zeros(n_feat)
+    ym = y.mean(0) if fit_intercept else np.zeros(y.shape[1])
+    xc = x - xm
+    coef = np.stack(
+        [np.linalg.solve(xc.T @ xc + best[v] * np.eye(n_feat), xc.T @ (y[:, v] - ym[v])) for v in range(y.shape[1])],
+        axis=1,
+    )
+    return best, coef, ym - xm @ coef, mse
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ridge_loo_equals_brute_force(dtype, fit_intercept):
+    x, y, _ = _problem(seed=7, n=60, d=10, v=30)
+    y = y.astype(dtype)  # float32 responses take the float32 path; the reference is float64 on the same values
+    fit = ridge_cv(x, y, ALPHAS, "loo", fit_intercept=fit_intercept, voxel_chunk=16)  # two voxel chunks
+    best, coef, intercept, mse = _brute_loo(x, y.astype(np.float64), ALPHAS, fit_intercept)
+    np.testing.assert_allclose(fit.cv_mse, mse, rtol=1e-5 if dtype == np.float32 else 1e-10)
+    np.testing.assert_array_equal(fit.alpha, best)
+    assert len(np.unique(fit.alpha)) >= 3  # the grid is really used per voxel
+    np.testing.assert_allclose(fit.coef, coef, rtol=1e-5, atol=1e-5 * np.abs(coef).max())
+    np.testing.assert_allclose(fit.intercept, intercept, rtol=1e-5, atol=1e-5 * np.abs(intercept).max())
+    with pytest.raises(ValueError, match=r"list of .* or 'loo', not 'lOO'"):
+        ridge_cv(x, y, ALPHAS, "lOO")
+
+
+def test_ridge_loo_picks_the_same_alphas_as_sklearn():
+    from sklearn.linear_model import RidgeCV
+
+    x, y, _ = _problem(seed=11, n=200, d=25, v=80)
+    ours = ridge_cv(x, y.astype(np.float32), ALPHAS, "loo")
+    theirs = RidgeCV(alphas=ALPHAS, fit_intercept=True, alpha_per_target=True, store_cv_results=True).fit(x, y)
+    np.testing.assert_array_equal(ours.alpha, theirs.alpha_)
+    assert len(np.unique(ours.alpha)) >= 3
+    np.testing.assert_allclose(ours.cv_mse, theirs.cv_results_.mean(0).T, rtol=1e-5)  # n × V × K squared LOO errors
+    np.testing.assert_allclose(ours.coef, theirs.coef_.T, rtol=1e-4, atol=1e-5 * np.abs(ours.coef).max())
+    np.testing.assert_allclose(ours.intercept, theirs.intercept_, rtol=1e-4, atol=1e-5 * np.abs(ours.intercept).max())
