@@ -101,3 +101,32 @@ def test_encoder_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="region has no voxels"):
         enc.select(np.array([], dtype=int))
     assert grouped_kfold(ids, 2)  # sanity: the ids themselves are fine
+
+
+@pytest.mark.slow
+def test_smoke_encoder_is_consistent_and_beats_noise(smoke_results):
+    """The saved torch module reproduces the scored predictions; place regions (distinct even to a barely
+    trained demo CLIP) are predicted, voxels outside the planted regions are not."""
+    from cortexplorer.features import read_features
+    from cortexplorer.io.tables import read_tsv
+    from cortexplorer.preprocess.contract import read_betas
+
+    enc_dir = smoke_results / "encoder" / "sub-01" / "democlip"
+    metrics = read_tsv(enc_dir / "metrics.tsv")
+    regions = read_tsv(enc_dir / "regions.tsv").set_index("region")
+    betas = read_betas(smoke_results / "preprocess" / "sub-01" / "betas.h5")
+    feats = read_features(smoke_results / "features" / "democlip.h5")
+    enc = VoxelEncoder.load(enc_dir / "encoder.pt")
+    assert enc.identity == feats.identity and len(metrics) == betas.n_voxels
+    np.testing.assert_array_equal(enc.voxel_ijk.numpy(), betas.voxel_ijk)
+    split = read_tsv(smoke_results / "stimuli" / "stimuli.tsv").set_index("stim_id")["split"]
+    test = np.flatnonzero(split.loc[betas.stim_id].to_numpy() == "test")
+    pos = {s: i for i, s in enumerate(feats.stim_id)}
+    x = feats.features[[pos[s] for s in betas.stim_id[test]]]
+    pred = enc(torch.as_tensor(x)).numpy()
+    r = [np.corrcoef(pred[:, v], betas.betas[test, v])[0, 1] for v in range(0, betas.n_voxels, 97)]
+    np.testing.assert_allclose(r, metrics["r"].to_numpy()[::97], rtol=1e-4, atol=1e-5)
+    for region in ("PPA", "OPA", "RSC"):
+        assert regions.loc[region, "median_r_truth"] > 0.5, regions
+    outside = metrics["region_planted"] == "n/a"
+    assert abs(np.median(metrics.loc[outside, "r"])) < 0.1

@@ -7,6 +7,7 @@ to each image is known, a released ncsnr map and floc label files with known vox
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,13 +126,23 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     tree = write_mini_nsd(tmp_path / "nsd")
     repo = copy_repo(tmp_path / "repo")
     cfg = tmp_path / "nsdmini.yaml"
+    # an open_clip architecture with its weights as a file (the real loading path, at tiny size)
+    import torch
+
+    from cortexplorer.models import open_clip_module
+
+    weights = tmp_path / "tiny_clip.pt"
+    torch.manual_seed(0)
+    torch.save(open_clip_module().create_model("cortexplorer-demo-clip").state_dict(), weights)
     cfg.write_text("dataset: {name: nsdmini, mode: nsd}\n"
                    f"nsd: {{root: '{tree.root}', subjects: [1], sessions: [1, 2], image_size: 32}}\n"
-                   "report: {html: reports/nsdmini/index.html}\n")
+                   "report: {html: reports/nsdmini/index.html}\n"
+                   f"features: {{backbones: {{tiny: {{kind: open_clip, arch: cortexplorer-demo-clip, "
+                   f"pretrained: '{weights}'}}}}}}\n")
 
     jobs = _jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
     assert "fetch_nsd" not in jobs  # every file is present
-    for rule in ("preprocess_nsd", "rois_nsd", "stimuli_nsd", "report_dashboard"):
+    for rule in ("preprocess_nsd", "rois_nsd", "stimuli_nsd", "report_dashboard", "features", "encoder"):
         assert jobs.get(rule) == 1, jobs
 
     snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
@@ -182,8 +193,20 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     assert "FFA-2" in n and "FBA-2" not in n and "VWFA-2" not in n  # subregions with no voxel are left out
     assert np.allclose(images["faces"].affine, AFFINE)
 
+    # features and encoder through the open_clip weight file; the shared images are the test split
+    from cortexplorer.encoder import VoxelEncoder
+    from cortexplorer.features import read_features
+    from cortexplorer.models import file_sha256
+
+    feats = read_features(results / "features" / "tiny.h5")
+    assert feats.features.shape == (N_IMAGES, 128) and feats.identity["weights_sha256"] == file_sha256(weights)
+    enc = VoxelEncoder.load(results / "encoder" / "sub-01" / "tiny" / "encoder.pt")
+    assert enc.weight.shape == (128, int(tree.mask.sum())) and enc.identity == feats.identity
+    prov = json.loads((results / "encoder" / "sub-01" / "tiny" / "provenance.json").read_text())
+    assert prov["n_test_stimuli"] == len(tree.shared_ids) and prov["n_train_rows"] == N_IMAGES - len(tree.shared_ids)
+
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()
-    assert "Single-trial responses" in html and "Category-selective regions" in html
+    assert "Single-trial responses" in html and "Category-selective regions" in html and "Voxelwise encoders" in html
 
     proc = snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg))
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -46,7 +46,7 @@ def test_ruff_is_clean():
 def test_demo_dry_run(workdir: Path):
     jobs = _jobs(snakemake(workdir, "-n"))
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
-                    "rois": 1}
+                    "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1}
 
 
 def test_profiles_parse(workdir: Path):
@@ -62,6 +62,8 @@ def test_nsd_dry_run_lists_fetch_jobs_offline(workdir: Path):
     assert jobs["fetch_nsd"] == 18
     assert jobs["stimuli_nsd"] == 1 and jobs["report_dashboard"] == 1
     assert jobs["preprocess_nsd"] == 1 and jobs["rois_nsd"] == 1
+    # BrainDiVE's and BrainSCUBA's backbones by default (weights are looked up only when the job runs)
+    assert jobs["features"] == 2 and jobs["encoder"] == 2 and "demo_clip" not in jobs
 
 
 def test_nsd_fetches_only_missing_files(workdir: Path, tmp_path: Path):
@@ -81,7 +83,11 @@ def test_bids_dry_run(workdir: Path, tmp_path: Path):
     cfg.write_text(f"dataset: {{name: mine, mode: bids}}\nbids:\n  root: {tmp_path}/bids\n"
                    f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")
     jobs = _jobs(snakemake(workdir, "-n", "--configfile", str(cfg)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "stimuli_folder": 1, "preprocess": 1, "rois": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "stimuli_folder": 1, "preprocess": 1, "rois": 1, "features": 2,
+                    "encoder": 2}
+    cfg.write_text(cfg.read_text() + "features:\n  backbones:\n    mine: {kind: demo_clip}\n")
+    proc = snakemake(workdir, "-n", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0 and "only exists in demo mode" in proc.stderr + proc.stdout
 
 
 def test_smoke_run_completes_with_every_output(smoke_run: Path):
@@ -92,11 +98,17 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "preprocess/sub-01/betas.h5", "preprocess/sub-01/ncsnr.nii.gz", "preprocess/sub-01/noiseceiling.nii.gz",
                 "preprocess/sub-01/steps.tsv", "preprocess/sub-01/qc/recipe.png", "preprocess/sub-01/qc/maps.png",
                 "preprocess/sub-01/qc/design.png", "rois/sub-01/rois.tsv", "rois/sub-01/faces.nii.gz",
-                "rois/sub-01/stats/faces_tstat.nii.gz", "rois/sub-01/provenance.json"):
+                "rois/sub-01/stats/faces_tstat.nii.gz", "rois/sub-01/provenance.json", "models/demo_clip/model.pt",
+                "models/demo_clip/retrieval.tsv", "models/demo_clip/loss.tsv", "features/democlip.h5",
+                "features/democlip.json", "encoder/sub-01/democlip/encoder.pt", "encoder/sub-01/democlip/metrics.tsv",
+                "encoder/sub-01/democlip/regions.tsv", "encoder/sub-01/democlip/r2.nii.gz",
+                "encoder/sub-01/democlip/r2_noise_normalised.nii.gz", "encoder/sub-01/democlip/qc.png"):
         assert (results / rel).stat().st_size > 0, rel
-    for rule in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01"):
+    for rule in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
+                 "demo_clip", "features_democlip", "encoder_sub-01_democlip"):
         assert (smoke_run / "logs" / "smoke" / f"{rule}.log").stat().st_size > 0
-    for rule in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01"):
+    for rule in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
+                 "features_democlip", "encoder_sub-01_democlip"):
         # not oracle: cached rules can't have one
         assert (smoke_run / "benchmarks" / "runs" / "smoke" / f"{rule}.tsv").exists()
     assert not list(results.rglob("*.partial*")), "temporary files left behind"
@@ -105,7 +117,7 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
-                    "What was produced", "Runtime and provenance"):
+                    "The demo's CLIP model", "Voxelwise encoders", "What was produced", "Runtime and provenance"):
         assert f">{section}</h2>" in page
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -119,7 +131,8 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     # delete one intermediate: only what depends on it is scheduled again
     (smoke_run / "results" / "smoke" / "localizer" / "images.h5").unlink()
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml"))
-    assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1, "preprocess": 1, "rois": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1, "preprocess": 1, "rois": 1,
+                    "encoder": 1}
     # a changed setting reruns only the jobs that use it
     snakemake(smoke_run, "--cores", "2", "--configfile", "config/smoke.yaml")
     changed = tmp_path / "changed.yaml"
@@ -128,7 +141,10 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     assert jobs == {"all": 1, "report_dashboard": 1}
     changed.write_text("rois:\n  t_threshold: 3.5\n")
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "rois": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "rois": 1, "encoder": 1}
+    changed.write_text("encoder:\n  n_folds: 4\n")  # the features and the demo CLIP stay
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
+    assert jobs == {"all": 1, "report_dashboard": 1, "encoder": 1}
 
 
 def test_results_folder_is_relocatable(smoke_run: Path, tmp_path: Path):
