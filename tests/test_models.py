@@ -8,7 +8,7 @@ import torch
 
 from cortexplorer.features import read_features, write_features
 from cortexplorer.models import BackboneSpec, load_backbone, open_clip_module, resolve_open_clip_weights
-from cortexplorer.models.demo_clip import retrieval_scores, short_captions
+from cortexplorer.models.demo_clip import category_phrase, retrieval_scores, short_captions
 
 
 def _fake_hub(cache, repo: str, filename: str, state: dict) -> None:
@@ -86,7 +86,7 @@ def test_demo_backbone_embeddings_are_unit_norm_and_match_open_clip(tmp_path):
         ref = model.encode_image((x - backbone.mean) / backbone.std, normalize=True).numpy()
     np.testing.assert_allclose(emb, ref, rtol=1e-5, atol=1e-6)
     # larger inputs are resized to the model's size inside the differentiable path
-    assert backbone(torch.rand(1, 3, 48, 48)).shape == (1, 128)
+    assert backbone(torch.rand(1, 3, 48, 48)).shape == (1, backbone.embed_dim)
 
 
 def test_feature_files_refuse_another_model_and_nan(tmp_path):
@@ -120,6 +120,7 @@ def test_retrieval_scores_and_short_captions_on_known_answers():
     kept = [short_captions(caps, 0.5, rng)[0] for _ in range(200)]
     assert all(k.startswith("a red ball") for k in kept)
     assert 0.35 < np.mean(["on the left" in k for k in kept]) < 0.65
+    assert category_phrase("food") == "some food" and category_phrase("tool") == "a tool"
 
 
 def test_region_response_gradient_through_a_tiny_open_clip_backbone_matches_finite_differences(tmp_path):
@@ -131,7 +132,7 @@ def test_region_response_gradient_through_a_tiny_open_clip_backbone_matches_fini
     backbone = load_backbone(BackboneSpec.from_config("democlip", {"kind": "demo_clip"}),
                              demo_weights=tmp_path / "clip.pt").double()
     rng = np.random.default_rng(0)
-    voxels = VoxelEncoder(torch.as_tensor(rng.normal(size=(128, 6))), torch.as_tensor(rng.normal(size=6)),
+    voxels = VoxelEncoder(torch.as_tensor(rng.normal(size=(backbone.embed_dim, 6))), torch.as_tensor(rng.normal(size=6)),
                           torch.zeros(6, 3, dtype=torch.long), torch.ones(6)).select([1, 3, 4])
     model = ImageEncoder(backbone, voxels).double().eval()
     image = torch.rand(1, 3, 24, 24, dtype=torch.float64, requires_grad=True)  # resized to 16 inside
@@ -148,3 +149,4 @@ def test_region_response_gradient_through_a_tiny_open_clip_backbone_matches_fini
             numeric.append((model(image + step).mean() - model(image - step).mean()).item() / (2 * eps))
     np.testing.assert_allclose(grad[picks], numeric, rtol=1e-4, atol=1e-8)
     assert np.abs(grad).max() > 0
+

@@ -199,9 +199,9 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     from cortexplorer.models import file_sha256
 
     feats = read_features(results / "features" / "tiny.h5")
-    assert feats.features.shape == (N_IMAGES, 128) and feats.identity["weights_sha256"] == file_sha256(weights)
+    assert feats.features.shape == (N_IMAGES, 512) and feats.identity["weights_sha256"] == file_sha256(weights)
     enc = VoxelEncoder.load(results / "encoder" / "sub-01" / "tiny" / "encoder.pt")
-    assert enc.weight.shape == (128, int(tree.mask.sum())) and enc.identity == feats.identity
+    assert enc.weight.shape == (512, int(tree.mask.sum())) and enc.identity == feats.identity
     prov = json.loads((results / "encoder" / "sub-01" / "tiny" / "provenance.json").read_text())
     assert prov["n_test_stimuli"] == len(tree.shared_ids) and prov["n_train_rows"] == N_IMAGES - len(tree.shared_ids)
 

@@ -184,8 +184,9 @@ def _demo_clip_section(results: Path) -> Section | None:
         return None
     sec = Section("demo_clip", "The demo's CLIP model")
     sec.text("A small open_clip model (<code>cortexplorer-demo-clip</code>: 4-layer ViT on 8-px patches, 3-layer text "
-             "transformer, 128-d embeddings) trained contrastively on the disjoint image pool's captions. Its image "
-             "embeddings are the demo's features.")
+             "transformer, 512-d embeddings like ViT-B) trained contrastively on the disjoint image pool's captions, "
+             "shortened at random and in part replaced by the category's phrase alone ('some food', 'a person'), as "
+             "web alt-text often is. Its image embeddings are the demo's features.")
     sec.table(read_tsv(folder / "retrieval.tsv"), "Retrieval among held-out image–caption pairs of the pool")
     if (folder / "loss.tsv").exists():
         sec.figure(figures.loss_curve(read_tsv(folder / "loss.tsv")), "Contrastive loss per epoch.")
