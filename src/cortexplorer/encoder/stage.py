@@ -21,6 +21,7 @@ import pandas as pd
 from cortexplorer.encoder.model import VoxelEncoder, held_out_scores
 from cortexplorer.encoder.ridge import grouped_kfold, ridge_cv
 from cortexplorer.features import read_features
+from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.models import BackboneSpec
@@ -119,9 +120,12 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
              x_stim.shape[1], betas.n_voxels, n_folds, len(alpha_grid))
     folds = grouped_kfold(groups, n_folds, seed=seed)
     fit = ridge_cv(x_train, y_train, alpha_grid, folds)
-    at_edge = fit.alpha == alpha_grid[0], fit.alpha == alpha_grid[-1]
-    log.info("alpha at the lowest grid value for %d voxels, at the highest for %d (mostly voxels without signal)",
-             int(at_edge[0].sum()), int(at_edge[1].sum()))
+    low, high = int((fit.alpha == alpha_grid[0]).sum()), int((fit.alpha == alpha_grid[-1]).sum())
+    log.info("alpha at the lowest grid value for %d voxels, at the highest for %d (there: mostly voxels without "
+             "signal)", low, high)
+    if low > 0.05 * betas.n_voxels:
+        log.warning("%d voxels (%.0f%%) chose the smallest alpha of the grid (%g): the best may lie below it; "
+                    "lower encoder.alphas.log10_min", low, 100 * low / betas.n_voxels, alpha_grid[0])
     predicted = fit.predict(x_stim[is_test])
     measured = betas.betas[is_test]
     test_counts = betas.n_trials[is_test]
@@ -149,7 +153,8 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
         save_image(betas.volume(metrics[name].to_numpy(dtype=np.float32)), path)
     enc = VoxelEncoder.from_fit(fit, betas.voxel_ijk, identity=feats.identity)
     enc.save(out_model)
-    _qc_figure(fit, metrics, region_table, alpha_grid).savefig(out_qc, dpi=110)
+    with atomic_path(out_qc) as tmp:
+        _qc_figure(fit, metrics, region_table, alpha_grid).savefig(tmp, dpi=110, format="png")
     write_sidecar(out_provenance, stage="encoder",
                   settings=dict(backbone=backbone, target=target, test_split=test_split, n_folds=n_folds,
                                 alphas=alpha_grid.tolist()),
