@@ -15,9 +15,9 @@ from .conftest import SNAKEMAKE, copy_repo, snakemake
 
 
 def checksums(results: Path) -> dict[str, str]:
-    """sha256 of every result file (provenance sidecars record wall-clock times, so they differ)."""
+    """sha256 of every result file (provenance sidecars, `*provenance.json`, record wall-clock times, so they differ)."""
     return {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(results.rglob("*")) if p.is_file() and p.name != "provenance.json"}
+            for p in sorted(results.rglob("*")) if p.is_file() and not p.name.endswith("provenance.json")}
 
 
 def _kill_during_simulate(work: Path, sig: int) -> None:

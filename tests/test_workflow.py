@@ -100,7 +100,7 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "preprocess/sub-01/qc/design.png", "rois/sub-01/rois.tsv", "rois/sub-01/faces.nii.gz",
                 "rois/sub-01/stats/faces_tstat.nii.gz", "rois/sub-01/provenance.json", "models/demo_clip/model.pt",
                 "models/demo_clip/retrieval.tsv", "models/demo_clip/loss.tsv", "features/democlip.h5",
-                "features/democlip.json", "encoder/sub-01/democlip/encoder.pt", "encoder/sub-01/democlip/metrics.tsv",
+                "features/democlip.provenance.json", "encoder/sub-01/democlip/encoder.pt", "encoder/sub-01/democlip/metrics.tsv",
                 "encoder/sub-01/democlip/regions.tsv", "encoder/sub-01/democlip/r2.nii.gz",
                 "encoder/sub-01/democlip/r2_noise_normalised.nii.gz", "encoder/sub-01/democlip/qc.png"):
         assert (results / rel).stat().st_size > 0, rel
@@ -117,7 +117,7 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
-                    "The demo's CLIP model", "Voxelwise encoders", "What was produced", "Runtime and provenance"):
+                    "Demo CLIP model", "Voxelwise encoders", "What was produced", "Runtime and provenance"):
         assert f">{section}</h2>" in page
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)

@@ -130,7 +130,7 @@ def subject_outputs():
         + [
             f"{RESULTS}/features/{b}.{ext}"
             for b in ENCODER_BACKBONES
-            for ext in ("h5", "json")
+            for ext in ("h5", "provenance.json")
         ]
         + encoder_outputs()
     )

@@ -7,7 +7,7 @@ rule features:
         unpack(features_inputs),
     output:
         features=f"{RESULTS}/features/{{backbone}}.h5",
-        provenance=f"{RESULTS}/features/{{backbone}}.json",
+        provenance=f"{RESULTS}/features/{{backbone}}.provenance.json",
     log:
         f"{LOGS}/features_{{backbone}}.log",
     benchmark:

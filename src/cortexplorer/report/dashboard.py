@@ -182,7 +182,7 @@ def _demo_clip_section(results: Path) -> Section | None:
     folder = results / "models" / "demo_clip"
     if not (folder / "retrieval.tsv").exists():
         return None
-    sec = Section("demo_clip", "The demo's CLIP model")
+    sec = Section("demo_clip", "Demo CLIP model")
     sec.text("A small open_clip model (<code>cortexplorer-demo-clip</code>: 4-layer ViT on 8-px patches, 3-layer text "
              "transformer, 512-d embeddings like ViT-B) trained contrastively on the disjoint image pool's captions, "
              "shortened at random and in part replaced by the category's phrase alone ('some food', 'a person'), as "
