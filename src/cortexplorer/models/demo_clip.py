@@ -8,8 +8,9 @@ measures image→text and text→image retrieval.
 
 The world's captions list every attribute (size, colour, pose, position, background) with equal
 weight and never name a superordinate ('food', 'an object'). Trained on them alone, the embedding
-is organised by attributes and kinds, and a linear read-out of category is poor (measured: ridge
-r² of a food indicator 0.49 from the stimuli, 0.64 even from the 5,000 pool images). Web captions
+is organised by attributes and kinds, and a linear read-out of category is poor (measured: 78%
+linear-probe category accuracy; even with shortened captions, ridge r² of a food indicator 0.49
+from the stimuli and 0.64 from the 5,000 pool images). Web captions
 are mostly short and often just name the thing, so training here shortens captions
 (``clause_keep``) and replaces a share of them by the category's phrase (``category_captions``),
 which makes category linearly readable, as it is from real CLIP embeddings.
