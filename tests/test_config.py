@@ -98,3 +98,20 @@ def test_bad_config_stops_snakemake_before_any_job(workdir: Path, tmp_path, over
     out = proc.stdout + proc.stderr
     assert message in out
     assert "Job stats" not in out  # nothing was scheduled
+
+
+def test_default_backbones_follow_the_mode_and_bad_names_are_refused(tmp_path):
+    schema = load_schema()
+    demo = check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1}, schema)
+    assert demo["features"]["backbones"] == {"democlip": {"kind": "demo_clip"}}
+    (tmp_path / "bids" / "stim").mkdir(parents=True)
+    bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
+            "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
+    real = check_config(bids, schema)
+    assert real["features"]["backbones"]["braindive"] == {"kind": "open_clip", "arch": "ViT-B-16",
+                                                         "pretrained": "laion2b_s34b_b88k"}
+    assert real["features"]["backbones"]["brainscuba"]["arch"] == "ViT-B-32"
+    with pytest.raises(ConfigError, match=r"features.backbones.mine' is the demo's own CLIP"):
+        check_config({**bids, "features": {"backbones": {"mine": {"kind": "demo_clip"}}}}, schema)
+    with pytest.raises(ConfigError, match=r"'encoder.backbones' names 'other'"):
+        check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1, "encoder": {"backbones": ["other"]}}, schema)

@@ -108,6 +108,28 @@ def _check_roots(config: Mapping[str, Any], base: Path) -> list[str]:
     return problems
 
 
+# features.backbones when the config names none: the demo's own CLIP, or the models BrainDiVE and BrainSCUBA used
+DEFAULT_BACKBONES = {
+    "demo": {"democlip": {"kind": "demo_clip"}},
+    "real": {"braindive": {"kind": "open_clip", "arch": "ViT-B-16", "pretrained": "laion2b_s34b_b88k"},
+             "brainscuba": {"kind": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"}},
+}
+
+
+def _check_backbones(config: dict) -> list[str]:
+    """Fill the mode's default backbones and check the names the encoder refers to."""
+    mode = config["dataset"]["mode"]
+    backbones = config["features"]["backbones"] or DEFAULT_BACKBONES["demo" if mode == "demo" else "real"]
+    config["features"]["backbones"] = {name: dict(spec) for name, spec in backbones.items()}
+    problems = [f"Config key 'features.backbones.{name}' is the demo's own CLIP (kind: demo_clip), which only exists "
+                f"in demo mode; in {mode} mode name open_clip backbones, e.g. "
+                "{kind: open_clip, arch: ViT-B-16, pretrained: laion2b_s34b_b88k}."
+                for name, spec in backbones.items() if spec["kind"] == "demo_clip" and mode != "demo"]
+    problems += [f"Config key 'encoder.backbones' names {name!r}, which is not under features.backbones "
+                 f"({sorted(backbones)})." for name in config["encoder"]["backbones"] if name not in backbones]
+    return problems
+
+
 def check_config(
     config: Mapping[str, Any],
     schema: dict | None = None,
@@ -127,7 +149,7 @@ def check_config(
     errors = sorted(validator.iter_errors(filled), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     problems = [_describe(e) for e in errors]
     if not problems:
-        problems = _check_roots(filled, Path(base_dir))
+        problems = _check_roots(filled, Path(base_dir)) + _check_backbones(filled)
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
     return filled

@@ -25,34 +25,9 @@ elif MODE == "bids":
     SUBJECTS = [CFG["bids"]["subject"]]
 else:
     SUBJECTS = [CFG["simulate"]["subject"]]
-# Default backbones: the demo's own CLIP, or the models BrainDiVE and BrainSCUBA used.
-CFG["features"]["backbones"] = CFG["features"]["backbones"] or (
-    {"democlip": {"kind": "demo_clip"}}
-    if MODE == "demo"
-    else {
-        "braindive": {
-            "kind": "open_clip",
-            "arch": "ViT-B-16",
-            "pretrained": "laion2b_s34b_b88k",
-        },
-        "brainscuba": {"kind": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"},
-    }
-)
+# check_config filled in the mode's default backbones
 BACKBONES = CFG["features"]["backbones"]
 ENCODER_BACKBONES = CFG["encoder"]["backbones"] or list(BACKBONES)
-for _name, _spec in BACKBONES.items():
-    if _spec["kind"] == "demo_clip" and MODE != "demo":
-        raise ValueError(
-            f"features.backbones.{_name} is the demo's own CLIP (kind: demo_clip), which only exists in demo "
-            f"mode; in {MODE} mode name open_clip backbones, e.g. "
-            "{kind: open_clip, arch: ViT-B-16, pretrained: laion2b_s34b_b88k}."
-        )
-for _name in ENCODER_BACKBONES:
-    if _name not in BACKBONES:
-        raise ValueError(
-            f"encoder.backbones names {_name!r}, which is not under features.backbones "
-            f"({sorted(BACKBONES)})."
-        )
 DATA_ENV = "../../envs/data.yaml"
 MODELS_ENV = "../../envs/models.yaml"
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
-import h5py
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -24,6 +22,7 @@ from cortexplorer.features import read_features
 from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
+from cortexplorer.io.truth import truth_on_voxels
 from cortexplorer.models import BackboneSpec
 from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.preprocess.noise_ceiling import noise_ceiling
@@ -46,34 +45,13 @@ def align_features(feature_ids: np.ndarray, stim_ids: np.ndarray, features_path:
     return np.array([pos[s] for s in np.asarray(stim_ids).astype(str)])
 
 
-def voxel_regions(ijk: np.ndarray, rois_dir: str | os.PathLike | None, truth_dir: str | os.PathLike | None
-                  ) -> dict[str, tuple[str, np.ndarray]]:
-    """Region name → (source, voxel indices): the rois stage's masks and, in the demo, the planted regions."""
-    out: dict[str, tuple[str, np.ndarray]] = {}
-    if rois_dir is not None:
-        table, images = read_roi_set(rois_dir)
-        for roi in table["roi"]:
-            mask = np.asarray(images[roi].dataobj) > 0
-            out[roi] = ("localizer", np.flatnonzero(mask[ijk[:, 0], ijk[:, 1], ijk[:, 2]]))
-    if truth_dir is not None:
-        vox = read_tsv(Path(truth_dir) / "voxels.tsv", required=["i", "j", "k", "region"])
-        where = {tuple(v): r for v, r in zip(vox[["i", "j", "k"]].to_numpy(), vox["region"].astype(str), strict=True)}
-        region = np.array([where.get(tuple(v), "n/a") for v in ijk])
-        for name in read_tsv(Path(truth_dir) / "regions.tsv", required=["roi"])["roi"]:
-            out[name] = ("planted", np.flatnonzero(region == name))
-    return out
-
-
-def _true_responses(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.ndarray) -> np.ndarray:
-    with h5py.File(Path(truth_dir) / "responses.h5", "r") as f:
-        ids = f["stim_id"][()].astype(str)
-        resp = f["stimulus_responses"][()]
-        true_ijk = f["voxel_ijk"][()]
-    pos = {s: i for i, s in enumerate(ids)}
-    where = {tuple(v): i for i, v in enumerate(true_ijk)}
-    cols = np.array([where.get(tuple(v), -1) for v in ijk])
-    out = np.full((len(stim_ids), len(ijk)), np.nan, dtype=np.float32)
-    out[:, cols >= 0] = resp[[pos[s] for s in stim_ids]][:, cols[cols >= 0]]
+def localizer_regions(ijk: np.ndarray, rois_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Region name → indices of the voxels at ``ijk`` inside each mask of the rois stage."""
+    table, images = read_roi_set(rois_dir)
+    out = {}
+    for roi in table["roi"]:
+        mask = np.asarray(images[roi].dataobj) > 0
+        out[roi] = np.flatnonzero(mask[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
     return out
 
 
@@ -86,13 +64,11 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
     grid = alphas or {}
     alpha_grid = np.logspace(grid.get("log10_min", -2), grid.get("log10_max", 4), grid.get("n", 13))
     betas = read_betas(betas_h5)
-    feats = read_features(features_h5)
-    if backbone_spec is not None:
+    expect = None
+    if backbone_spec is not None:  # the weights' hash is checked where the weights are loaded
         spec = BackboneSpec.from_config(backbone, backbone_spec)
-        made_by = {k: feats.identity.get(k) or None for k in ("kind", "arch", "pretrained")}
-        if made_by != {"kind": spec.kind, "arch": spec.arch, "pretrained": spec.pretrained}:
-            raise ValueError(f"'{features_h5}' was made by {made_by}, but features.backbones.{backbone} is now "
-                             f"{dict(backbone_spec)}; delete the file and rerun the features stage.")
+        expect = {"kind": spec.kind, "arch": spec.arch, "pretrained": spec.pretrained or ""}
+    feats = read_features(features_h5, expect, expected_from=f"features.backbones.{backbone}")
     table = read_tsv(stimuli_tsv, required=["stim_id", "split"])
     split = dict(zip(table["stim_id"].astype(str), table["split"].astype(str), strict=True))
     unknown = [s for s in betas.stim_id if s not in split]
@@ -137,15 +113,17 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
     if nc is not None:
         metrics["noise_ceiling"] = nc
         metrics["r2_noise_normalised"] = scores["r2_noise_normalised"]
-    if truth_dir is not None:
-        truth = _true_responses(truth_dir, betas.stim_id[is_test], betas.voxel_ijk)
-        metrics["r_truth"] = column_corr(predicted, truth)
-    regions = voxel_regions(betas.voxel_ijk, rois_dir, truth_dir)
+    regions: dict[str, tuple[str, np.ndarray]] = {}
     metrics["region"] = "n/a"
+    if rois_dir is not None:
+        for name, idx in localizer_regions(betas.voxel_ijk, rois_dir).items():
+            regions[name] = ("localizer", idx)
+            metrics.loc[idx, "region"] = name
     if truth_dir is not None:
-        metrics["region_planted"] = "n/a"
-    for name, (source, idx) in regions.items():
-        metrics.loc[idx, "region_planted" if source == "planted" else "region"] = name
+        truth = truth_on_voxels(truth_dir, betas.stim_id[is_test], betas.voxel_ijk)
+        metrics["r_truth"] = column_corr(predicted, truth.responses)
+        metrics["region_planted"] = truth.region
+        regions.update({name: ("planted", np.flatnonzero(truth.region == name)) for name in truth.regions})
     region_table = _region_table(metrics, regions)
     write_tsv(metrics, out_metrics)
     write_tsv(region_table, out_regions)

@@ -48,8 +48,10 @@ def write_features(path: str | os.PathLike, features: np.ndarray, stim_id: np.nd
              attrs={"identity": json.dumps(dict(identity), sort_keys=True), "norm": "unit L2 per row"})
 
 
-def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = None) -> Features:
-    """Read a feature file; with ``expect`` (a backbone identity), refuse features made by another model."""
+def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = None,
+                  expected_from: str = "the model in use") -> Features:
+    """Read a feature file; with ``expect`` (a backbone identity, or some of its keys), refuse features
+    made by another model. ``expected_from`` names where ``expect`` comes from, for the error."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Feature file '{path}' does not exist; run the features stage first.")
@@ -60,11 +62,11 @@ def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = No
         feats = Features(features=f["features"][()], stim_id=f["stim_id"][()].astype(str),
                          identity=json.loads(f.attrs["identity"]))
     if expect is not None:
-        diff = {k: (feats.identity.get(k), expect.get(k)) for k in IDENTITY_KEYS
-                if str(feats.identity.get(k)) != str(expect.get(k))}
+        diff = {k: (feats.identity.get(k), expect[k]) for k in IDENTITY_KEYS
+                if k in expect and str(feats.identity.get(k)) != str(expect[k])}
         if diff:
-            raise ValueError(f"'{path}' was made by another model than the one in use ({diff}: file vs current); "
-                             "delete it and rerun the features stage.")
+            raise ValueError(f"'{path}' was made by another model ({diff}: file vs expected), but {expected_from} is "
+                             f"now {dict(expect)}; delete it and rerun the features stage.")
     if not np.isfinite(feats.features).all():
         raise ValueError(f"'{path}' holds NaN or infinite features; delete it and rerun the features stage.")
     return feats

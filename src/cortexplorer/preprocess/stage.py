@@ -18,6 +18,7 @@ import pandas as pd
 
 from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
+from cortexplorer.io.truth import truth_on_voxels
 from cortexplorer.preprocess import bids_input as bi
 from cortexplorer.preprocess.contract import assemble, write_betas
 from cortexplorer.preprocess.recipe import RecipeResult, RecipeSettings, RunData, fit_recipe
@@ -142,11 +143,11 @@ def repeat_reliability(betas: np.ndarray, stim_id: np.ndarray) -> np.ndarray:
 
 
 def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.ndarray, voxel_sets: Mapping[str, np.ndarray],
-                  truth: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                  truth: np.ndarray | None = None) -> pd.DataFrame:
     """Each step's median repeat reliability (and correlation with the truth) over each voxel set.
 
-    ``truth`` = (true per-stimulus responses aligned to the sorted unique stim ids, voxel index
-    into them per voxel or −1)."""
+    ``truth`` = true responses to the sorted unique stim ids on the same voxels (stimuli × V, NaN
+    where unknown)."""
     from cortexplorer.preprocess.contract import average_repeats
     from cortexplorer.preprocess.noise_ceiling import zscore_per_session
 
@@ -159,9 +160,7 @@ def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.nda
             row = {"step": name, "voxels": set_name, "n_voxels": len(vox),
                    "repeat_reliability": float(np.nanmedian(rel[vox])) if len(vox) else np.nan}
             if truth is not None:
-                true_resp, truth_index = truth
-                tv = truth_index[vox]
-                row["truth_r"] = float(np.nanmedian(column_corr(avg[:, vox], true_resp[:, tv]))) if len(vox) else np.nan
+                row["truth_r"] = float(np.nanmedian(column_corr(avg[:, vox], truth[:, vox]))) if len(vox) else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -195,8 +194,9 @@ def preprocess_bold(*, bids_dir: str | os.PathLike, stimuli_tsv: str | os.PathLi
     voxel_sets = {"responsive": np.flatnonzero(result.pc_voxels)}
     truth = None
     if truth_dir is not None:
-        truth, regions = _truth_alignment(Path(truth_dir), betas.stim_id, betas.voxel_ijk)
-        voxel_sets["planted regions"] = regions
+        planted = truth_on_voxels(truth_dir, betas.stim_id, betas.voxel_ijk)
+        truth = planted.responses
+        voxel_sets["planted regions"] = np.flatnonzero(planted.region != "n/a")
     steps = compare_steps(result, stim_id=stim_id, sessions=sessions, voxel_sets=voxel_sets, truth=truth)
     write_tsv(steps, out_dir / "steps.tsv")
     for row in steps.itertuples():
@@ -212,19 +212,3 @@ def preprocess_bold(*, bids_dir: str | os.PathLike, stimuli_tsv: str | os.PathLi
                   n_excluded_voxels=info["n_excluded_voxels"], pcnum=result.pcnum,
                   runs=[str(r.bold) for r in info["runs"]], timings_s=result.timings)
 
-
-def _truth_alignment(truth_dir: Path, stim_ids: np.ndarray, ijk: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    import h5py
-
-    with h5py.File(truth_dir / "responses.h5", "r") as f:
-        true_ids = f["stim_id"][()].astype(str)
-        resp = f["stimulus_responses"][()]
-        true_ijk = f["voxel_ijk"][()]
-    pos = {s: i for i, s in enumerate(true_ids)}
-    resp = resp[[pos[s] for s in stim_ids]]
-    where = {tuple(v): i for i, v in enumerate(true_ijk)}
-    index = np.array([where.get(tuple(v), -1) for v in ijk])
-    voxels = read_tsv(truth_dir / "voxels.tsv", required=["voxel", "region"])
-    in_region = voxels["region"].notna().to_numpy()
-    regions = np.flatnonzero((index >= 0) & in_region[np.maximum(index, 0)])
-    return (resp, index), regions

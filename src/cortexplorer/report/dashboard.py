@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from cortexplorer.io.images import read_image_dir
+from cortexplorer.io.nifti import voxel_volume
 from cortexplorer.io.tables import read_tsv
 from cortexplorer.provenance import git_revision, package_versions
 from cortexplorer.report import figures
@@ -208,15 +209,11 @@ def _encoder_section(results: Path, on_template: bool) -> Section | None:
         sec.table(table, f"{name}: medians per region on the test images"
                   + (" (r_truth: correlation of the predictions with the noise-free true responses)"
                      if "median_r_truth" in table else ""))
-        nn = nib.load(d / "r2_noise_normalised.nii.gz")
-        nc = None
-        betas = results / "preprocess" / d.parent.name / "noiseceiling.nii.gz"
-        if betas.exists():
-            nc = np.asarray(nib.load(betas).dataobj)
-        data = np.asarray(nn.dataobj, dtype=np.float32)
-        if nc is not None:
-            data = np.where(nc >= 10, data, 0)  # r²/NC is only meaningful where the ceiling is not tiny
-        shown = nib.Nifti1Image(data, nn.affine)
+        grid = nib.load(d / "r2_noise_normalised.nii.gz")
+        metrics = read_tsv(d / "metrics.tsv", required=["i", "j", "k", "r2_noise_normalised", "noise_ceiling"])
+        # r²/NC is only meaningful where the ceiling (of the test images) is not tiny
+        values = np.where(metrics["noise_ceiling"] >= 10, metrics["r2_noise_normalised"], 0.0)
+        shown = voxel_volume(values, metrics[["i", "j", "k"]].to_numpy(), grid.affine, grid.shape)
         sec.figure(figures.map_on_template(shown, "noise-normalised R²", on_template=on_template, threshold=0.05),
                    "Noise-normalised test R² in voxels whose noise ceiling is at least 10%, "
                    + ("on nilearn's MNI152 template." if on_template else "in the data's own (subject) space."))

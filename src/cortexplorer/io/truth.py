@@ -1,0 +1,43 @@
+"""The simulator's ground truth (``truth/``, written by ``cortexplorer.simulate``) read on another stage's voxels and stimuli."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cortexplorer.io.tables import read_tsv
+
+
+@dataclass
+class TruthOnVoxels:
+    responses: np.ndarray  # stimuli × V true responses (% signal change); NaN for voxels the simulator lacks
+    region: np.ndarray  # V: planted region name, or "n/a"
+    regions: list[str]  # the planted regions, in regions.tsv order
+
+
+def truth_on_voxels(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.ndarray) -> TruthOnVoxels:
+    """The true responses to ``stim_ids`` and the planted region of each voxel at ``ijk`` (V × 3)."""
+    truth_dir = Path(truth_dir)
+    with h5py.File(truth_dir / "responses.h5", "r") as f:
+        true_ids = f["stim_id"][()].astype(str)
+        resp = f["stimulus_responses"][()]
+        true_ijk = f["voxel_ijk"][()]
+    pos = {s: i for i, s in enumerate(true_ids)}
+    missing = [s for s in np.asarray(stim_ids).astype(str) if s not in pos]
+    if missing:
+        raise ValueError(f"{len(missing)} stimuli (e.g. {missing[:3]}) have no true response in '{truth_dir}'; "
+                         "the truth comes from another simulation: rerun the simulate rule.")
+    where = {tuple(v): i for i, v in enumerate(true_ijk.tolist())}
+    cols = np.array([where.get(tuple(v), -1) for v in np.asarray(ijk).tolist()], dtype=int)
+    out = np.full((len(stim_ids), len(cols)), np.nan, dtype=np.float32)
+    rows = resp[[pos[s] for s in np.asarray(stim_ids).astype(str)]]
+    out[:, cols >= 0] = rows[:, cols[cols >= 0]]
+    voxels = read_tsv(truth_dir / "voxels.tsv", required=["voxel", "region"])
+    names = voxels["region"].fillna("n/a").astype(str).to_numpy()
+    region = np.where(cols >= 0, names[np.maximum(cols, 0)], "n/a")
+    regions = [str(r) for r in read_tsv(truth_dir / "regions.tsv", required=["roi"])["roi"]]
+    return TruthOnVoxels(out, region, regions)
