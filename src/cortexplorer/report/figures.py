@@ -172,13 +172,36 @@ def map_on_fsaverage5(img: nib.Nifti1Image, label: str, *, vmax: float = 1.0, th
     return fig
 
 
-def loss_curve(curve: pd.DataFrame):
-    """Training and held-out loss per epoch."""
+def loss_curve(curve: pd.DataFrame, x: str = "epoch", y: str = "train_loss", log_y: bool = False):
+    """Training (and held-out) loss per epoch or step."""
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(curve["epoch"], curve["train_loss"], "o-", label="training")
+    ax.plot(curve[x], curve[y], "o-" if len(curve) < 40 else "-", label="training")
     if "heldout_loss" in curve:
-        ax.plot(curve["epoch"], curve["heldout_loss"], "s-", label="held out")
-    ax.set(xlabel="epoch", ylabel="loss")
+        ax.plot(curve[x], curve["heldout_loss"], "s-", label="held out")
+    ax.set(xlabel=x, ylabel="loss")
+    if log_y:
+        ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def image_grid(images: np.ndarray, columns: int, scale: int = 2, labels: list[str] | None = None,
+               pad: int = 2) -> Image.Image:
+    """uint8 images (N × H × W × 3) tiled ``columns`` per row, enlarged ``scale``× (nearest), with an optional
+    label under each tile."""
+    n = len(images)
+    if n == 0:
+        return Image.new("RGB", (8, 8), (255, 255, 255))
+    h, w = images.shape[1] * scale, images.shape[2] * scale
+    label_h = 14 if labels else 0
+    rows = (n + columns - 1) // columns
+    canvas = Image.new("RGB", (columns * (w + pad), rows * (h + pad + label_h)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=10)
+    for i, img in enumerate(images):
+        x, y = (i % columns) * (w + pad), (i // columns) * (h + pad + label_h)
+        canvas.paste(Image.fromarray(img).resize((w, h), Image.NEAREST), (x, y))
+        if labels:
+            draw.text((x + 1, y + h), str(labels[i])[: max(3, w // 6)], fill=(30, 30, 30), font=font)
+    return canvas

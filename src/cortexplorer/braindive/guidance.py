@@ -1,0 +1,195 @@
+"""Brain-guided sampling (BrainDiVE), written once for latent and pixel diffusion and any score.
+
+At every DPM-Solver++ step ``t`` (no text prompt, no classifier-free guidance), with
+``ᾱ = alphas_cumprod[t]``:
+
+1. ``ε = ε_θ(x_t, t)`` with gradients on (v-prediction models are converted to ε);
+2. the clean-sample prediction ``x̂0 = (x_t − √(1−ᾱ) ε) / √ᾱ`` is blended with the current sample,
+   ``x_mix = √(1−ᾱ) x̂0 + (1 − √(1−ᾱ)) x_t`` (BrainDiVE's ``cond_fn``);
+3. ``x_mix`` is decoded (VAE decoder or identity), resized and normalised for the backbone,
+   embedded, unit-normalised and read out by the encoder: ``S(x_t)`` is a score per image, e.g.
+   the mean predicted response over a region's voxels;
+4. ``g = ∇_{x_t} γ S(x_t)`` and the noise prediction is corrected, ``ε ← ε − √(1−ᾱ) g``
+   (classifier guidance, Dhariwal & Nichol); the scheduler then steps with the corrected ε.
+
+With ``γ = 0`` no gradient is computed and the loop is diffusers' own unguided sampler (same
+initial noise per seed, same scheduler calls): tested to reproduce ``DDPMPipeline`` and
+``StableDiffusionPipeline`` exactly. Each image's initial noise comes from its own seed, so an
+image does not depend on the batch it was sampled in. An image whose score, gradient or sample
+becomes non-finite is stopped (its seed is reported) while the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from cortexplorer.encoder.model import ImageEncoder, VoxelEncoder
+from cortexplorer.models.diffusion import DiffusionModel
+
+log = logging.getLogger(__name__)
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # images N × 3 × H × W in [0, 1] → N scores
+
+
+class RegionScore(torch.nn.Module):
+    """Mean predicted response over a region's voxels: ``mean_v (W_v · φ(x)/‖φ(x)‖ + b_v)``."""
+
+    def __init__(self, backbone: torch.nn.Module, encoder: VoxelEncoder, voxels: np.ndarray | Sequence[int]):
+        super().__init__()
+        self.model = ImageEncoder(backbone, encoder.select(np.asarray(voxels)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images).mean(dim=1)
+
+
+class ContrastScore(torch.nn.Module):
+    """``a(x) − weight · b(x)``: drive one region (or text) more than another."""
+
+    def __init__(self, a: torch.nn.Module, b: torch.nn.Module, weight: float = 1.0):
+        super().__init__()
+        self.a, self.b, self.weight = a, b, float(weight)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.a(images) - self.weight * self.b(images)
+
+
+class TextScore(torch.nn.Module):
+    """Cosine between the image embedding and a (unit-normalised) text embedding."""
+
+    def __init__(self, backbone: torch.nn.Module, text_embedding: torch.Tensor):
+        super().__init__()
+        self.backbone = backbone
+        self.register_buffer("text", torch.nn.functional.normalize(text_embedding.reshape(1, -1).float(), dim=-1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        emb = torch.nn.functional.normalize(self.backbone(images).float(), dim=-1)
+        return (emb * self.text).sum(-1)
+
+
+@dataclass
+class SampleResult:
+    """Final images (N × 3 × H × W in [0, 1], float32, CPU) with their seeds; ``failed[i]`` says why image i was
+    stopped (empty when it finished)."""
+
+    images: torch.Tensor
+    seeds: list[int]
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return np.array([not f for f in self.failed], dtype=bool)
+
+    def uint8(self) -> np.ndarray:
+        """N × H × W × 3 uint8 (NaN pixels of failed images become 0)."""
+        x = torch.nan_to_num(self.images, nan=0.0).clamp(0, 1)
+        return (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def to_epsilon(output: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    if prediction_type == "epsilon":
+        return output
+    if prediction_type == "v_prediction":
+        return abar.sqrt() * output + (1 - abar).sqrt() * x
+    raise ValueError(f"Guidance supports epsilon and v_prediction models, not {prediction_type!r}.")
+
+
+def from_epsilon(eps: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    if prediction_type == "epsilon":
+        return eps
+    if prediction_type == "v_prediction":  # v = √ᾱ ε − √(1−ᾱ) x
+        return abar.sqrt() * eps - (1 - abar).sqrt() * x
+    raise ValueError(f"Guidance supports epsilon and v_prediction models, not {prediction_type!r}.")
+
+
+def blended_score(model: DiffusionModel, score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor, abar: torch.Tensor,
+                  model_input: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(S(x_t), ε)``: the score of the decoded blend of ``x̂0`` and ``x_t`` (differentiable in ``x``)."""
+    out = model.denoise(x if model_input is None else model_input, t)
+    eps = to_epsilon(out, x, abar, model.prediction_type)
+    s = (1 - abar).sqrt()
+    x0 = (x - s * eps) / abar.sqrt()
+    x_mix = s * x0 + (1 - s) * x
+    return score_fn(model.decoder(x_mix)), eps
+
+
+def guidance_gradient(model: DiffusionModel, score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor,
+                      abar: torch.Tensor, scale: float, scheduler=None):
+    """``(ε, ∇_x γ S(x), S(x))`` at one step (``x`` is the unscaled sample)."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        model_input = scheduler.scale_model_input(xg, t) if scheduler is not None else xg
+        score, eps = blended_score(model, score_fn, xg, t, abar, model_input)
+        (grad,) = torch.autograd.grad((score * scale).sum(), xg)
+    return eps.detach(), grad.detach(), score.detach()
+
+
+def _rows_finite(*tensors: torch.Tensor) -> torch.Tensor:
+    ok = torch.ones(tensors[0].shape[0], dtype=torch.bool, device=tensors[0].device)
+    for v in tensors:
+        ok &= torch.isfinite(v.reshape(v.shape[0], -1)).all(dim=1)
+    return ok
+
+
+def initial_noise(model: DiffusionModel, seeds: Sequence[int], scheduler) -> torch.Tensor:
+    """Each image's starting noise from its own CPU generator (the same on every device and in any batch)."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    x = randn_tensor((len(seeds), *model.sample_shape), generator=gens, device=model.device, dtype=model.dtype)
+    return x * scheduler.init_noise_sigma
+
+
+def sample(model: DiffusionModel, score_fn: ScoreFn | None, *, seeds: Sequence[int], steps: int = 50,
+           scale: float = 0.0, progress: bool = True, label: str = "") -> SampleResult:
+    """Sample one image per seed (one batch), guided by ``score_fn`` with guidance scale ``scale``."""
+    if scale != 0 and score_fn is None:
+        raise ValueError("A non-zero guidance scale needs a score function.")
+    if not math.isfinite(scale):
+        raise ValueError(f"The guidance scale must be finite, not {scale}.")
+    scheduler = model.make_scheduler()
+    scheduler.set_timesteps(steps, device=model.device)
+    x = initial_noise(model, seeds, scheduler)
+    failed = [""] * len(seeds)
+    alive = torch.ones(len(seeds), dtype=torch.bool, device=x.device)
+    abars = scheduler.alphas_cumprod.to(x.device)
+    start = time.perf_counter()
+    for i, t in enumerate(scheduler.timesteps):
+        if scale == 0:
+            with torch.no_grad():
+                out = model.denoise(scheduler.scale_model_input(x, t), t)
+        else:
+            abar = abars[t].to(torch.float32)
+            eps, grad, score = guidance_gradient(model, score_fn, x, t, abar, scale, scheduler)
+            ok = _rows_finite(eps, grad) & torch.isfinite(score)
+            grad = torch.where(ok.view(-1, 1, 1, 1), grad, torch.zeros_like(grad))
+            eps = eps.float() - (1 - abar).sqrt() * grad.float()
+            out = from_epsilon(eps, x.float(), abar, model.prediction_type).to(x.dtype)
+            _stop(~ok & alive, alive, failed, seeds, f"non-finite score or guidance gradient at step {i + 1}/{steps}")
+        with torch.no_grad():
+            x = scheduler.step(out, t, x).prev_sample
+        _stop(~_rows_finite(x) & alive, alive, failed, seeds, f"non-finite sample at step {i + 1}/{steps}")
+        x = torch.where(alive.view(-1, 1, 1, 1), x, torch.zeros_like(x))
+        if progress and ((i + 1) % max(1, steps // 5) == 0 or i + 1 == steps):
+            log.info("%s step %d/%d (%.1f s)%s", label, i + 1, steps, time.perf_counter() - start,
+                     "" if bool(alive.all()) else f", {int((~alive).sum())} images stopped")
+    with torch.no_grad():
+        images = model.decoder(x).float().cpu()
+    bad = ~_rows_finite(images).cpu()
+    for j in np.flatnonzero(bad.numpy()):
+        failed[j] = failed[j] or "non-finite decoded image"
+    images[torch.as_tensor([bool(f) for f in failed])] = float("nan")
+    return SampleResult(images, [int(s) for s in seeds], failed)
+
+
+def _stop(stop: torch.Tensor, alive: torch.Tensor, failed: list[str], seeds: Sequence[int], why: str) -> None:
+    for j in np.flatnonzero(stop.cpu().numpy()):
+        failed[j] = why
+        log.warning("seed %d stopped: %s (lower braindive.guidance_scale if this happens often)", seeds[j], why)
+    alive &= ~stop

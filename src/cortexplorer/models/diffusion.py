@@ -1,0 +1,204 @@
+"""Diffusion models for image synthesis: Stable Diffusion from the local cache, or the demo's pixel model.
+
+Both are wrapped as a :class:`DiffusionModel`: a denoiser, the DPM-Solver++ scheduler settings
+it samples with, the shape of its samples and a decoder from samples to images in [0, 1]
+(the VAE decoder for latent diffusion, the identity for pixel diffusion). The guided sampler
+(:mod:`cortexplorer.braindive.guidance`) only sees this interface, so it is written once for both.
+
+Config spec (``braindive.diffusion``):
+
+- ``{kind: stable_diffusion, model_id: stabilityai/stable-diffusion-2-1-base, revision: main}``
+  (optional ``cache_dir``, ``variant: fp16``): the components of ``StableDiffusionPipeline``
+  from the local Hugging Face cache, never downloaded; fp16 on a GPU.
+- ``{kind: demo_diffusion}``: the pixel-space ``UNet2DModel`` the ``demo_diffusion`` rule trains.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+DIFFUSION_KINDS = ("stable_diffusion", "demo_diffusion")
+
+
+class PixelDecoder(torch.nn.Module):
+    """Pixel diffusion: samples in [-1, 1] are the image."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 2 + 0.5).clamp(0, 1)
+
+
+class LatentDecoder(torch.nn.Module):
+    """Latent diffusion: the VAE decoder (``vae.decode(x / scaling_factor)``), then to [0, 1]."""
+
+    def __init__(self, vae: torch.nn.Module):
+        super().__init__()
+        self.vae = vae
+        self.scaling_factor = float(vae.config.scaling_factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        image = self.vae.decode(x.to(self.vae.dtype) / self.scaling_factor).sample
+        return (image.float() / 2 + 0.5).clamp(0, 1)
+
+
+@dataclass
+class DiffusionModel:
+    """A denoiser with everything the sampler needs; ``context`` is the empty prompt's text embedding (latent
+    diffusion, 1 × L × D) or ``None`` (unconditional pixel model)."""
+
+    unet: torch.nn.Module
+    scheduler_config: Mapping[str, Any]
+    decoder: torch.nn.Module
+    sample_shape: tuple[int, int, int]
+    context: torch.Tensor | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "pixel" if isinstance(self.decoder, PixelDecoder) else "latent"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def prediction_type(self) -> str:
+        return str(self.scheduler_config.get("prediction_type", "epsilon"))
+
+    def make_scheduler(self):
+        """A fresh DPM-Solver++ scheduler (they hold per-run state)."""
+        from diffusers import DPMSolverMultistepScheduler
+
+        return DPMSolverMultistepScheduler.from_config(dict(self.scheduler_config))
+
+    def denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The denoiser's raw output (ε or v, see ``prediction_type``) for the batch ``x`` at step ``t``."""
+        if self.context is None:
+            return self.unet(x, t).sample
+        ctx = self.context.to(x.device, x.dtype).expand(x.shape[0], -1, -1)
+        return self.unet(x, t, encoder_hidden_states=ctx).sample
+
+
+def dpm_solver_config(base: Mapping[str, Any], *, pixel: bool) -> dict[str, Any]:
+    """DPM-Solver++ (order 2) settings on top of a model's training-noise schedule.
+
+    Pixel-space models need the predicted clean sample thresholded to the data range: without it
+    DPM-Solver++ diverges on a small pixel model (samples reach ±30, measured), as the DDIM
+    scheduler avoids by clipping.
+    """
+    keep = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
+            "steps_offset", "timestep_spacing", "rescale_betas_zero_snr")
+    cfg = {k: base[k] for k in keep if k in base}
+    cfg.update(algorithm_type="dpmsolver++", solver_order=2)
+    if pixel:
+        cfg.update(thresholding=True, sample_max_value=1.0)
+    return cfg
+
+
+def from_pipeline(pipe, *, identity: Mapping[str, Any] | None = None) -> DiffusionModel:
+    """A :class:`DiffusionModel` from a diffusers ``StableDiffusionPipeline`` (empty prompt, no CFG)."""
+    with torch.no_grad():
+        ids = pipe.tokenizer([""], padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids
+        context = pipe.text_encoder(ids.to(pipe.text_encoder.device))[0]
+    unet = pipe.unet
+    size = int(unet.config.sample_size)
+    return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(pipe.scheduler.config, pixel=False),
+                          decoder=LatentDecoder(pipe.vae), sample_shape=(int(unet.config.in_channels), size, size),
+                          context=context.detach(), identity=dict(identity or {"kind": "stable_diffusion"}))
+
+
+def load_stable_diffusion(model_id: str, *, revision: str = "main", variant: str | None = None,
+                          cache_dir: str | None = None, device: str = "cpu",
+                          config_key: str = "braindive.diffusion") -> DiffusionModel:
+    """Stable Diffusion's components from the local Hugging Face cache (``local_files_only``; fp16 on GPU)."""
+    from diffusers import StableDiffusionPipeline
+
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(model_id, revision=revision, variant=variant, torch_dtype=dtype,
+                                                       cache_dir=cache_dir, local_files_only=True,
+                                                       safety_checker=None, requires_safety_checker=False)
+    except (OSError, ValueError) as err:
+        where = cache_dir or os.environ.get("HF_HUB_CACHE") or os.path.expanduser("~/.cache/huggingface/hub")
+        raise FileNotFoundError(
+            f"Stable Diffusion '{model_id}' (revision {revision!r}) is not in the local Hugging Face cache "
+            f"'{where}' ({err}). Nothing is downloaded at run time: on a machine with internet run "
+            f"`huggingface-cli download {model_id} --revision {revision}` and copy the cache here, or set "
+            f"{config_key}.cache_dir to the hub cache that holds it.") from err
+    pipe.to(device)
+    identity = {"kind": "stable_diffusion", "model_id": model_id, "revision": revision,
+                "commit": _snapshot_commit(pipe)}
+    return from_pipeline(pipe, identity=identity)
+
+
+def _snapshot_commit(pipe) -> str:
+    path = getattr(pipe.unet.config, "_name_or_path", "") or ""
+    parts = os.path.normpath(path).split(os.sep)
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else ""
+
+
+def build_pixel_unet(*, sample_size: int, channels: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1,
+                     attention_levels: tuple[int, ...] | None = None):
+    """The demo's pixel ``UNet2DModel``: one resolution level per entry of ``channels``, self-attention at
+    the levels in ``attention_levels`` (default: the lowest resolution only)."""
+    from diffusers import UNet2DModel
+
+    n = len(channels)
+    attn = set(attention_levels if attention_levels is not None else (n - 1,))
+    down = tuple("AttnDownBlock2D" if i in attn else "DownBlock2D" for i in range(n))
+    up = tuple("AttnUpBlock2D" if (n - 1 - i) in attn else "UpBlock2D" for i in range(n))
+    return UNet2DModel(sample_size=sample_size, in_channels=3, out_channels=3, layers_per_block=layers_per_block,
+                       block_out_channels=tuple(channels), down_block_types=down, up_block_types=up,
+                       norm_num_groups=min(8, min(channels)))
+
+
+def load_demo_diffusion(path: str | os.PathLike, *, device: str = "cpu") -> DiffusionModel:
+    """The pixel model written by the ``demo_diffusion`` rule."""
+    from diffusers import UNet2DModel
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"The demo diffusion model '{path}' does not exist; run the demo_diffusion rule "
+                                "(snakemake demo_diffusion) first.")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    missing = {"unet_config", "state_dict", "scheduler_config"} - set(blob)
+    if missing:
+        raise ValueError(f"'{path}' is not a demo diffusion model (missing {sorted(missing)}); rerun demo_diffusion.")
+    unet = UNet2DModel.from_config(blob["unet_config"])
+    unet.load_state_dict(blob["state_dict"])
+    unet.eval().requires_grad_(False).to(device)
+    size = int(unet.config.sample_size)
+    from cortexplorer.models.backbone import file_sha256
+
+    return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(blob["scheduler_config"], pixel=True),
+                          decoder=PixelDecoder(), sample_shape=(int(unet.config.in_channels), size, size),
+                          identity={"kind": "demo_diffusion", "weights_sha256": file_sha256(path)})
+
+
+def load_diffusion(spec: Mapping[str, Any], *, demo_weights: str | os.PathLike | None = None,
+                   device: str = "cpu") -> DiffusionModel:
+    """The diffusion model of a config spec (see the module docstring), frozen, on ``device``."""
+    kind = spec.get("kind")
+    if kind == "demo_diffusion":
+        if demo_weights is None:
+            raise ValueError("braindive.diffusion.kind is demo_diffusion but no demo model path was given.")
+        model = load_demo_diffusion(demo_weights, device=device)
+    elif kind == "stable_diffusion":
+        model = load_stable_diffusion(spec["model_id"], revision=spec.get("revision", "main"),
+                                      variant=spec.get("variant"), cache_dir=spec.get("cache_dir"), device=device)
+    else:
+        raise ValueError(f"Unknown braindive.diffusion.kind {kind!r}; use one of {list(DIFFUSION_KINDS)}.")
+    for module in (model.unet, model.decoder):
+        module.eval().requires_grad_(False)
+    return model

@@ -1,0 +1,87 @@
+"""The real architectures at tiny sizes with random weights, built from configs (no download)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cortexplorer.encoder import VoxelEncoder
+from cortexplorer.models import BackboneSpec, load_backbone, open_clip_module
+from cortexplorer.models.diffusion import DiffusionModel, PixelDecoder, build_pixel_unet, dpm_solver_config
+
+
+def demo_backbone(tmp_path: Path, image_size: int = 16, seed: int = 1):
+    """The demo CLIP architecture with random weights, loaded through the real backbone code path."""
+    from cortexplorer.io.torchfile import save_torch
+    from cortexplorer.models.backbone import DEMO_ARCH
+
+    torch.manual_seed(seed)
+    model = open_clip_module().create_model(DEMO_ARCH, force_image_size=image_size)
+    path = tmp_path / "clip.pt"
+    save_torch({"arch": DEMO_ARCH, "image_size": image_size, "state_dict": model.state_dict()}, path)
+    net = load_backbone(BackboneSpec.from_config("democlip", {"kind": "demo_clip"}), demo_weights=path)
+    return net.requires_grad_(False), path
+
+
+def random_encoder(embed_dim: int, n_voxels: int, seed: int = 0, identity: dict | None = None) -> VoxelEncoder:
+    rng = np.random.default_rng(seed)
+    ijk = np.stack(np.unravel_index(np.arange(n_voxels), (4, 4, 4)), axis=1)
+    return VoxelEncoder(torch.as_tensor(rng.normal(size=(embed_dim, n_voxels)), dtype=torch.float32),
+                        torch.as_tensor(rng.normal(size=n_voxels), dtype=torch.float32), torch.as_tensor(ijk),
+                        torch.ones(n_voxels), identity, torch.eye(4, dtype=torch.float64),
+                        torch.tensor([4, 4, 4]))
+
+
+def tiny_pixel_model(size: int = 8, seed: int = 0) -> DiffusionModel:
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(seed)
+    unet = build_pixel_unet(sample_size=size, channels=(8, 16), layers_per_block=1).eval().requires_grad_(False)
+    return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(DDPMScheduler().config, pixel=True),
+                          decoder=PixelDecoder(), sample_shape=(3, size, size), identity={"kind": "tiny"})
+
+
+def tiny_clip_tokenizer(folder: Path):
+    """A CLIPTokenizer from a hand-written byte-level vocabulary (no download)."""
+    from transformers import CLIPTokenizer
+
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in chars:
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+
+
+def tiny_stable_diffusion(tmp_path: Path, seed: int = 0):
+    """``StableDiffusionPipeline`` with the real components at tiny size (16 px images, 8 px latents)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(8, 16), norm_num_groups=8, cross_attention_dim=16,
+                                attention_head_dim=2, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(8, 16), latent_channels=4,
+                        norm_num_groups=8, layers_per_block=1, sample_size=16,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=60, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, max_position_embeddings=16, bos_token_id=0,
+                                        eos_token_id=1, pad_token_id=1))
+    # Stable Diffusion 2.1-base's scheduler settings
+    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tiny_clip_tokenizer(tmp_path / "tok"),
+                                   unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    for m in (unet, vae, text):
+        m.eval().requires_grad_(False)
+    return pipe
