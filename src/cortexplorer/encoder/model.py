@@ -28,7 +28,8 @@ class VoxelEncoder(torch.nn.Module):
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, voxel_ijk: torch.Tensor, alpha: torch.Tensor,
-                 identity: Mapping[str, Any] | None = None):
+                 identity: Mapping[str, Any] | None = None, affine: torch.Tensor | None = None,
+                 shape: torch.Tensor | None = None):
         super().__init__()
         self.identity = dict(identity or {})
         if weight.ndim != 2 or bias.shape != (weight.shape[1],) or voxel_ijk.shape != (weight.shape[1], 3):
@@ -38,13 +39,19 @@ class VoxelEncoder(torch.nn.Module):
         self.register_buffer("bias", bias)
         self.register_buffer("voxel_ijk", voxel_ijk)
         self.register_buffer("alpha", alpha)
+        # the voxel grid (4 × 4 affine, 3 dims) that voxel_ijk indexes, so region masks can be checked against it
+        self.register_buffer("affine", None if affine is None else torch.as_tensor(affine, dtype=torch.float64))
+        self.register_buffer("shape", None if shape is None else torch.as_tensor(shape, dtype=torch.int64))
 
     @classmethod
-    def from_fit(cls, fit: RidgeFit, voxel_ijk: np.ndarray, identity: Mapping[str, Any] | None = None) -> VoxelEncoder:
+    def from_fit(cls, fit: RidgeFit, voxel_ijk: np.ndarray, identity: Mapping[str, Any] | None = None,
+                 affine: np.ndarray | None = None, shape: tuple[int, int, int] | None = None) -> VoxelEncoder:
         return cls(torch.as_tensor(np.asarray(fit.coef, dtype=np.float32)),
                    torch.as_tensor(np.asarray(fit.intercept, dtype=np.float32)),
                    torch.as_tensor(np.asarray(voxel_ijk, dtype=np.int64)),
-                   torch.as_tensor(np.asarray(fit.alpha, dtype=np.float32)), identity)
+                   torch.as_tensor(np.asarray(fit.alpha, dtype=np.float32)), identity,
+                   None if affine is None else torch.as_tensor(np.asarray(affine, dtype=np.float64)),
+                   None if shape is None else torch.as_tensor(np.asarray(shape, dtype=np.int64)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features @ self.weight + self.bias
@@ -54,10 +61,11 @@ class VoxelEncoder(torch.nn.Module):
         idx = torch.as_tensor(np.asarray(voxels)).long()
         if idx.numel() == 0:
             raise ValueError("The region has no voxels in this encoder; check the region mask and the voxel set.")
-        return VoxelEncoder(self.weight[:, idx], self.bias[idx], self.voxel_ijk[idx], self.alpha[idx], self.identity)
+        return VoxelEncoder(self.weight[:, idx], self.bias[idx], self.voxel_ijk[idx], self.alpha[idx], self.identity,
+                            self.affine, self.shape)
 
     def save(self, path: str | os.PathLike) -> None:
-        state: dict[str, Any] = {k: v.cpu() for k, v in self.state_dict().items()}
+        state: dict[str, Any] = {k: v.cpu() for k, v in self.state_dict().items() if v is not None}
         state["identity"] = json.dumps(self.identity, sort_keys=True)
         save_torch(state, path)
 
@@ -68,7 +76,7 @@ class VoxelEncoder(torch.nn.Module):
         if missing:
             raise ValueError(f"'{path}' is not a cortexplorer encoder (missing {sorted(missing)}); rerun the encoder stage.")
         return cls(state["weight"], state["bias"], state["voxel_ijk"], state["alpha"],
-                   json.loads(state.get("identity", "{}")))
+                   json.loads(state.get("identity", "{}")), state.get("affine"), state.get("shape"))
 
 
 class ImageEncoder(torch.nn.Module):

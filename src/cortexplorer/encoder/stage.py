@@ -129,7 +129,7 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
     write_tsv(region_table, out_regions)
     for name, path in out_maps.items():
         save_image(betas.volume(metrics[name].to_numpy(dtype=np.float32)), path)
-    enc = VoxelEncoder.from_fit(fit, betas.voxel_ijk, identity=feats.identity)
+    enc = VoxelEncoder.from_fit(fit, betas.voxel_ijk, identity=feats.identity, affine=betas.affine, shape=betas.shape)
     enc.save(out_model)
     with atomic_path(out_qc) as tmp:
         _qc_figure(fit, metrics, region_table, alpha_grid).savefig(tmp, dpi=110, format="png")

@@ -19,6 +19,18 @@ class TruthOnVoxels:
     regions: list[str]  # the planted regions, in regions.tsv order
 
 
+def match_voxels(reference_ijk: np.ndarray, ijk: np.ndarray) -> np.ndarray:
+    """Row of ``reference_ijk`` holding each voxel of ``ijk`` (both V × 3), −1 where it has none."""
+    where = {tuple(v): i for i, v in enumerate(np.asarray(reference_ijk).tolist())}
+    return np.array([where.get(tuple(v), -1) for v in np.asarray(ijk).tolist()], dtype=int)
+
+
+def truth_voxel_ijk(truth_dir: str | os.PathLike) -> np.ndarray:
+    """Where each voxel of the simulator's true-response model sits (V × 3)."""
+    with h5py.File(Path(truth_dir) / "responses.h5", "r") as f:
+        return f["voxel_ijk"][()]
+
+
 def truth_on_voxels(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.ndarray) -> TruthOnVoxels:
     """The true responses to ``stim_ids`` and the planted region of each voxel at ``ijk`` (V × 3)."""
     truth_dir = Path(truth_dir)
@@ -31,8 +43,7 @@ def truth_on_voxels(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.
     if missing:
         raise ValueError(f"{len(missing)} stimuli (e.g. {missing[:3]}) have no true response in '{truth_dir}'; "
                          "the truth comes from another simulation: rerun the simulate rule.")
-    where = {tuple(v): i for i, v in enumerate(true_ijk.tolist())}
-    cols = np.array([where.get(tuple(v), -1) for v in np.asarray(ijk).tolist()], dtype=int)
+    cols = match_voxels(true_ijk, ijk)
     out = np.full((len(stim_ids), len(cols)), np.nan, dtype=np.float32)
     rows = resp[[pos[s] for s in np.asarray(stim_ids).astype(str)]]
     out[:, cols >= 0] = rows[:, cols[cols >= 0]]
