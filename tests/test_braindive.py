@@ -1,0 +1,222 @@
+"""BrainDiVE's guided sampler: exactness against diffusers, gradient against finite differences, the real
+Stable Diffusion path at tiny size, and the stage's handling of bad input."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cortexplorer.braindive.guidance import RegionScore, guidance_gradient, sample
+from cortexplorer.braindive.stage import rank_and_keep, region_voxels
+from cortexplorer.models.diffusion import from_pipeline
+from tests.tiny_models import demo_backbone, random_encoder, tiny_pixel_model, tiny_stable_diffusion
+
+
+def _generators(seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def test_unguided_pixel_sampler_reproduces_diffusers_exactly_and_each_seed_alone():
+    from diffusers import DDPMPipeline
+
+    model = tiny_pixel_model()
+    seeds = [3, 5, 11]
+    ours = sample(model, None, seeds=seeds, steps=5, scale=0.0, progress=False)
+    pipe = DDPMPipeline(unet=model.unet, scheduler=model.make_scheduler())
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe(batch_size=3, generator=_generators(seeds), num_inference_steps=5, output_type="np").images
+    assert np.array_equal(ours.images.permute(0, 2, 3, 1).numpy(), theirs)
+    alone = sample(model, None, seeds=[5], steps=5, scale=0.0, progress=False)
+    # an image depends on its seed, not on its batch (up to the batch size's float summation order)
+    torch.testing.assert_close(alone.images[0], ours.images[1], rtol=0, atol=1e-4)
+    assert ours.ok.all() and ours.images.std() > 0.01
+
+
+def test_unguided_latent_sampler_reproduces_stable_diffusion_pipeline_and_guidance_runs(tmp_path):
+    """The real path: a tiny StableDiffusionPipeline (VAE, UNet2DConditionModel, CLIP text encoder, tokenizer)
+    with random weights; 2 steps on CPU, unguided equal to the pipeline, then guided through the VAE decoder."""
+    pipe = tiny_stable_diffusion(tmp_path)
+    model = from_pipeline(pipe)
+    seeds = [0, 7]
+    ours = sample(model, None, seeds=seeds, steps=2, scale=0.0, progress=False)
+    pipe.scheduler = model.make_scheduler()  # BrainDiVE: DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    theirs = pipe(prompt=[""] * 2, height=16, width=16, num_inference_steps=2, guidance_scale=0.0,
+                  generator=_generators(seeds), output_type="pt").images
+    assert ours.images.shape == (2, 3, 16, 16)
+    assert torch.equal(ours.images, theirs)
+    net, _ = demo_backbone(tmp_path, image_size=16)
+    score = RegionScore(net, random_encoder(net.embed_dim, 12), [2, 5, 9]).eval()
+    guided = sample(model, score, seeds=seeds, steps=2, scale=50.0, progress=False)
+    assert guided.ok.all() and torch.isfinite(guided.images).all()
+    assert not torch.equal(guided.images, ours.images)
+
+
+def test_guidance_gradient_matches_finite_differences_of_the_score():
+    """d S(x_t)/d x_t through the UNet's x̂0 prediction, the blend, the decoder, the backbone and the encoder."""
+    import tempfile
+    from pathlib import Path
+
+    model = tiny_pixel_model()
+    model.unet.double()
+    with tempfile.TemporaryDirectory() as d:
+        net, _ = demo_backbone(Path(d), image_size=16)
+    score = RegionScore(net.double(), random_encoder(net.embed_dim, 10), [0, 3, 4, 8]).double().eval()
+    model.decoder = _Float64Decoder()
+    scheduler = model.make_scheduler()
+    scheduler.set_timesteps(10)
+    t = scheduler.timesteps[4]
+    abar = scheduler.alphas_cumprod[t].double()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.5
+
+    def s_of(x_):
+        from cortexplorer.braindive.guidance import blended_score
+
+        with torch.no_grad():
+            return blended_score(model, score, x_, t, abar)[0]
+
+    _, grad, s0 = guidance_gradient(model, score, x, t, abar, scale=1.0)
+    assert torch.allclose(s0, s_of(x))
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        d = torch.as_tensor(rng.normal(size=x.shape))
+        h = 1e-5
+        numeric = (s_of(x + h * d) - s_of(x - h * d)) / (2 * h)
+        analytic = (grad * d).sum(dim=(1, 2, 3))
+        np.testing.assert_allclose(analytic.numpy(), numeric.numpy(), rtol=1e-5, atol=1e-9)
+
+
+class _Float64Decoder(torch.nn.Module):
+    def forward(self, x):
+        return (x / 2 + 0.5).clamp(0, 1)
+
+
+class _Brightness(torch.nn.Module):
+    """A planted score: mean brightness of each image (row ``nan_row`` gives NaN)."""
+
+    def __init__(self, nan_row: int | None = None):
+        super().__init__()
+        self.nan_row = nan_row
+        self.dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
+
+    def forward(self, images):
+        s = images.mean(dim=(1, 2, 3))
+        if self.nan_row is not None:
+            s = s * torch.where(torch.arange(len(s)) == self.nan_row, torch.nan, 1.0)
+        return s
+
+
+def test_guidance_moves_images_along_the_score_and_stops_only_non_finite_seeds(caplog):
+    model = tiny_pixel_model()
+    seeds = list(range(6))
+    plain = sample(model, None, seeds=seeds, steps=8, progress=False)
+    up = sample(model, _Brightness(), seeds=seeds, steps=8, scale=200.0, progress=False)
+    down = sample(model, _Brightness(), seeds=seeds, steps=8, scale=-200.0, progress=False)
+    b = [r.images.mean(dim=(1, 2, 3)) for r in (down, plain, up)]
+    assert (b[0] < b[1]).all() and (b[1] < b[2]).all()
+    broken = sample(model, _Brightness(nan_row=2), seeds=seeds, steps=8, scale=200.0, progress=False)
+    assert list(broken.ok) == [True, True, False, True, True, True]
+    assert "non-finite score" in broken.failed[2] and "seed 2 stopped" in caplog.text
+    keep = np.array([0, 1, 3, 4, 5])
+    assert torch.equal(broken.images[keep], up.images[keep])  # the others are untouched
+    assert broken.uint8()[2].max() == 0
+    with pytest.raises(ValueError, match="must be finite"):
+        sample(model, _Brightness(), seeds=seeds, steps=2, scale=float("inf"), progress=False)
+
+
+def test_rank_and_keep_keeps_the_top_fraction_of_finished_images():
+    table = rank_and_keep([10, 11, 12, 13, 14, 15], np.array([0.1, 0.9, np.nan, 0.5, 0.7, 0.3]),
+                          np.array([True, True, False, True, True, True]), keep_fraction=0.4)
+    assert table["rank"].tolist() == [5, 1, 0, 3, 2, 4]
+    assert table["kept"].tolist() == [False, True, False, False, True, False]
+
+
+def test_region_voxels_refuses_empty_regions_and_masks_on_another_grid():
+    enc = random_encoder(8, 20)  # voxels at the first 20 positions of a 4×4×4 grid
+    data = np.zeros((4, 4, 4), dtype=np.uint8)
+    data[3, 3, 3] = 1  # position 63: not an encoder voxel
+    with pytest.raises(ValueError, match="has no voxels among the 20 voxels"):
+        region_voxels(enc, nib.Nifti1Image(data, np.eye(4)), region="FFA", mask_path="m.nii.gz", encoder_path="e.pt")
+    data[0, 1, 2] = 1  # position 6
+    assert region_voxels(enc, nib.Nifti1Image(data, np.eye(4)), region="FFA", mask_path="m", encoder_path="e").tolist() == [6]
+    shifted = np.eye(4)
+    shifted[:3, 3] = 2.0
+    with pytest.raises(ValueError, match=r"not on the voxel grid of the encoder 'e\.pt'.*affines differ"):
+        region_voxels(enc, nib.Nifti1Image(data, shifted), region="FFA", mask_path="m", encoder_path="e.pt")
+    with pytest.raises(ValueError, match=r"grid \(4, 4, 5\).*not on the voxel grid"):
+        region_voxels(enc, nib.Nifti1Image(np.zeros((4, 4, 5), np.uint8), np.eye(4)), region="FFA", mask_path="m",
+                      encoder_path="e")
+    enc.affine = enc.shape = None  # an encoder without its grid: only the bounds can be checked
+    with pytest.raises(ValueError, match="indexes voxels outside the grid"):
+        region_voxels(enc, nib.Nifti1Image(np.ones((2, 2, 2), np.uint8), np.eye(4)), region="V1", mask_path="m",
+                      encoder_path="e")
+
+
+def test_encoder_file_keeps_its_voxel_grid(tmp_path):
+    from cortexplorer.encoder import VoxelEncoder
+
+    enc = random_encoder(8, 5)
+    enc.save(tmp_path / "e.pt")
+    back = VoxelEncoder.load(tmp_path / "e.pt")
+    assert torch.equal(back.affine, enc.affine) and back.shape.tolist() == [4, 4, 4]
+    assert torch.equal(back.select([1, 2]).voxel_ijk, enc.voxel_ijk[1:3])
+
+
+def test_zero_shot_labels_equal_a_direct_open_clip_computation():
+    """The zero-shot path (NSD/BIDS: no oracle) against open_clip's own encode_image/encode_text on the same model."""
+    from cortexplorer.braindive.evaluate import SEMANTIC_CATEGORIES, ZERO_SHOT_TEMPLATES, ZeroShotLabels
+    from cortexplorer.models import open_clip_module
+    from cortexplorer.models.backbone import DEMO_ARCH, OPENAI_MEAN, OPENAI_STD
+
+    open_clip = open_clip_module()
+    torch.manual_seed(3)
+    model = open_clip.create_model(DEMO_ARCH, force_image_size=16).eval()
+    tok = open_clip.get_tokenizer(DEMO_ARCH)
+    labels = ZeroShotLabels(model, tok, {"image_size": 16, "mean": OPENAI_MEAN, "std": OPENAI_STD},
+                            SEMANTIC_CATEGORIES)
+    images = np.random.default_rng(0).integers(0, 256, size=(40, 16, 16, 3), dtype=np.uint8)
+    with torch.no_grad():
+        x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1)) \
+            / torch.tensor(OPENAI_STD).view(1, 3, 1, 1)
+        img = torch.nn.functional.normalize(model.encode_image(x), dim=-1)
+        text = torch.stack([torch.nn.functional.normalize(torch.nn.functional.normalize(
+            model.encode_text(tok([t.format(c) for t in ZERO_SHOT_TEMPLATES])), dim=-1).mean(0), dim=0)
+            for c in SEMANTIC_CATEGORIES])
+    cosines = (img @ text.T).numpy()
+    np.testing.assert_allclose(labels.scores(images), cosines, atol=1e-5)
+    assert (labels(images) == np.asarray(SEMANTIC_CATEGORIES)[cosines.argmax(1)]).all()
+
+
+def test_smoke_braindive_outputs_are_consistent(smoke_results):
+    """Every seed is written, ranked and the top 20% kept; the PNGs re-scored by the encoder give the recorded
+    predictions; guidance plus re-ranking raises the region's predicted activation above the unguided samples."""
+    from PIL import Image
+
+    from cortexplorer.braindive.stage import region_mask
+    from cortexplorer.encoder import VoxelEncoder
+    from cortexplorer.io.tables import read_tsv
+    from cortexplorer.models import BackboneSpec, load_backbone
+
+    d = smoke_results / "braindive" / "sub-01" / "faces"
+    scores = read_tsv(d / "scores.tsv", required=["seed", "file", "predicted", "rank", "kept", "status"])
+    unguided = read_tsv(smoke_results / "braindive" / "unguided" / "seeds.tsv")
+    assert scores["seed"].tolist() == unguided["seed"].tolist() == list(range(10))
+    assert (scores["status"] == "ok").all() and sorted(scores["rank"]) == list(range(1, 11))
+    assert scores["kept"].sum() == 2 and set(scores.loc[scores["kept"], "rank"]) == {1, 2}
+    enc = VoxelEncoder.load(smoke_results / "encoder" / "sub-01" / "democlip" / "encoder.pt")
+    net = load_backbone(BackboneSpec.from_config("democlip", {"kind": "demo_clip"}),
+                        demo_weights=smoke_results / "models" / "demo_clip" / "model.pt")
+    mask, category, path = region_mask("faces", smoke_results / "rois" / "sub-01")
+    assert category == "face"
+    vox = region_voxels(enc, mask, region="faces", mask_path=path, encoder_path="encoder.pt")
+    images = np.stack([np.asarray(Image.open(d / "images" / f)) for f in scores["file"]])
+    with torch.no_grad():
+        rescored = RegionScore(net, enc, vox)(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
+    np.testing.assert_allclose(rescored, scores["predicted"], atol=0.02 * np.ptp(scores["predicted"]) + 1e-3)
+    summary = read_tsv(smoke_results / "evaluation" / "sub-01" / "braindive" / "summary.tsv").set_index("region")
+    assert list(summary.index) == ["faces", "places", "V1"]
+    assert (summary["predicted_kept"] > summary["predicted_unguided"]).all(), summary
+    assert pd.isna(summary.loc["V1", "category"]) and np.isnan(summary.loc["V1", "share_kept"])  # 'low-level': no share
+    assert summary["true_unguided_sd"].gt(0).all()
