@@ -16,6 +16,7 @@ report: "workflow/report/workflow.rst"
 wildcard_constraints:
     subject="[A-Za-z0-9]+",
     backbone="[A-Za-z0-9_-]+",
+    region="[A-Za-z0-9-]+",
 
 
 include: "workflow/rules/common.smk"
@@ -27,6 +28,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/encoder.smk"
+include: "workflow/rules/braindive.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -115,3 +115,23 @@ def test_default_backbones_follow_the_mode_and_bad_names_are_refused(tmp_path):
         check_config({**bids, "features": {"backbones": {"mine": {"kind": "demo_clip"}}}}, schema)
     with pytest.raises(ConfigError, match=r"'encoder.backbones' names 'other'"):
         check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1, "encoder": {"backbones": ["other"]}}, schema)
+
+
+def test_braindive_defaults_follow_the_mode_and_bad_settings_are_refused(tmp_path):
+    schema = load_schema()
+    demo = check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1}, schema)["braindive"]
+    assert demo["diffusion"] == {"kind": "demo_diffusion"} and demo["backbone"] == "democlip"
+    assert demo["regions"][:4] == ["faces", "places", "bodies", "words"] and demo["keep_fraction"] == 0.2
+    (tmp_path / "bids" / "stim").mkdir(parents=True)
+    bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
+            "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
+    real = check_config(bids, schema)["braindive"]
+    assert real["diffusion"]["model_id"] == "stabilityai/stable-diffusion-2-1-base"
+    assert (real["steps"], real["guidance_scale"], real["n_seeds"], real["backbone"]) == (50, 130.0, 500, "braindive")
+    with pytest.raises(ConfigError, match="braindive.diffusion' is the demo's own model"):
+        check_config({**bids, "braindive": {"diffusion": {"kind": "demo_diffusion"}}}, schema)
+    with pytest.raises(ConfigError, match="'braindive.backbone' is 'nope', which has no encoder"):
+        check_config({**bids, "braindive": {"backbone": "nope"}}, schema)
+    with pytest.raises(ConfigError, match="Unknown config key 'braindive.classifier.archh'"):
+        check_config({**bids, "braindive": {"classifier": {"kind": "open_clip", "arch": "ViT-L-14",
+                                                           "pretrained": "openai", "archh": 1}}}, schema)

@@ -102,13 +102,19 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "models/demo_clip/retrieval.tsv", "models/demo_clip/loss.tsv", "features/democlip.h5",
                 "features/democlip.provenance.json", "encoder/sub-01/democlip/encoder.pt", "encoder/sub-01/democlip/metrics.tsv",
                 "encoder/sub-01/democlip/regions.tsv", "encoder/sub-01/democlip/r2.nii.gz",
-                "encoder/sub-01/democlip/r2_noise_normalised.nii.gz", "encoder/sub-01/democlip/qc.png"):
+                "encoder/sub-01/democlip/r2_noise_normalised.nii.gz", "encoder/sub-01/democlip/qc.png",
+                "models/demo_diffusion/model.pt", "models/demo_diffusion/loss.tsv", "models/demo_diffusion/samples.png",
+                "braindive/unguided/seeds.tsv", "braindive/unguided/grid.png", "braindive/sub-01/faces/scores.tsv",
+                "braindive/sub-01/faces/grid.png", "braindive/sub-01/V1/scores.tsv",
+                "evaluation/sub-01/braindive/summary.tsv", "evaluation/sub-01/braindive/images.tsv",
+                "evaluation/sub-01/braindive/activation.png", "evaluation/sub-01/braindive/grids.png"):
         assert (results / rel).stat().st_size > 0, rel
     for rule in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
-                 "demo_clip", "features_democlip", "encoder_sub-01_democlip"):
+                 "demo_clip", "features_democlip", "encoder_sub-01_democlip", "demo_diffusion", "braindive_unguided",
+                 "braindive_sub-01_faces", "braindive_evaluate_sub-01"):
         assert (smoke_run / "logs" / "smoke" / f"{rule}.log").stat().st_size > 0
     for rule in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
-                 "features_democlip", "encoder_sub-01_democlip"):
+                 "features_democlip", "encoder_sub-01_democlip", "braindive_sub-01_places", "braindive_evaluate_sub-01"):
         # not oracle: cached rules can't have one
         assert (smoke_run / "benchmarks" / "runs" / "smoke" / f"{rule}.tsv").exists()
     assert not list(results.rglob("*.partial*")), "temporary files left behind"
@@ -117,7 +123,7 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
-                    "Demo CLIP model", "Voxelwise encoders", "What was produced", "Runtime and provenance"):
+                    "Demo CLIP model", "Voxelwise encoders", "BrainDiVE: images that drive a region", "What was produced", "Runtime and provenance"):
         assert f">{section}</h2>" in page
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -131,8 +137,9 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     # delete one intermediate: only what depends on it is scheduled again
     (smoke_run / "results" / "smoke" / "localizer" / "images.h5").unlink()
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml"))
+    guided = {"braindive": 3, "braindive_evaluate": 1}  # smoke: 3 regions
     assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1, "preprocess": 1, "rois": 1,
-                    "encoder": 1}
+                    "encoder": 1, **guided}
     # a changed setting reruns only the jobs that use it
     snakemake(smoke_run, "--cores", "2", "--configfile", "config/smoke.yaml")
     changed = tmp_path / "changed.yaml"
@@ -141,10 +148,16 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     assert jobs == {"all": 1, "report_dashboard": 1}
     changed.write_text("rois:\n  t_threshold: 3.5\n")
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "rois": 1, "encoder": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "rois": 1, "encoder": 1, **guided}
     changed.write_text("encoder:\n  n_folds: 4\n")  # the features and the demo CLIP stay
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "encoder": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "encoder": 1, **guided}
+    changed.write_text("braindive:\n  guidance_scale: 10\n")  # the unguided baseline and the models stay
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
+    assert jobs == {"all": 1, "report_dashboard": 1, **guided}
+    changed.write_text("braindive:\n  regions: [faces, places, V1, bodies]\n")  # only the new region is sampled
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
+    assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 1, "braindive_evaluate": 1}
 
 
 def test_results_folder_is_relocatable(smoke_run: Path, tmp_path: Path):

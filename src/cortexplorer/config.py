@@ -130,6 +130,44 @@ def _check_backbones(config: dict) -> list[str]:
     return problems
 
 
+# braindive settings left empty take the mode's defaults: the demo's small models (tuned on the demo, see
+# config/README.md), or the settings of BrainDiVE's code (Stable Diffusion 2.1-base, 50 DPM-Solver++ steps, γ = 130)
+BRAINDIVE_DEFAULTS = {
+    "demo": {"diffusion": {"kind": "demo_diffusion"}, "regions": ["faces", "places", "bodies", "words", "food",
+                                                                  "V1", "V2", "V3"],
+             "n_seeds": 64, "steps": 25, "guidance_scale": 50.0, "batch_size": 32},
+    "real": {"diffusion": {"kind": "stable_diffusion", "model_id": "stabilityai/stable-diffusion-2-1-base",
+                           "revision": "main"},
+             "regions": ["faces", "places", "bodies", "words"], "n_seeds": 500, "steps": 50, "guidance_scale": 130.0,
+             "batch_size": 8},
+}
+
+
+def _check_braindive(config: dict) -> list[str]:
+    """Fill the mode's BrainDiVE defaults; the guiding backbone must be one the encoder is fitted on."""
+    mode = config["dataset"]["mode"]
+    bd = config["braindive"]
+    for key, value in BRAINDIVE_DEFAULTS["demo" if mode == "demo" else "real"].items():
+        if bd.get(key) is None:
+            bd[key] = copy.deepcopy(value)
+    encoder_backbones = config["encoder"]["backbones"] or list(config["features"]["backbones"])
+    bd["backbone"] = bd["backbone"] or encoder_backbones[0]
+    problems = []
+    if bd["backbone"] not in encoder_backbones:
+        problems.append(f"Config key 'braindive.backbone' is {bd['backbone']!r}, which has no encoder; use one of "
+                        f"encoder.backbones {encoder_backbones}.")
+    kind = bd["diffusion"]["kind"]
+    if kind == "demo_diffusion" and mode != "demo":
+        problems.append("Config key 'braindive.diffusion' is the demo's own model (kind: demo_diffusion), which only "
+                        f"exists in demo mode; in {mode} mode use {BRAINDIVE_DEFAULTS['real']['diffusion']}.")
+    if kind == "stable_diffusion" and not bd["diffusion"].get("model_id"):
+        problems.append("Config key 'braindive.diffusion.model_id' is required for kind stable_diffusion, e.g. "
+                        "stabilityai/stable-diffusion-2-1-base.")
+    if len(set(bd["regions"])) != len(bd["regions"]):
+        problems.append(f"Config key 'braindive.regions' lists a region twice: {bd['regions']}.")
+    return problems
+
+
 def check_config(
     config: Mapping[str, Any],
     schema: dict | None = None,
@@ -150,6 +188,7 @@ def check_config(
     problems = [_describe(e) for e in errors]
     if not problems:
         problems = _check_roots(filled, Path(base_dir)) + _check_backbones(filled)
+        problems = problems or _check_braindive(filled)
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
     return filled

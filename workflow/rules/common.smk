@@ -69,9 +69,11 @@ def final_outputs():
             f"{RESULTS}/oracle/metrics.tsv",
             f"{RESULTS}/models/demo_clip/model.pt",
             f"{RESULTS}/models/demo_clip/retrieval.tsv",
+            *[f"{RESULTS}/models/demo_diffusion/{f}" for f in DEMO_DIFFUSION_FILES],
             f"{RESULTS}/bids",
             f"{RESULTS}/truth",
             *subject_outputs(),
+            *braindive_outputs(),
         ]
     if MODE == "nsd":
         return [
@@ -79,8 +81,95 @@ def final_outputs():
             f"{RESULTS}/stimuli/images.h5",
             *nsd_local_paths(),
             *subject_outputs(),
+            *braindive_outputs(),
         ]
-    return [html, f"{RESULTS}/stimuli/images.h5", *subject_outputs()]
+    return [
+        html,
+        f"{RESULTS}/stimuli/images.h5",
+        *subject_outputs(),
+        *braindive_outputs(),
+    ]
+
+
+DEMO_DIFFUSION_FILES = ("model.pt", "loss.tsv", "samples.png", "provenance.json")
+BRAINDIVE_FILES = ("images", "scores.tsv", "grid.png", "provenance.json")
+BRAINDIVE_EVALUATION_FILES = (
+    "summary.tsv",
+    "images.tsv",
+    "activation.png",
+    "grids.png",
+    "provenance.json",
+)
+
+
+def braindive_outputs():
+    """Unguided samples, every region's guided images and their evaluation, per subject."""
+    regions = CFG["braindive"]["regions"]
+    return (
+        [
+            f"{RESULTS}/braindive/unguided/{f}"
+            for f in ("images", "seeds.tsv", "grid.png", "provenance.json")
+        ]
+        + [
+            f"{RESULTS}/braindive/sub-{s}/{r}/{f}"
+            for s in SUBJECTS
+            for r in regions
+            for f in BRAINDIVE_FILES
+        ]
+        + [
+            f"{RESULTS}/evaluation/sub-{s}/braindive/{f}"
+            for s in SUBJECTS
+            for f in BRAINDIVE_EVALUATION_FILES
+        ]
+    )
+
+
+def braindive_sampling():
+    """The settings that shape the samples of every seed (guided or not)."""
+    bd = CFG["braindive"]
+    return {
+        "diffusion_spec": bd["diffusion"],
+        **{k: bd[k] for k in ("n_seeds", "first_seed", "steps", "batch_size")},
+    }
+
+
+def diffusion_inputs(wildcards):
+    if CFG["braindive"]["diffusion"]["kind"] == "demo_diffusion":
+        return {"diffusion": f"{RESULTS}/models/demo_diffusion/model.pt"}
+    return {}
+
+
+def braindive_inputs(wildcards):
+    backbone = CFG["braindive"]["backbone"]
+    inputs = {
+        **diffusion_inputs(wildcards),
+        "encoder": f"{RESULTS}/encoder/sub-{wildcards.subject}/{backbone}/encoder.pt",
+        "rois": f"{RESULTS}/rois/sub-{wildcards.subject}",
+    }
+    if BACKBONES[backbone]["kind"] == "demo_clip":
+        inputs["demo_clip"] = f"{RESULTS}/models/demo_clip/model.pt"
+    if MODE == "demo":
+        inputs["truth"] = f"{RESULTS}/truth"
+    return inputs
+
+
+def braindive_evaluate_inputs(wildcards):
+    s, regions = wildcards.subject, CFG["braindive"]["regions"]
+    inputs = braindive_inputs(wildcards)
+    inputs.pop("diffusion", None)
+    inputs.update(
+        unguided=f"{RESULTS}/braindive/unguided/seeds.tsv",
+        unguided_images=f"{RESULTS}/braindive/unguided/images",
+        scores=[f"{RESULTS}/braindive/sub-{s}/{r}/scores.tsv" for r in regions],
+        region_images=[f"{RESULTS}/braindive/sub-{s}/{r}/images" for r in regions],
+        features=f"{RESULTS}/features/{CFG['braindive']['backbone']}.h5",
+        betas=f"{RESULTS}/preprocess/sub-{s}/betas.h5",
+        images=f"{RESULTS}/stimuli/images.h5",
+        stimuli=f"{RESULTS}/stimuli/stimuli.tsv",
+    )
+    if MODE == "demo":
+        inputs["oracle"] = f"{RESULTS}/oracle/oracle.pt"
+    return inputs
 
 
 ENCODER_FILES = (
@@ -228,6 +317,13 @@ def report_inputs(wildcards):
     inputs.update({f"rois_{s}": f"{RESULTS}/rois/sub-{s}" for s in SUBJECTS})
     if MODE == "demo":
         inputs["demo_clip"] = f"{RESULTS}/models/demo_clip/retrieval.tsv"
+        inputs["demo_diffusion"] = f"{RESULTS}/models/demo_diffusion/loss.tsv"
+    inputs.update(
+        {
+            f"braindive_{s}": f"{RESULTS}/evaluation/sub-{s}/braindive/summary.tsv"
+            for s in SUBJECTS
+        }
+    )
     inputs.update(
         {
             f"encoder_{s}_{b}": f"{RESULTS}/encoder/sub-{s}/{b}/provenance.json"

@@ -24,6 +24,6 @@ rule features:
         batch_size=CFG["features"]["batch_size"],
         device=CFG["device"],
         seed=SEED,
-        code=source_digest("cortexplorer.features", "cortexplorer.models"),
+        code=source_digest("cortexplorer.features", "cortexplorer.models.backbone"),
     script:
         "../scripts/features.py"

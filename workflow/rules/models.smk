@@ -31,6 +31,44 @@ if MODE == "demo":
         params:
             settings={**CFG["demo_clip"], "device": CFG["device"]},
             seed=SEED,
-            code=source_digest("cortexplorer.models"),
+            code=source_digest(
+                "cortexplorer.models.backbone", "cortexplorer.models.demo_clip"
+            ),
         script:
             "../scripts/demo_clip.py"
+
+    rule demo_diffusion:
+        """Train the demo's small pixel-space diffusion model on the disjoint image pool."""
+        input:
+            images=f"{RESULTS}/pool/images.h5",
+            table=f"{RESULTS}/pool/stimuli.tsv",
+        output:
+            model=f"{RESULTS}/models/demo_diffusion/model.pt",
+            curve=f"{RESULTS}/models/demo_diffusion/loss.tsv",
+            samples=report(
+                f"{RESULTS}/models/demo_diffusion/samples.png",
+                caption="../report/demo_diffusion.rst",
+                category="Models",
+                labels={"figure": "demo diffusion samples"},
+            ),
+            provenance=f"{RESULTS}/models/demo_diffusion/provenance.json",
+        log:
+            f"{LOGS}/demo_diffusion.log",
+        cache: "omit-software"
+        conda:
+            MODELS_ENV
+        threads: workflow.cores
+        resources:
+            mem_mb=4000,
+            runtime=120,
+            gpu=CFG["gpus_per_job"],
+        params:
+            settings={**CFG["demo_diffusion"], "device": CFG["device"]},
+            seed=SEED,
+            code=source_digest(
+                "cortexplorer.models.diffusion",
+                "cortexplorer.models.demo_diffusion",
+                "cortexplorer.braindive.guidance",
+            ),
+        script:
+            "../scripts/demo_diffusion.py"

@@ -194,6 +194,40 @@ def _demo_clip_section(results: Path) -> Section | None:
     return sec
 
 
+def _braindive_section(results: Path, config: dict | None) -> Section | None:
+    diffusion = results / "models" / "demo_diffusion"
+    runs = sorted((results / "evaluation").glob("sub-*/braindive/summary.tsv"))
+    if not runs and not (diffusion / "loss.tsv").exists():
+        return None
+    bd = (config or {}).get("braindive", {})
+    sec = Section("braindive", "BrainDiVE: images that drive a region")
+    sec.text("Diffusion sampling guided by the encoder: at every DPM-Solver++ step the predicted clean image "
+             "(blended with the current sample) is decoded, embedded by the encoder's backbone and read out; the "
+             "gradient of the region's mean predicted response, times the guidance scale, corrects the noise "
+             f"prediction. Settings: {bd.get('n_seeds', '?')} seeds per region, {bd.get('steps', '?')} steps, "
+             f"guidance scale {bd.get('guidance_scale', '?')}, the top {100 * bd.get('keep_fraction', 0.2):.0f}% kept "
+             "by predicted activation. Unguided samples of the same seeds are the baseline; the top natural stimuli "
+             "(as many as the kept images) are ranked by the region's measured and by its predicted response.")
+    if (diffusion / "loss.tsv").exists():
+        sec.figure(figures.loss_curve(read_tsv(diffusion / "loss.tsv"), x="step", y="loss", log_y=True),
+                   "Demo diffusion model: training loss (noise-prediction MSE, mean over 50 steps).")
+    if (diffusion / "samples.png").exists():
+        sec.figure((diffusion / "samples.png").read_bytes(), "Demo diffusion model: unguided samples.")
+    for summary in runs:
+        subject = summary.parent.parent.name
+        table = read_tsv(summary)
+        truth = " 'true_*': the simulator's true mean response of the region (% signal change); " \
+            "true_effect_sd = (true kept − true unguided mean) / unguided SD." if "true_kept" in table else ""
+        sec.table(table, f"{subject}: predicted activation and share of images classified as the region's "
+                  f"category, per image set.{truth}")
+        for name, caption in (("activation.png", "Activation and category share per region and image set."),
+                              ("grids.png", "Unguided samples; per region the kept guided images (by rank) and the "
+                                            "top natural stimuli by measured response.")):
+            if (summary.parent / name).exists():
+                sec.figure((summary.parent / name).read_bytes(), f"{subject}: {caption}")
+    return sec
+
+
 def _encoder_section(results: Path, on_template: bool) -> Section | None:
     runs = sorted(p.parent for p in (results / "encoder").glob("sub-*/*/regions.tsv"))
     if not runs:
@@ -305,6 +339,7 @@ def build_dashboard(
         _rois_section(results, on_template=_on_template(mode, config)),
         _demo_clip_section(results),
         _encoder_section(results, on_template=_on_template(mode, config)),
+        _braindive_section(results, config),
         _nsd_section(nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))
