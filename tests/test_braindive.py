@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cortexplorer.braindive.guidance import RegionScore, guidance_gradient, sample
-from cortexplorer.braindive.stage import rank_and_keep, region_voxels
+from cortexplorer.braindive.stage import check_finished, rank_and_keep, region_voxels
 from cortexplorer.models.diffusion import from_pipeline
 from tests.tiny_models import demo_backbone, random_encoder, tiny_pixel_model, tiny_stable_diffusion
 
@@ -124,6 +124,28 @@ def test_guidance_moves_images_along_the_score_and_stops_only_non_finite_seeds(c
     assert broken.uint8()[2].max() == 0
     with pytest.raises(ValueError, match="must be finite"):
         sample(model, _Brightness(), seeds=seeds, steps=2, scale=float("inf"), progress=False)
+    # a scale that overflows float32 stops every seed, and the stage refuses to rank nothing
+    blown = sample(model, _Brightness(), seeds=seeds[:3], steps=3, scale=1e39, progress=False)
+    assert not blown.ok.any() and blown.failed[0] == "non-finite score or guidance gradient at step 1/3"
+    with pytest.raises(FloatingPointError, match=r"Every seed of region 'FFA'.*guidance_scale = 1e\+39 is too large"):
+        check_finished(blown, "FFA", 1e39)
+    assert check_finished(broken, "FFA", 200.0).tolist() == [True, True, False, True, True, True]
+
+
+def test_contrast_and_text_scores_on_known_answers(tmp_path):
+    from cortexplorer.braindive.guidance import ContrastScore, TextScore
+
+    net, _ = demo_backbone(tmp_path, image_size=16)
+    enc = random_encoder(net.embed_dim, 6)
+    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    a, b = RegionScore(net, enc, [0, 1]), RegionScore(net, enc, [4])
+    with torch.no_grad():
+        pred = enc(torch.nn.functional.normalize(net(images), dim=-1))
+        torch.testing.assert_close(ContrastScore(a, b, 0.5)(images), pred[:, :2].mean(1) - 0.5 * pred[:, 4])
+        emb = net(images)
+        text = TextScore(net, 3 * emb[1])  # the text embedding of image 1 (any scale): cosine 1 with it
+        torch.testing.assert_close(text(images)[1], torch.tensor(1.0))
+        assert (text(images)[[0, 2]] < 1 - 1e-4).all()
 
 
 def test_rank_and_keep_keeps_the_top_fraction_of_finished_images():
@@ -220,3 +242,31 @@ def test_smoke_braindive_outputs_are_consistent(smoke_results):
     assert (summary["predicted_kept"] > summary["predicted_unguided"]).all(), summary
     assert pd.isna(summary.loc["V1", "category"]) and np.isnan(summary.loc["V1", "share_kept"])  # 'low-level': no share
     assert summary["true_unguided_sd"].gt(0).all()
+
+
+def test_stable_diffusion_loads_from_a_local_hub_cache_only(tmp_path, monkeypatch):
+    """The real loader reads every component from a Hugging Face cache (no network) and samples like the
+    pipeline it was saved from; a model not in the cache is one clear error."""
+    from cortexplorer.models.diffusion import load_diffusion
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipe = tiny_stable_diffusion(tmp_path)
+    revision = "1" * 40
+    repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    pipe.save_pretrained(repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    spec = {"kind": "stable_diffusion", "model_id": "someone/tiny-sd", "revision": "main",
+            "cache_dir": str(tmp_path / "hub")}
+    loaded = load_diffusion(spec)
+    assert loaded.identity == {"kind": "stable_diffusion", "model_id": "someone/tiny-sd", "revision": "main",
+                               "commit": revision}
+    assert loaded.kind == "latent" and loaded.sample_shape == (4, 8, 8)
+    a = sample(loaded, None, seeds=[4], steps=2, progress=False)
+    b = sample(from_pipeline(pipe), None, seeds=[4], steps=2, progress=False)
+    torch.testing.assert_close(a.images, b.images)
+    with pytest.raises(FileNotFoundError, match=r"'someone/other-sd'.*not in the local Hugging Face cache.*"
+                                                r"huggingface-cli download someone/other-sd"):
+        load_diffusion({**spec, "model_id": "someone/other-sd"})
+    with pytest.raises(ValueError, match="Unknown braindive.diffusion.kind"):
+        load_diffusion({"kind": "imagen"})

@@ -138,13 +138,7 @@ def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images
              category or "no category", len(voxels), n_seeds, steps, guidance_scale, model.kind, device)
     result = sample_in_batches(model, score_fn, seeds=seeds, batch_size=batch_size, steps=steps, scale=guidance_scale,
                                label=f"braindive {region}")
-    ok = result.ok
-    if not ok.any():
-        raise FloatingPointError(f"Every seed of region {region!r} became non-finite (first: {result.failed[0]}); "
-                                 f"braindive.guidance_scale = {guidance_scale} is too large for this model: lower it.")
-    if not ok.all():
-        log.warning("region %s: %d of %d seeds stopped (non-finite); the others are kept and ranked", region,
-                    int((~ok).sum()), len(ok))
+    ok = check_finished(result, region, guidance_scale)
     predicted = np.full(len(seeds), np.nan, dtype=np.float32)
     predicted[ok] = score_images(score_fn, result.images[torch.as_tensor(ok)])
     table = rank_and_keep(seeds, predicted, ok, keep_fraction)
@@ -164,6 +158,18 @@ def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images
                   diffusion_identity=model.identity, backbone_identity=net.identity,
                   n_failed=int((~ok).sum()), n_kept=int(table["kept"].sum()))
     return table
+
+
+def check_finished(result: SampleResult, region: str, guidance_scale: float) -> np.ndarray:
+    """Which seeds finished; an error when none did (the guidance scale is too large for the model)."""
+    ok = result.ok
+    if not ok.any():
+        raise FloatingPointError(f"Every seed of region {region!r} became non-finite (first: {result.failed[0]}); "
+                                 f"braindive.guidance_scale = {guidance_scale} is too large for this model: lower it.")
+    if not ok.all():
+        log.warning("region %s: %d of %d seeds stopped (non-finite; seeds %s); the others are kept and ranked",
+                    region, int((~ok).sum()), len(ok), [s for s, good in zip(result.seeds, ok, strict=True) if not good])
+    return ok
 
 
 def _check_same_backbone(loaded: dict, fitted: dict, encoder_path: str) -> None:
