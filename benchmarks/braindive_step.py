@@ -6,7 +6,7 @@ timed on the same batch, interleaved, on the demo architectures (the demo diffus
 demo CLIP: trained weights when a demo run left them in ``results/demo/models``, else the same
 architectures with random weights, which cost the same).
 
-Run:  python benchmarks/braindive_step.py [--batch 32] [--repeats 7] [--threads 2]
+Run:  python benchmarks/braindive_step.py [--batch 32] [--repeats 7] [--threads 2] [--augmentations 4]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cortexplorer.braindive.guidance import RegionScore, guidance_gradient
+from cortexplorer.braindive.guidance import AugmentedScore, RegionScore, guidance_gradient
 from cortexplorer.encoder import VoxelEncoder
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models import BackboneSpec, load_backbone, open_clip_module
@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--augmentations", type=int, default=4, help="random crops per guided step (the demo's default)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as d:
@@ -69,6 +70,8 @@ def main() -> None:
     encoder = VoxelEncoder(torch.as_tensor(rng.normal(size=(backbone.embed_dim, n_vox)), dtype=torch.float32),
                            torch.zeros(n_vox), torch.zeros(n_vox, 3, dtype=torch.long), torch.ones(n_vox))
     score = RegionScore(backbone, encoder, np.arange(n_vox)).eval()
+    if args.augmentations:
+        score = AugmentedScore(score, args.augmentations)
     scheduler = model.make_scheduler()
     scheduler.set_timesteps(25)
     t = scheduler.timesteps[10]
@@ -96,7 +99,8 @@ def main() -> None:
             f()
             times[name].append(time.perf_counter() - start)
     u, g = np.median(times["unguided"]), np.median(times["guided"])
-    print(f"models: {which}; batch {args.batch} at {model.sample_shape[1]} px, {args.threads} threads, "
+    print(f"models: {which}; batch {args.batch} at {model.sample_shape[1]} px, {args.augmentations} augmentations, "
+          f"{args.threads} threads, "
           f"{args.repeats} interleaved repeats")
     print(f"unguided step {u * 1000:.0f} ms, guided step {g * 1000:.0f} ms (medians): ratio {g / u:.2f} "
           f"(target <= 3.5)")

@@ -135,7 +135,7 @@ def _check_backbones(config: dict) -> list[str]:
 BRAINDIVE_DEFAULTS = {
     "demo": {"diffusion": {"kind": "demo_diffusion"}, "regions": ["faces", "places", "bodies", "words", "food",
                                                                   "V1", "V2", "V3"],
-             "n_seeds": 64, "steps": 25, "guidance_scale": 50.0, "batch_size": 32},
+             "n_seeds": 64, "steps": 25, "guidance_scale": 150.0, "batch_size": 32},
     "real": {"diffusion": {"kind": "stable_diffusion", "model_id": "stabilityai/stable-diffusion-2-1-base",
                            "revision": "main"},
              "regions": ["faces", "places", "bodies", "words"], "n_seeds": 500, "steps": 50, "guidance_scale": 130.0,

@@ -65,6 +65,7 @@ rule braindive:
             **braindive_sampling(),
             "guidance_scale": CFG["braindive"]["guidance_scale"],
             "keep_fraction": CFG["braindive"]["keep_fraction"],
+            "augmentations": CFG["braindive"]["augmentations"],
         },
         backbone=CFG["braindive"]["backbone"],
         spec=BACKBONES[CFG["braindive"]["backbone"]],

@@ -73,6 +73,37 @@ class TextScore(torch.nn.Module):
         return (emb * self.text).sum(-1)
 
 
+class AugmentedScore(torch.nn.Module):
+    """The mean score over ``n`` random crops (zoom ``min_scale``–1, anywhere inside the image) with random
+    horizontal flips: the "cutouts" of CLIP-guided diffusion, from which BrainDiVE's ``cond_fn`` descends. Guiding
+    through them rewards what the region responds to anywhere in the image rather than pixel patterns that
+    fool the encoder at one position. Every image of a batch gets the same crops, drawn from a generator
+    restarted by :meth:`reset` (``sample`` calls it), so an image still depends only on its seed."""
+
+    def __init__(self, score_fn: torch.nn.Module, n: int, min_scale: float = 0.8, seed: int = 0):
+        super().__init__()
+        self.score_fn, self.n, self.min_scale, self.seed = score_fn, int(n), float(min_scale), int(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self._gen = torch.Generator().manual_seed(self.seed)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        total = 0
+        for _ in range(self.n):
+            u = torch.rand(4, generator=self._gen, dtype=torch.float64).tolist()
+            zoom = self.min_scale + (1 - self.min_scale) * u[0]
+            tx, ty = (2 * u[1] - 1) * (1 - zoom), (2 * u[2] - 1) * (1 - zoom)
+            flip = -1.0 if u[3] < 0.5 else 1.0
+            theta = torch.tensor([[zoom * flip, 0.0, tx], [0.0, zoom, ty]], dtype=images.dtype, device=images.device)
+            grid = torch.nn.functional.affine_grid(theta.expand(images.shape[0], 2, 3), list(images.shape),
+                                                   align_corners=False)
+            total = total + self.score_fn(torch.nn.functional.grid_sample(images, grid, mode="bilinear",
+                                                                          padding_mode="reflection",
+                                                                          align_corners=False))
+        return total / self.n
+
+
 @dataclass
 class SampleResult:
     """Final images (N × 3 × H × W in [0, 1], float32, CPU) with their seeds; ``failed[i]`` says why image i was
@@ -153,6 +184,8 @@ def sample(model: DiffusionModel, score_fn: ScoreFn | None, *, seeds: Sequence[i
         raise ValueError("A non-zero guidance scale needs a score function.")
     if not math.isfinite(scale):
         raise ValueError(f"The guidance scale must be finite, not {scale}.")
+    if hasattr(score_fn, "reset"):
+        score_fn.reset()
     scheduler = model.make_scheduler()
     scheduler.set_timesteps(steps, device=model.device)
     x = initial_noise(model, seeds, scheduler)

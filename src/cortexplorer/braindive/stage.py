@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from cortexplorer.braindive.guidance import RegionScore, SampleResult, sample
+from cortexplorer.braindive.guidance import AugmentedScore, RegionScore, SampleResult, sample
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.encoder.model import VoxelEncoder
 from cortexplorer.io.atomic import atomic_dir, atomic_path
@@ -121,8 +121,8 @@ def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images
                     out_provenance: str, diffusion_spec: dict, backbone: str, backbone_spec: dict,
                     demo_diffusion: str | None = None, demo_clip: str | None = None, truth_dir: str | None = None,
                     n_seeds: int = 500, first_seed: int = 0, batch_size: int = 8, steps: int = 50,
-                    guidance_scale: float = 130.0, keep_fraction: float = 0.2, device: str = "auto",
-                    seed: int = 0) -> pd.DataFrame:
+                    guidance_scale: float = 130.0, keep_fraction: float = 0.2, augmentations: int = 0,
+                    device: str = "auto", seed: int = 0) -> pd.DataFrame:
     """Guided images for one region: PNGs of every finished seed, ``scores.tsv`` (seed, file, predicted, rank,
     kept, status) and a grid of the kept images."""
     model, device = _setup(diffusion_spec, demo_diffusion, device)
@@ -136,7 +136,8 @@ def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images
     seeds = list(range(first_seed, first_seed + n_seeds))
     log.info("region %s (%s, %d voxels): %d seeds, %d steps, guidance scale %g, %s diffusion on %s", region,
              category or "no category", len(voxels), n_seeds, steps, guidance_scale, model.kind, device)
-    result = sample_in_batches(model, score_fn, seeds=seeds, batch_size=batch_size, steps=steps, scale=guidance_scale,
+    guide = AugmentedScore(score_fn, augmentations, seed=seed) if augmentations else score_fn
+    result = sample_in_batches(model, guide, seeds=seeds, batch_size=batch_size, steps=steps, scale=guidance_scale,
                                label=f"braindive {region}")
     ok = check_finished(result, region, guidance_scale)
     predicted = np.full(len(seeds), np.nan, dtype=np.float32)
@@ -153,6 +154,7 @@ def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images
     write_sidecar(out_provenance, stage="braindive",
                   settings=dict(region=region, n_seeds=n_seeds, first_seed=first_seed, steps=steps,
                                 guidance_scale=guidance_scale, keep_fraction=keep_fraction, batch_size=batch_size,
+                                augmentations=augmentations,
                                 diffusion=diffusion_spec, backbone=backbone),
                   seed=seed, region_category=category, region_mask=mask_path, n_voxels=len(voxels),
                   diffusion_identity=model.identity, backbone_identity=net.identity,
