@@ -6,7 +6,7 @@ timed on the same batch, interleaved, on the demo architectures (the demo diffus
 demo CLIP: trained weights when a demo run left them in ``results/demo/models``, else the same
 architectures with random weights, which cost the same).
 
-Run:  python benchmarks/braindive_step.py [--batch 32] [--repeats 7] [--threads 2] [--augmentations 4]
+Run:  python benchmarks/braindive_step.py [--batch 32] [--repeats 7] [--threads 2] [--augmentations 0]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--augmentations", type=int, default=4, help="random crops per guided step (the demo's default)")
+    ap.add_argument("--augmentations", type=int, default=0, help="random crops per guided step (braindive.augmentations; 0 in the demo)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as d:

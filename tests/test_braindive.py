@@ -148,6 +148,24 @@ def test_contrast_and_text_scores_on_known_answers(tmp_path):
         assert (text(images)[[0, 2]] < 1 - 1e-4).all()
 
 
+def test_augmented_score_averages_crops_reproducibly():
+    from cortexplorer.braindive.guidance import AugmentedScore
+
+    mean = _Brightness()
+    flat = torch.full((2, 3, 16, 16), 0.3)
+    aug = AugmentedScore(mean, 5)
+    torch.testing.assert_close(aug(flat), mean(flat))  # crops of a uniform image change nothing
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(2, 3, 16, 16).contiguous()
+    aug.reset()
+    first = aug(ramp)
+    aug.reset()
+    assert torch.equal(aug(ramp), first) and not torch.equal(aug(ramp), first)  # restarts, then draws anew
+    assert torch.equal(first[0], first[1])  # the same crops for every image of a batch
+    left = torch.where(torch.arange(16).view(1, 1, 1, 16) < 8, 1.0, 0.0).expand(1, 3, 16, 16)
+    shifted = AugmentedScore(mean, 20, min_scale=0.5)(left)  # crops see more or less of the bright half
+    assert 0.3 < shifted.item() < 0.7 and shifted.item() != 0.5
+
+
 def test_rank_and_keep_keeps_the_top_fraction_of_finished_images():
     table = rank_and_keep([10, 11, 12, 13, 14, 15], np.array([0.1, 0.9, np.nan, 0.5, 0.7, 0.3]),
                           np.array([True, True, False, True, True, True]), keep_fraction=0.4)
@@ -268,5 +286,5 @@ def test_stable_diffusion_loads_from_a_local_hub_cache_only(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError, match=r"'someone/other-sd'.*not in the local Hugging Face cache.*"
                                                 r"huggingface-cli download someone/other-sd"):
         load_diffusion({**spec, "model_id": "someone/other-sd"})
-    with pytest.raises(ValueError, match="Unknown braindive.diffusion.kind"):
+    with pytest.raises(ValueError, match=r"Unknown braindive\.diffusion\.kind"):
         load_diffusion({"kind": "imagen"})

@@ -128,10 +128,10 @@ def test_braindive_defaults_follow_the_mode_and_bad_settings_are_refused(tmp_pat
     real = check_config(bids, schema)["braindive"]
     assert real["diffusion"]["model_id"] == "stabilityai/stable-diffusion-2-1-base"
     assert (real["steps"], real["guidance_scale"], real["n_seeds"], real["backbone"]) == (50, 130.0, 500, "braindive")
-    with pytest.raises(ConfigError, match="braindive.diffusion' is the demo's own model"):
+    with pytest.raises(ConfigError, match=r"braindive\.diffusion' is the demo's own model"):
         check_config({**bids, "braindive": {"diffusion": {"kind": "demo_diffusion"}}}, schema)
-    with pytest.raises(ConfigError, match="'braindive.backbone' is 'nope', which has no encoder"):
+    with pytest.raises(ConfigError, match=r"'braindive\.backbone' is 'nope', which has no encoder"):
         check_config({**bids, "braindive": {"backbone": "nope"}}, schema)
-    with pytest.raises(ConfigError, match="Unknown config key 'braindive.classifier.archh'"):
+    with pytest.raises(ConfigError, match=r"Unknown config key 'braindive\.classifier\.archh'"):
         check_config({**bids, "braindive": {"classifier": {"kind": "open_clip", "arch": "ViT-L-14",
                                                            "pretrained": "openai", "archh": 1}}}, schema)
