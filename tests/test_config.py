@@ -128,6 +128,7 @@ def test_braindive_defaults_follow_the_mode_and_bad_settings_are_refused(tmp_pat
     real = check_config(bids, schema)["braindive"]
     assert real["diffusion"]["model_id"] == "stabilityai/stable-diffusion-2-1-base"
     assert (real["steps"], real["guidance_scale"], real["n_seeds"], real["backbone"]) == (50, 130.0, 500, "braindive")
+    assert real["classifier"]["arch"] == "ViT-L-14" and demo["classifier"] is None
     with pytest.raises(ConfigError, match=r"braindive\.diffusion' is the demo's own model"):
         check_config({**bids, "braindive": {"diffusion": {"kind": "demo_diffusion"}}}, schema)
     with pytest.raises(ConfigError, match=r"'braindive\.backbone' is 'nope', which has no encoder"):

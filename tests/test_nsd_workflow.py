@@ -134,16 +134,29 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     weights = tmp_path / "tiny_clip.pt"
     torch.manual_seed(0)
     torch.save(open_clip_module().create_model("cortexplorer-demo-clip").state_dict(), weights)
+    # Stable Diffusion's components at tiny size in a Hugging Face hub cache (the real loading path, no download)
+    from tests.tiny_models import tiny_stable_diffusion
+
+    revision = "2" * 40
+    sd_repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    tiny_stable_diffusion(tmp_path / "sd").save_pretrained(sd_repo / "snapshots" / revision)
+    (sd_repo / "refs").mkdir()
+    (sd_repo / "refs" / "main").write_text(revision)
+    clip = f"{{kind: open_clip, arch: cortexplorer-demo-clip, pretrained: '{weights}'}}"
     cfg.write_text("dataset: {name: nsdmini, mode: nsd}\n"
                    f"nsd: {{root: '{tree.root}', subjects: [1], sessions: [1, 2], image_size: 32}}\n"
                    "report: {html: reports/nsdmini/index.html}\n"
-                   f"features: {{backbones: {{tiny: {{kind: open_clip, arch: cortexplorer-demo-clip, "
-                   f"pretrained: '{weights}'}}}}}}\n")
+                   f"features: {{backbones: {{tiny: {clip}}}}}\n"
+                   "braindive: {diffusion: {kind: stable_diffusion, model_id: someone/tiny-sd, revision: main, "
+                   f"cache_dir: '{tmp_path / 'hub'}'}}, regions: [faces, places], n_seeds: 4, steps: 2, batch_size: 4, "
+                   f"classifier: {clip}}}\n")
 
     jobs = _jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
     assert "fetch_nsd" not in jobs  # every file is present
-    for rule in ("preprocess_nsd", "rois_nsd", "stimuli_nsd", "report_dashboard", "features", "encoder"):
+    for rule in ("preprocess_nsd", "rois_nsd", "stimuli_nsd", "report_dashboard", "features", "encoder",
+                 "braindive_unguided", "braindive_evaluate"):
         assert jobs.get(rule) == 1, jobs
+    assert jobs.get("braindive") == 2, jobs
 
     snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
     results = repo / "results" / "nsdmini"
@@ -204,6 +217,20 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     assert enc.weight.shape == (512, int(tree.mask.sum())) and enc.identity == feats.identity
     prov = json.loads((results / "encoder" / "sub-01" / "tiny" / "provenance.json").read_text())
     assert prov["n_test_stimuli"] == len(tree.shared_ids) and prov["n_train_rows"] == N_IMAGES - len(tree.shared_ids)
+
+    # BrainDiVE through Stable Diffusion's components from the hub cache, judged by open_clip zero-shot
+    from cortexplorer.io.tables import read_tsv
+
+    scores = read_tsv(results / "braindive" / "sub-01" / "faces" / "scores.tsv")
+    assert len(scores) == 4 and scores["kept"].sum() == 1 and (scores["status"] == "ok").all()
+    sd = json.loads((results / "braindive" / "sub-01" / "faces" / "provenance.json").read_text())
+    assert sd["diffusion_identity"] == {"kind": "stable_diffusion", "model_id": "someone/tiny-sd", "revision": "main",
+                                        "commit": revision}
+    summary = read_tsv(results / "evaluation" / "sub-01" / "braindive" / "summary.tsv").set_index("region")
+    assert list(summary.index) == ["faces", "places"] and "true_kept" not in summary  # no truth outside the demo
+    assert summary["share_kept"].between(0, 1).all() and summary["share_top_measured"].between(0, 1).all()
+    ev = json.loads((results / "evaluation" / "sub-01" / "braindive" / "provenance.json").read_text())
+    assert "zero-shot" in ev["classifier"]
 
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()
     assert "Single-trial responses" in html and "Category-selective regions" in html and "Voxelwise encoders" in html

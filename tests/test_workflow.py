@@ -46,7 +46,8 @@ def test_ruff_is_clean():
 def test_demo_dry_run(workdir: Path):
     jobs = _jobs(snakemake(workdir, "-n"))
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
-                    "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1}
+                    "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1,
+                    "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1}
 
 
 def test_profiles_parse(workdir: Path):
@@ -84,7 +85,7 @@ def test_bids_dry_run(workdir: Path, tmp_path: Path):
                    f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")
     jobs = _jobs(snakemake(workdir, "-n", "--configfile", str(cfg)))
     assert jobs == {"all": 1, "report_dashboard": 1, "stimuli_folder": 1, "preprocess": 1, "rois": 1, "features": 2,
-                    "encoder": 2}
+                    "encoder": 2, "braindive_unguided": 1, "braindive": 4, "braindive_evaluate": 1}
     cfg.write_text(cfg.read_text() + "features:\n  backbones:\n    mine: {kind: demo_clip}\n")
     proc = snakemake(workdir, "-n", "--configfile", str(cfg), check=False)
     assert proc.returncode != 0 and "only exists in demo mode" in proc.stderr + proc.stdout

@@ -139,7 +139,9 @@ BRAINDIVE_DEFAULTS = {
     "real": {"diffusion": {"kind": "stable_diffusion", "model_id": "stabilityai/stable-diffusion-2-1-base",
                            "revision": "main"},
              "regions": ["faces", "places", "bodies", "words"], "n_seeds": 500, "steps": 50, "guidance_scale": 130.0,
-             "batch_size": 8},
+             "batch_size": 8,
+             # zero-shot judge: a stronger CLIP than the encoders' backbones, to limit circularity
+             "classifier": {"kind": "open_clip", "arch": "ViT-L-14", "pretrained": "openai"}},
 }
 
 
@@ -148,7 +150,7 @@ def _check_braindive(config: dict) -> list[str]:
     mode = config["dataset"]["mode"]
     bd = config["braindive"]
     for key, value in BRAINDIVE_DEFAULTS["demo" if mode == "demo" else "real"].items():
-        if bd.get(key) is None:
+        if bd.get(key) is None:  # (demo: classifier stays null = the oracle's classifier)
             bd[key] = copy.deepcopy(value)
     encoder_backbones = config["encoder"]["backbones"] or list(config["features"]["backbones"])
     bd["backbone"] = bd["backbone"] or encoder_backbones[0]

@@ -30,8 +30,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from cortexplorer.braindive.guidance import RegionScore
-from cortexplorer.braindive.stage import region_mask, region_voxels, score_images
+from cortexplorer.braindive.stage import region_mask, region_voxels
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.encoder.model import VoxelEncoder
 from cortexplorer.features import read_features
@@ -57,10 +56,6 @@ def read_png_folder(folder: str | os.PathLike, table: pd.DataFrame) -> np.ndarra
     if not files:
         raise ValueError(f"No image of '{folder}' finished; rerun its rule.")
     return np.stack([np.asarray(Image.open(Path(folder) / f).convert("RGB")) for f in files])
-
-
-def to_float(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
 
 
 class OracleLabels:
@@ -113,7 +108,7 @@ def make_classifier(spec: dict | None, *, oracle: str | None, categories: Sequen
                              "for zero-shot classification, e.g. {kind: open_clip, arch: ViT-L-14, pretrained: openai}.")
         return OracleLabels(oracle)
     bspec = BackboneSpec.from_config("classifier", spec)
-    model, pre = create_clip(bspec, device=device)
+    model, pre = create_clip(bspec, device=device, config_key="braindive.classifier")
     tokenizer = open_clip_module().get_tokenizer(bspec.arch)
     return ZeroShotLabels(model, tokenizer, pre, categories, name=f"{bspec.arch} ({bspec.pretrained}) zero-shot")
 
@@ -156,6 +151,8 @@ def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], un
         truth_cols = match_voxels(truth_voxel_ijk(truth_dir), encoder.voxel_ijk.numpy())
         truth_unguided = truth.predict(unguided, oracle_model)
     unguided_labels = label(unguided)
+    with torch.no_grad():  # every voxel's predicted response to the unguided images (the backbone runs once)
+        predicted_unguided = encoder(torch.from_numpy(net.embed(unguided, progress=False))).numpy()
     # natural stimuli: measured (averaged betas) and predicted responses, on the betas' stimuli
     rows = {s: i for i, s in enumerate(feats.stim_id.astype(str))}
     enc_rows = {tuple(v): i for i, v in enumerate(encoder.voxel_ijk.numpy().tolist())}
@@ -174,8 +171,7 @@ def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], un
         kept_table = scores[scores["kept"].astype(bool)].sort_values("rank")
         kept = read_png_folder(Path(d) / "images", kept_table)
         k = len(kept)
-        score_fn = RegionScore(net, encoder.to(device), vox).to(device).eval()
-        pred_unguided = score_images(score_fn, to_float(unguided).to(device))
+        pred_unguided = predicted_unguided[:, vox].mean(1)
         measured = betas.betas[:, np.flatnonzero(np.isin(beta_cols, vox))].mean(1)
         pred_nat = predicted_nat[:, vox].mean(1)
         top_measured = np.argsort(-measured, kind="stable")[:k]
@@ -260,7 +256,7 @@ def activation_figure(table: pd.DataFrame):
     kind = "true" if "true_kept" in table else "predicted"
     sets = [("kept", "guided, kept"), ("unguided", "unguided"), ("top_measured", "top natural (measured)"),
             ("top_predicted", "top natural (predicted)")]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     x = np.arange(len(table))
     w = 0.2
     for i, (key, name) in enumerate(sets):
@@ -270,7 +266,7 @@ def activation_figure(table: pd.DataFrame):
                          ecolor="k", capsize=2)
     axes[0].set(xticks=x, xticklabels=table["region"], ylabel=f"{kind} region activation (% signal)",
                 title=f"{kind.capitalize()} activation (error bar: unguided SD)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     has = table["category"] != "n/a"
     xs = np.arange(int(has.sum()))
     for i, (key, name) in enumerate(sets):

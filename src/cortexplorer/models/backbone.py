@@ -164,7 +164,8 @@ def identity_of(spec: BackboneSpec, weights: str | os.PathLike, embed_dim: int, 
             "weights_sha256": file_sha256(weights), "embed_dim": int(embed_dim), "image_size": int(image_size)}
 
 
-def create_clip(spec: BackboneSpec, *, demo_weights: str | os.PathLike | None = None, device: str = "cpu"):
+def create_clip(spec: BackboneSpec, *, demo_weights: str | os.PathLike | None = None, device: str = "cpu",
+                config_key: str | None = None):
     """The full open_clip model of ``spec`` (eval mode) and its preprocessing (image size, mean, std, weights)."""
     open_clip = open_clip_module()
     if spec.kind == "demo_clip":
@@ -177,7 +178,7 @@ def create_clip(spec: BackboneSpec, *, demo_weights: str | os.PathLike | None = 
         image_size, mean, std, weights = blob["image_size"], OPENAI_MEAN, OPENAI_STD, str(demo_weights)
     else:
         weights = resolve_open_clip_weights(spec.arch, spec.pretrained or "", spec.cache_dir,
-                                            config_key=f"features.backbones.{spec.name}")
+                                            config_key=config_key or f"features.backbones.{spec.name}")
         cfg = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained) or {}
         log.info("loading open_clip %s from %s", spec.arch, weights)
         model = open_clip.create_model(spec.arch, pretrained=weights, force_quick_gelu=bool(cfg.get("quick_gelu")))

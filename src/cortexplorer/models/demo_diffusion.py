@@ -119,8 +119,9 @@ def train_demo_diffusion(*, pool_images: str, pool_table: str, out_model: str, o
 
 
 def _plain(cfg) -> dict:
-    """A diffusers FrozenDict as plain types (loadable with ``weights_only=True``)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(cfg).items()}
+    """A diffusers FrozenDict as plain types (loadable with ``weights_only=True``), without its private keys
+    (``_use_default_values`` is in set order, which changes between processes and would change the bytes)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(cfg).items() if not k.startswith("_")}
 
 
 def _sample_grid(model_path: str, out_png: str, n: int, steps: int, device: str) -> None:
