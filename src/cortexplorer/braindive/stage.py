@@ -147,7 +147,7 @@ def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images
     pixels = result.uint8()
     table.insert(1, "file", write_pngs(pixels, seeds, ok, out_images))
     write_tsv(table, out_scores)
-    kept = table.sort_values("rank")[table["kept"]]
+    kept = table[table["kept"]].sort_values("rank")
     with atomic_path(out_grid) as tmp:
         image_grid(pixels[kept.index.to_numpy()], columns=min(10, max(1, len(kept))), scale=3,
                    labels=[f"{v:.2f}" for v in kept["predicted"]]).save(tmp, format="png")
