@@ -28,11 +28,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from cortexplorer.braindive.stage import region_mask, region_voxels
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.encoder.model import VoxelEncoder
+from cortexplorer.encoder.stage import align_features
 from cortexplorer.features import read_features
 from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.images import read_image_set
@@ -41,6 +42,7 @@ from cortexplorer.io.truth import match_voxels, truth_voxel_ijk
 from cortexplorer.models import BackboneSpec, create_clip, load_backbone, open_clip_module
 from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.provenance import write_sidecar
+from cortexplorer.report.figures import labelled_rows
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +115,6 @@ def make_classifier(spec: dict | None, *, oracle: str | None, categories: Sequen
     return ZeroShotLabels(model, tokenizer, pre, categories, name=f"{bspec.arch} ({bspec.pretrained}) zero-shot")
 
 
-def _true_region_activation(model, oracle, images: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    resp = model.predict(images, oracle)
-    return resp[:, cols].mean(1)
-
-
 def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], unguided_dir: str, encoder_path: str,
                        rois_dir: str, backbone: str, backbone_spec: dict, features_h5: str, betas_h5: str,
                        stimuli_h5: str, stimuli_tsv: str, out_summary: str, out_images: str, out_figure: str,
@@ -154,12 +151,11 @@ def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], un
     with torch.no_grad():  # every voxel's predicted response to the unguided images (the backbone runs once)
         predicted_unguided = encoder(torch.from_numpy(net.embed(unguided, progress=False))).numpy()
     # natural stimuli: measured (averaged betas) and predicted responses, on the betas' stimuli
-    rows = {s: i for i, s in enumerate(feats.stim_id.astype(str))}
-    enc_rows = {tuple(v): i for i, v in enumerate(encoder.voxel_ijk.numpy().tolist())}
-    beta_cols = np.array([enc_rows.get(tuple(v), -1) for v in betas.voxel_ijk.tolist()])
+    beta_cols = match_voxels(encoder.voxel_ijk.numpy(), betas.voxel_ijk)  # encoder voxel of each beta column
     stim_pos = {s: i for i, s in enumerate(stim.table["stim_id"].astype(str))}
     beta_stim = betas.stim_id.astype(str)
-    predicted_nat = encoder(torch.from_numpy(feats.features[[rows[s] for s in beta_stim]])).numpy()
+    rows = align_features(feats.stim_id, beta_stim, features_h5, betas_h5)
+    predicted_nat = encoder(torch.from_numpy(feats.features[rows])).numpy()
     stim_images = stim.images[[stim_pos[s] for s in beta_stim]]
     stim_labels = label(stim_images)
     truth_nat = truth.predict(stim_images, oracle_model) if truth is not None else None
@@ -187,7 +183,7 @@ def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], un
         if truth is not None:
             cols = truth_cols[vox]
             cols = cols[cols >= 0]
-            true_sets = {"kept": _true_region_activation(truth, oracle_model, kept, cols),
+            true_sets = {"kept": truth.predict(kept, oracle_model)[:, cols].mean(1),
                          "unguided": truth_unguided[:, cols].mean(1),
                          "top_measured": truth_nat[top_measured][:, cols].mean(1),
                          "top_predicted": truth_nat[top_predicted][:, cols].mean(1)}
@@ -232,23 +228,6 @@ def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], un
                   settings=dict(regions=list(regions), classifier=classifier or "oracle", backbone=backbone),
                   seed=seed, classifier=label.name, n_unguided=len(unguided))
     return table
-
-
-def labelled_rows(rows: list[tuple[str, np.ndarray]], scale: int = 2, pad: int = 2, max_per_row: int = 12
-                  ) -> Image.Image:
-    """One row of tiles per (label, images) pair, the label at the left."""
-    side = max(r[1].shape[1] for r in rows if len(r[1])) * scale
-    label_w = 150
-    n = min(max_per_row, max(len(r[1]) for r in rows))
-    canvas = Image.new("RGB", (label_w + n * (side + pad), len(rows) * (side + pad)), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=13)
-    for r, (label, images) in enumerate(rows):
-        y = r * (side + pad)
-        draw.text((4, y + side // 2 - 8), label, fill=(30, 30, 30), font=font)
-        for c, img in enumerate(images[:n]):
-            canvas.paste(Image.fromarray(img).resize((side, side), Image.NEAREST), (label_w + c * (side + pad), y))
-    return canvas
 
 
 def activation_figure(table: pd.DataFrame):

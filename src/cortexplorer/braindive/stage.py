@@ -24,6 +24,7 @@ from PIL import Image
 from cortexplorer.braindive.guidance import AugmentedScore, RegionScore, SampleResult, sample
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.encoder.model import VoxelEncoder
+from cortexplorer.features.extract import identity_differences
 from cortexplorer.io.atomic import atomic_dir, atomic_path
 from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.models import BackboneSpec, load_backbone
@@ -175,12 +176,11 @@ def check_finished(result: SampleResult, region: str, guidance_scale: float) -> 
 
 
 def _check_same_backbone(loaded: dict, fitted: dict, encoder_path: str) -> None:
-    keys = ("kind", "arch", "pretrained", "weights_sha256")
-    diff = [k for k in keys if k in fitted and str(loaded.get(k)) != str(fitted.get(k))]
+    diff = identity_differences(loaded, fitted)
     if diff:
         raise ValueError(f"The encoder '{encoder_path}' reads features of another backbone than braindive.backbone "
-                         f"({', '.join(f'{k}: {fitted.get(k)!r} vs {loaded.get(k)!r}' for k in diff)}); set "
-                         "braindive.backbone to the backbone the encoder was fitted on.")
+                         f"({diff}: loaded vs fitted); set braindive.backbone to the backbone the encoder was "
+                         "fitted on.")
 
 
 def rank_and_keep(seeds: list[int], predicted: np.ndarray, ok: np.ndarray, keep_fraction: float) -> pd.DataFrame:

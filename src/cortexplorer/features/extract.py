@@ -48,6 +48,11 @@ def write_features(path: str | os.PathLike, features: np.ndarray, stim_id: np.nd
              attrs={"identity": json.dumps(dict(identity), sort_keys=True), "norm": "unit L2 per row"})
 
 
+def identity_differences(found: Mapping[str, Any], expect: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (found, expected)}`` for the identity keys ``expect`` names and ``found`` disagrees on."""
+    return {k: (found.get(k), expect[k]) for k in IDENTITY_KEYS if k in expect and str(found.get(k)) != str(expect[k])}
+
+
 def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = None,
                   expected_from: str = "the model in use") -> Features:
     """Read a feature file; with ``expect`` (a backbone identity, or some of its keys), refuse features
@@ -62,8 +67,7 @@ def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = No
         feats = Features(features=f["features"][()], stim_id=f["stim_id"][()].astype(str),
                          identity=json.loads(f.attrs["identity"]))
     if expect is not None:
-        diff = {k: (feats.identity.get(k), expect[k]) for k in IDENTITY_KEYS
-                if k in expect and str(feats.identity.get(k)) != str(expect[k])}
+        diff = identity_differences(feats.identity, expect)
         if diff:
             raise ValueError(f"'{path}' was made by another model ({diff}: file vs expected), but {expected_from} is "
                              f"now {dict(expect)}; delete it and rerun the features stage.")

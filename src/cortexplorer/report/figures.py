@@ -25,21 +25,28 @@ def category_montage(image_set: ImageSet, per_category: int, scale: int = 2, see
     """One row per category, ``per_category`` images each, with the category name at the left."""
     table = image_set.table
     labels = table["category"].astype(object).fillna("n/a").astype(str).to_numpy()  # NSD: no categories, one row
-    cats = list(dict.fromkeys(labels))
-    side = image_set.images.shape[1] * scale
-    label_w, pad = 90, 4
-    canvas = Image.new("RGB", (label_w + per_category * (side + pad), len(cats) * (side + pad)), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=14)
     rng = np.random.default_rng(seed)
-    for r, cat in enumerate(cats):
+    rows = []
+    for cat in dict.fromkeys(labels):
         idx = np.flatnonzero(labels == cat)
-        idx = np.sort(rng.choice(idx, size=min(per_category, len(idx)), replace=False))
+        rows.append((str(cat), image_set.images[np.sort(rng.choice(idx, size=min(per_category, len(idx)),
+                                                                   replace=False))]))
+    return labelled_rows(rows, scale=scale, pad=4, max_per_row=per_category, label_width=90, font_size=14)
+
+
+def labelled_rows(rows: list[tuple[str, np.ndarray]], scale: int = 2, pad: int = 2, max_per_row: int = 12,
+                  label_width: int = 150, font_size: int = 13) -> Image.Image:
+    """One row of tiles (uint8 images, enlarged ``scale``×) per (label, images) pair, the label at the left."""
+    side = max(r[1].shape[1] for r in rows if len(r[1])) * scale
+    n = min(max_per_row, max(len(r[1]) for r in rows))
+    canvas = Image.new("RGB", (label_width + n * (side + pad), len(rows) * (side + pad)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=font_size)
+    for r, (label, images) in enumerate(rows):
         y = r * (side + pad)
-        draw.text((6, y + side // 2 - 8), str(cat), fill=(30, 30, 30), font=font)
-        for c, i in enumerate(idx):
-            tile = Image.fromarray(image_set.images[i]).resize((side, side), Image.NEAREST)
-            canvas.paste(tile, (label_w + c * (side + pad), y))
+        draw.text((6, y + side // 2 - 8), label, fill=(30, 30, 30), font=font)
+        for c, img in enumerate(images[:n]):
+            canvas.paste(Image.fromarray(img).resize((side, side), Image.NEAREST), (label_width + c * (side + pad), y))
     return canvas
 
 
