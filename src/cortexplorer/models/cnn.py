@@ -262,3 +262,23 @@ def load_cnn(spec: CnnSpec, *, demo_weights: str | os.PathLike | None = None, de
                 "weights_sha256": sha}
     # the ImageNet models' input scale: Resize(224) of the shorter side (as the triplet search used)
     return Cnn(model, 224, IMAGENET_MEAN, IMAGENET_STD, identity).to(device).eval()
+
+
+def load_network(name: str, spec: Mapping[str, Any], *, demo_weights: str | os.PathLike | None = None,
+                 device: str = "auto", seed: int = 0) -> Cnn:
+    """The ``networks.<name>`` entry of the config, loaded on the configured device."""
+    from cortexplorer.device import resolve
+
+    return load_cnn(CnnSpec.from_config(name, spec), demo_weights=demo_weights, device=resolve(device), seed=seed)
+
+
+def default_layers(cnn: Cnn) -> list[str]:
+    """Layers a layer-by-layer comparison walks by default: each conv block's pooling output, then the
+    classifier's hidden activations (VGG's fc6/fc7 ReLUs); for other architectures, the top-level blocks
+    (ResNet's layer1-layer4)."""
+    rows = layer_table(cnn)
+    pools = [r["layer"] for r in rows if r["alias"].startswith("pool")]
+    hidden = [r["layer"] for r in rows if r["layer"].startswith("classifier.") and r["type"] == "ReLU"]
+    if pools:
+        return pools + hidden
+    return [name for name, m in cnn.model.named_children() if list(m.children())]
