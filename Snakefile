@@ -29,6 +29,8 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/encoder.smk"
 include: "workflow/rules/braindive.smk"
+include: "workflow/rules/visual_search.smk"
+include: "workflow/rules/triplets.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -136,3 +136,28 @@ def test_braindive_defaults_follow_the_mode_and_bad_settings_are_refused(tmp_pat
     with pytest.raises(ConfigError, match=r"Unknown config key 'braindive\.classifier\.archh'"):
         check_config({**bids, "braindive": {"classifier": {"kind": "open_clip", "arch": "ViT-L-14",
                                                            "pretrained": "openai", "archh": 1}}}, schema)
+
+
+def test_networks_follow_the_mode_and_behaviour_settings_are_checked(tmp_path):
+    schema = load_schema()
+    demo = check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1}, schema)
+    assert demo["networks"] == {"democnn": {"kind": "demo_cnn"}}
+    assert demo["visual_search"]["network"] == demo["triplets"]["network"] == "democnn"
+    (tmp_path / "bids" / "stim").mkdir(parents=True)
+    bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
+            "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
+    real = check_config(bids, schema)
+    assert real["networks"] == {"vgg16": {"kind": "torchvision", "arch": "vgg16", "weights": "IMAGENET1K_V1"}}
+    assert real["triplets"]["odd_one_out"]["triplets"] is None and real["visual_search"]["scale"] == 1.0
+    with pytest.raises(ConfigError, match=r"networks\.mine' is the demo's own CNN"):
+        check_config({**bids, "networks": {"mine": {"kind": "demo_cnn"}}}, schema)
+    with pytest.raises(ConfigError, match=r"'triplets\.network' is 'nope', which is not under networks"):
+        check_config({**bids, "triplets": {"network": "nope"}}, schema)
+    with pytest.raises(ConfigError, match=r"'triplets\.images' is 'pool'.*only exists in demo mode"):
+        check_config({**bids, "triplets": {"images": "pool"}}, schema)
+    with pytest.raises(ConfigError, match=r"'triplets\.images': folder 'no/such/folder' does not exist"):
+        check_config({**bids, "triplets": {"images": "no/such/folder"}}, schema, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'triplets\.choices': file 'choices\.tsv' does not exist"):
+        check_config({**bids, "triplets": {"choices": "choices.tsv"}}, schema, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"visual_search\.experiments.*'search_for_waldo'"):
+        check_config({**bids, "visual_search": {"experiments": ["search_for_waldo"]}}, schema)

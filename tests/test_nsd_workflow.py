@@ -143,13 +143,22 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     (sd_repo / "refs").mkdir()
     (sd_repo / "refs" / "main").write_text(revision)
     clip = f"{{kind: open_clip, arch: cortexplorer-demo-clip, pretrained: '{weights}'}}"
+    # a torchvision VGG (the architecture eccNET and the triplets use) with its weights as a file
+    import torchvision
+
+    vgg_weights = tmp_path / "vgg11.pth"
+    torch.save(torchvision.models.vgg11(weights=None).state_dict(), vgg_weights)
     cfg.write_text("dataset: {name: nsdmini, mode: nsd}\n"
                    f"nsd: {{root: '{tree.root}', subjects: [1], sessions: [1, 2], image_size: 32}}\n"
                    "report: {html: reports/nsdmini/index.html}\n"
                    f"features: {{backbones: {{tiny: {clip}}}}}\n"
                    "braindive: {diffusion: {kind: stable_diffusion, model_id: someone/tiny-sd, revision: main, "
                    f"cache_dir: '{tmp_path / 'hub'}'}}, regions: [faces, places], n_seeds: 4, steps: 2, batch_size: 4, "
-                   f"classifier: {clip}}}\n")
+                   f"classifier: {clip}}}\n"
+                   f"networks: {{vgg: {{kind: torchvision, arch: vgg11, weights: '{vgg_weights}'}}}}\n"
+                   "visual_search: {experiments: [curvature], scale: 0.25, trials_per_set_size: 1}\n"
+                   "triplets: {n_bins: 2, bin_size: 0.3, tolerance: 0.5, max_triplets: 4, observers: {n: 2, trials: 60}, cv_folds: 2, "
+                   "predictivity_layers: [pool4, pool5]}\n")
 
     jobs = _jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
     assert "fetch_nsd" not in jobs  # every file is present
@@ -157,6 +166,8 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
                  "braindive_unguided", "braindive_evaluate"):
         assert jobs.get(rule) == 1, jobs
     assert jobs.get("braindive") == 2, jobs
+    assert jobs.get("visual_search") == 2 and jobs.get("triplet_fit") == 1, jobs
+    assert "demo_cnn" not in jobs and "odd_one_out" not in jobs  # no THINGS file given
 
     snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
     results = repo / "results" / "nsdmini"
@@ -232,8 +243,17 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     ev = json.loads((results / "evaluation" / "sub-01" / "braindive" / "provenance.json").read_text())
     assert "zero-shot" in ev["classifier"]
 
+    # visual search and triplets through the torchvision weight file
+    for prov_path in (results / "visual_search" / "eccnet" / "curvature" / "provenance.json",
+                      results / "triplets" / "fit" / "provenance.json"):
+        network = json.loads(prov_path.read_text())["network"]
+        assert network["arch"] == "vgg11" and network["weights_sha256"] == file_sha256(vgg_weights)
+    predictivity = read_tsv(results / "triplets" / "fit" / "predictivity.tsv")
+    assert list(predictivity["alias"].fillna("")) == ["", "pool4", "pool5"]
+
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()
     assert "Single-trial responses" in html and "Category-selective regions" in html and "Voxelwise encoders" in html
+    assert "Visual search: eccNET and IVSN" in html and "Triplets: low- versus high-level" in html
 
     proc = snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg))
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -43,11 +43,17 @@ def test_ruff_is_clean():
     assert proc.returncode == 0, proc.stdout
 
 
+# visual search (6 experiments × 2 models) and triplets, in every mode
+BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 12, "visual_search_summary": 1, "triplet_search": 1,
+             "triplet_choices": 1, "triplet_fit": 1}
+
+
 def test_demo_dry_run(workdir: Path):
     jobs = _jobs(snakemake(workdir, "-n"))
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
                     "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1,
-                    "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1}
+                    "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1, **BEHAVIOUR, "demo_cnn": 1,
+                    "odd_one_out": 1}
 
 
 def test_profiles_parse(workdir: Path):
@@ -85,7 +91,7 @@ def test_bids_dry_run(workdir: Path, tmp_path: Path):
                    f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")
     jobs = _jobs(snakemake(workdir, "-n", "--configfile", str(cfg)))
     assert jobs == {"all": 1, "report_dashboard": 1, "stimuli_folder": 1, "preprocess": 1, "rois": 1, "features": 2,
-                    "encoder": 2, "braindive_unguided": 1, "braindive": 4, "braindive_evaluate": 1}
+                    "encoder": 2, "braindive_unguided": 1, "braindive": 4, "braindive_evaluate": 1, **BEHAVIOUR}
     cfg.write_text(cfg.read_text() + "features:\n  backbones:\n    mine: {kind: demo_clip}\n")
     proc = snakemake(workdir, "-n", "--configfile", str(cfg), check=False)
     assert proc.returncode != 0 and "only exists in demo mode" in proc.stderr + proc.stdout
@@ -108,11 +114,18 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "braindive/unguided/seeds.tsv", "braindive/unguided/grid.png", "braindive/sub-01/faces/scores.tsv",
                 "braindive/sub-01/faces/grid.png", "braindive/sub-01/V1/scores.tsv",
                 "evaluation/sub-01/braindive/summary.tsv", "evaluation/sub-01/braindive/images.tsv",
-                "evaluation/sub-01/braindive/activation.png", "evaluation/sub-01/braindive/grids.png"):
+                "evaluation/sub-01/braindive/activation.png", "evaluation/sub-01/braindive/grids.png",
+                "models/demo_cnn/model.pt", "models/demo_cnn/curve.tsv", "visual_search/asymmetry.tsv",
+                "visual_search/rt.tsv", "visual_search/curves.png", "visual_search/eccnet/curvature/scanpaths.png",
+                "visual_search/ivsn/orientation_homo/fixations.tsv", "triplets/search/triplets.tsv",
+                "triplets/search/search.png", "triplets/choices/choices.tsv", "triplets/fit/weights.tsv",
+                "triplets/fit/predictivity.tsv", "triplets/fit/surface.png", "triplets/fit/layers.png",
+                "triplets/odd_one_out/embedding.tsv", "triplets/odd_one_out/dimensions.png"):
         assert (results / rel).stat().st_size > 0, rel
     for rule in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
                  "demo_clip", "features_democlip", "encoder_sub-01_democlip", "demo_diffusion", "braindive_unguided",
-                 "braindive_sub-01_faces", "braindive_evaluate_sub-01"):
+                 "braindive_sub-01_faces", "braindive_evaluate_sub-01", "demo_cnn", "visual_search_eccnet_curvature",
+                 "visual_search_summary", "triplet_search", "triplet_choices", "triplet_fit", "odd_one_out"):
         assert (smoke_run / "logs" / "smoke" / f"{rule}.log").stat().st_size > 0
     for rule in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
                  "features_democlip", "encoder_sub-01_democlip", "braindive_sub-01_places", "braindive_evaluate_sub-01"):
@@ -124,7 +137,10 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
-                    "Demo CLIP model", "Voxelwise encoders", "BrainDiVE: images that drive a region", "What was produced", "Runtime and provenance"):
+                    "Demo CLIP model", "Voxelwise encoders", "BrainDiVE: images that drive a region",
+                    "Visual search: eccNET and IVSN",
+                    "Triplets: low- versus high-level similarity, and odd-one-out embeddings", "What was produced",
+                    "Runtime and provenance"):
         assert f">{section}</h2>" in page
     srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -156,6 +172,9 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     changed.write_text("braindive:\n  guidance_scale: 10\n")  # the unguided baseline and the models stay
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
     assert jobs == {"all": 1, "report_dashboard": 1, **guided}
+    changed.write_text("triplets:\n  observers: {lapse: 0.1}\n")  # the search and the networks stay
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
+    assert jobs == {"all": 1, "report_dashboard": 1, "triplet_choices": 1, "triplet_fit": 1}
     changed.write_text("braindive:\n  regions: [faces, places, V1, bodies]\n")  # only the new region is sampled
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
     assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 1, "braindive_evaluate": 1}

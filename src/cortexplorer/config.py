@@ -108,6 +108,25 @@ def _check_roots(config: Mapping[str, Any], base: Path) -> list[str]:
     return problems
 
 
+def _check_triplet_files(config: Mapping[str, Any], base: Path) -> list[str]:
+    """The files and folders the triplets stage reads, when the config names them."""
+    tr = config["triplets"]
+    wanted = [("triplets.choices", tr["choices"], "a TSV of choices (root, image1, image2, choice, subject)", False),
+              ("triplets.odd_one_out.triplets", tr["odd_one_out"]["triplets"], "a THINGS-format triplet file", False),
+              ("triplets.odd_one_out.labels", tr["odd_one_out"]["labels"], "one object label per line", False)]
+    if tr["images"] not in ("stimuli", "pool"):
+        wanted.append(("triplets.images", tr["images"], "'stimuli', 'pool' or a folder of images", True))
+    problems = []
+    for key, value, what, folder in wanted:
+        if value is None:
+            continue
+        path = Path(value) if os.path.isabs(value) else base / value
+        if not (path.is_dir() if folder else path.is_file()):
+            problems.append(f"Config key '{key}': {'folder' if folder else 'file'} '{value}' does not exist; "
+                            f"it should be {what}.")
+    return problems
+
+
 # features.backbones when the config names none: the demo's own CLIP, or the models BrainDiVE and BrainSCUBA used
 DEFAULT_BACKBONES = {
     "demo": {"democlip": {"kind": "demo_clip"}},
@@ -170,6 +189,51 @@ def _check_braindive(config: dict) -> list[str]:
     return problems
 
 
+# networks when the config names none: the demo's own VGG16-shaped net, or ImageNet VGG16 (eccNET's backbone)
+DEFAULT_NETWORKS = {
+    "demo": {"democnn": {"kind": "demo_cnn"}},
+    "real": {"vgg16": {"kind": "torchvision", "arch": "vgg16", "weights": "IMAGENET1K_V1"}},
+}
+
+
+# visual_search and triplets settings left empty: scaled down for the demo on a CPU, the reference's otherwise
+BEHAVIOUR_DEFAULTS = {
+    "demo": {"visual_search": {"scale": 0.5, "trials_per_set_size": 6},
+             "triplets": {"images": "pool", "max_images": 3000, "bin_size": 0.3}},
+    "real": {"visual_search": {"scale": 1.0, "trials_per_set_size": "reference"},
+             "triplets": {"images": "stimuli", "max_images": 5000, "bin_size": 0.5}},
+}
+
+
+def _check_networks(config: dict) -> list[str]:
+    """Fill the mode's default CNNs and behaviour settings; check the names visual search and triplets use."""
+    mode = config["dataset"]["mode"]
+    for section, values in BEHAVIOUR_DEFAULTS["demo" if mode == "demo" else "real"].items():
+        for key, value in values.items():
+            if config[section][key] is None:
+                config[section][key] = value
+    networks = config["networks"] or DEFAULT_NETWORKS["demo" if mode == "demo" else "real"]
+    config["networks"] = {name: dict(spec) for name, spec in networks.items()}
+    problems = []
+    for name, spec in networks.items():
+        if spec["kind"] == "demo_cnn" and mode != "demo":
+            problems.append(f"Config key 'networks.{name}' is the demo's own CNN (kind: demo_cnn), which only exists "
+                            f"in demo mode; in {mode} mode use {DEFAULT_NETWORKS['real']['vgg16']}.")
+        if spec["kind"] == "torchvision" and not spec.get("arch"):
+            problems.append(f"Config key 'networks.{name}.arch' is required for kind torchvision, e.g. vgg16.")
+    for section in ("visual_search", "triplets"):
+        chosen = config[section]["network"] or next(iter(networks))
+        config[section]["network"] = chosen
+        if chosen not in networks:
+            problems.append(f"Config key '{section}.network' is {chosen!r}, which is not under networks "
+                            f"({sorted(networks)}).")
+    images = config["triplets"]["images"]
+    if images == "pool" and mode != "demo":
+        problems.append("Config key 'triplets.images' is 'pool', the demo's disjoint image pool, which only exists in "
+                        "demo mode; use 'stimuli' or a folder of images.")
+    return problems
+
+
 def check_config(
     config: Mapping[str, Any],
     schema: dict | None = None,
@@ -189,7 +253,8 @@ def check_config(
     errors = sorted(validator.iter_errors(filled), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     problems = [_describe(e) for e in errors]
     if not problems:
-        problems = _check_roots(filled, Path(base_dir)) + _check_backbones(filled)
+        problems = (_check_roots(filled, Path(base_dir)) + _check_backbones(filled) + _check_networks(filled)
+                    + _check_triplet_files(filled, Path(base_dir)))
         problems = problems or _check_braindive(filled)
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(dict.fromkeys(problems)))

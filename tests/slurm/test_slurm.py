@@ -50,12 +50,14 @@ def test_smoke_workflow_on_slurm(cluster, tmp_path: Path):
     for rel in ("stimuli/images.h5", "pool/images.h5", "localizer/images.h5", "oracle/oracle.pt",
                 "truth/responses.h5", "bids/derivatives/fmriprep/dataset_description.json", "features/democlip.h5",
                 "encoder/sub-01/democlip/encoder.pt", "models/demo_diffusion/model.pt",
-                "braindive/sub-01/faces/scores.tsv", "evaluation/sub-01/braindive/summary.tsv"):
+                "braindive/sub-01/faces/scores.tsv", "evaluation/sub-01/braindive/summary.tsv",
+                "visual_search/asymmetry.tsv", "triplets/fit/weights.tsv", "triplets/odd_one_out/embedding.tsv"):
         assert (results / rel).stat().st_size > 0, rel
     assert (work / "reports" / "smoke" / "index.html").stat().st_size > 0
     ids = _slurm_ids(out)
     assert set(ids) >= {"stimuli_demo", "oracle", "simulate", "report_dashboard", "demo_clip", "features",
-                        "encoder", "demo_diffusion", "braindive_unguided", "braindive", "braindive_evaluate"}, ids
+                        "encoder", "demo_diffusion", "braindive_unguided", "braindive", "braindive_evaluate",
+                        "demo_cnn", "visual_search", "triplet_search", "triplet_fit", "odd_one_out"}, ids
     assert len(ids["braindive"]) == 3  # one job per region
     # the GPU rule reached sbatch with a GPU request; a CPU rule did not
     gpu_job = subprocess.run(["scontrol", "show", "job", ids["oracle"][0]], capture_output=True, text=True,

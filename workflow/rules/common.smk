@@ -74,6 +74,7 @@ def final_outputs():
             f"{RESULTS}/truth",
             *subject_outputs(),
             *braindive_outputs(),
+            *behaviour_outputs(),
         ]
     if MODE == "nsd":
         return [
@@ -82,12 +83,14 @@ def final_outputs():
             *nsd_local_paths(),
             *subject_outputs(),
             *braindive_outputs(),
+            *behaviour_outputs(),
         ]
     return [
         html,
         f"{RESULTS}/stimuli/images.h5",
         *subject_outputs(),
         *braindive_outputs(),
+        *behaviour_outputs(),
     ]
 
 
@@ -331,4 +334,81 @@ def report_inputs(wildcards):
             for b in ENCODER_BACKBONES
         }
     )
+    inputs.update(
+        visual_search=f"{RESULTS}/visual_search/asymmetry.tsv",
+        triplet_fit=f"{RESULTS}/triplets/fit/provenance.json",
+    )
+    if ODD_ONE_OUT:
+        inputs["odd_one_out"] = f"{RESULTS}/triplets/odd_one_out/provenance.json"
     return inputs
+
+
+NETWORKS = CFG["networks"]
+VS = CFG["visual_search"]
+TRIPLETS = CFG["triplets"]
+OOO = TRIPLETS["odd_one_out"]
+# odd-one-out embeddings: simulated in the demo, elsewhere only from a THINGS-format file
+ODD_ONE_OUT = MODE == "demo" or OOO["triplets"] is not None
+VISUAL_SEARCH_FILES = ("rt.tsv", "asymmetry.tsv", "curves.png", "provenance.json")
+TRIPLET_SEARCH_FILES = ("triplets.tsv", "coverage.tsv", "search.png", "provenance.json")
+TRIPLET_FIT_FILES = (
+    "weights.tsv",
+    "predictivity.tsv",
+    "surface.png",
+    "layers.png",
+    "provenance.json",
+)
+ODD_ONE_OUT_FILES = (
+    "embedding.tsv",
+    "dimensions.tsv",
+    "dimensions.png",
+    "provenance.json",
+)
+
+
+def network_inputs(name):
+    """The files a ``networks`` entry needs: the demo CNN's weights, when it is the demo's own."""
+    if NETWORKS[name]["kind"] == "demo_cnn":
+        return {"demo_cnn": f"{RESULTS}/models/demo_cnn/model.pt"}
+    return {}
+
+
+def triplet_image_files():
+    """(images.h5, stimuli.tsv) of the image set the triplets are built from."""
+    name = TRIPLETS["images"]
+    folder = {"stimuli": "stimuli", "pool": "pool"}.get(name, "triplets/images")
+    return {
+        "images": f"{RESULTS}/{folder}/images.h5",
+        "table": f"{RESULTS}/{folder}/stimuli.tsv",
+    }
+
+
+def triplet_inputs(wildcards):
+    return {**triplet_image_files(), **network_inputs(TRIPLETS["network"])}
+
+
+def triplet_network():
+    return {"name": TRIPLETS["network"], "spec": NETWORKS[TRIPLETS["network"]]}
+
+
+def behaviour_outputs():
+    """Visual search and triplet products (the stages that do not depend on subjects)."""
+    outs = [f"{RESULTS}/visual_search/{f}" for f in VISUAL_SEARCH_FILES] + [
+        f"{RESULTS}/visual_search/{m}/{e}/{f}"
+        for m in VS["models"]
+        for e in VS["experiments"]
+        for f in ("fixations.tsv", "scanpaths.png", "provenance.json")
+    ]
+    outs += [f"{RESULTS}/triplets/search/{f}" for f in TRIPLET_SEARCH_FILES]
+    outs += [
+        f"{RESULTS}/triplets/choices/{f}" for f in ("choices.tsv", "provenance.json")
+    ]
+    outs += [f"{RESULTS}/triplets/fit/{f}" for f in TRIPLET_FIT_FILES]
+    if ODD_ONE_OUT:
+        outs += [f"{RESULTS}/triplets/odd_one_out/{f}" for f in ODD_ONE_OUT_FILES]
+    if MODE == "demo":
+        outs += [
+            f"{RESULTS}/models/demo_cnn/{f}"
+            for f in ("model.pt", "curve.tsv", "provenance.json")
+        ]
+    return outs

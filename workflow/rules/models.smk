@@ -72,3 +72,31 @@ if MODE == "demo":
             ),
         script:
             "../scripts/demo_diffusion.py"
+
+    rule demo_cnn:
+        """Train the demo's VGG16-shaped classifier on the disjoint pool (backbone of visual search and triplets)."""
+        input:
+            images=f"{RESULTS}/pool/images.h5",
+            table=f"{RESULTS}/pool/stimuli.tsv",
+        output:
+            model=f"{RESULTS}/models/demo_cnn/model.pt",
+            curve=f"{RESULTS}/models/demo_cnn/curve.tsv",
+            provenance=f"{RESULTS}/models/demo_cnn/provenance.json",
+        log:
+            f"{LOGS}/demo_cnn.log",
+        cache: "omit-software"
+        conda:
+            MODELS_ENV
+        threads: workflow.cores
+        resources:
+            mem_mb=4000,
+            runtime=60,
+            gpu=CFG["gpus_per_job"],
+        params:
+            settings={**CFG["demo_cnn"], "device": CFG["device"]},
+            seed=SEED,
+            code=source_digest(
+                "cortexplorer.models.cnn", "cortexplorer.models.demo_cnn"
+            ),
+        script:
+            "../scripts/demo_cnn.py"

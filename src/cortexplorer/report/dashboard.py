@@ -228,6 +228,77 @@ def _braindive_section(results: Path, config: dict | None) -> Section | None:
     return sec
 
 
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _network_words(identity: dict) -> str:
+    if not identity:
+        return "?"
+    if identity.get("kind") == "demo_cnn":
+        return f"{identity.get('name')} (the demo's VGG16-shaped CNN, trained on the disjoint pool)"
+    return f"{identity.get('name')} (torchvision {identity.get('arch')}, weights {identity.get('weights')})"
+
+
+def _visual_search_section(results: Path) -> Section | None:
+    folder = results / "visual_search"
+    if not (folder / "asymmetry.tsv").exists():
+        return None
+    example = next(iter(sorted(folder.glob("*/*/provenance.json"))), None)
+    identity = _json(example).get("network", {}) if example else {}
+    sec = Section("visual_search", "Visual search: eccNET and IVSN")
+    sec.text("eccNET (eccentricity-dependent pooling at pool3-pool5, target features as top-down kernels at three "
+             "layers, winner-take-all fixations with inhibition of return) and the single-layer IVSN search the six "
+             "asymmetry experiments; fixations become reaction times by the reference's linear mapping, and the "
+             "asymmetry index compares the hard and the easy task's RT slopes (polarity from the human data). "
+             f"Backbone: {_network_words(identity)}.")
+    asym = read_tsv(folder / "asymmetry.tsv")
+    sec.table(asym, "Asymmetry index per experiment and model (humans: 0.564 on average; the paper's eccNET 0.513).")
+    if (folder / "curves.png").exists():
+        sec.figure((folder / "curves.png").read_bytes(), "Reaction time against set size, models and humans.")
+    for png in sorted(folder.glob("eccnet/*/scanpaths.png"))[:2]:
+        sec.figure(png.read_bytes(), f"eccNET example scanpaths, {png.parent.name}.")
+    return sec
+
+
+def _triplets_section(results: Path) -> Section | None:
+    folder = results / "triplets"
+    search, fit = _json(folder / "search" / "provenance.json"), _json(folder / "fit" / "provenance.json")
+    ooo = folder / "odd_one_out"
+    if not search and not (ooo / "provenance.json").exists():
+        return None
+    sec = Section("triplets", "Triplets: low- versus high-level similarity, and odd-one-out embeddings")
+    if search:
+        layers = search.get("settings", {})
+        sec.text(f"{search.get('n_triplets')} triplets from {search.get('n_images')} images whose similarity "
+                 f"difference in {layers.get('low_layer')} and in {layers.get('high_layer')} of "
+                 f"{_network_words(search.get('network', {}))} vary independently: corr(Δlow, Δhigh) = "
+                 f"{search.get('corr_low_high', float('nan')):.3f} (random triplets: "
+                 f"{search.get('corr_low_high_random', float('nan')):.3f}); "
+                 f"{100 * search.get('grid_coverage', 0):.0f}% of the target grid covered.")
+        if (folder / "search" / "search.png").exists():
+            sec.figure((folder / "search" / "search.png").read_bytes(), "Grid coverage and similarity differences.")
+    if fit:
+        sec.table(read_tsv(folder / "fit" / "weights.tsv"), "Choice model per subject and pooled: weights per σ of "
+                  "similarity difference (β), lapse rate; *_true: the simulated observers' planted weights.")
+        sec.table(read_tsv(folder / "fit" / "predictivity.tsv"), "Cross-validated choice accuracy of the two-layer "
+                  "model and of each layer alone, with the noise ceiling from repeated triplets.")
+        for name, caption in (("surface.png", "Choice probability over the two differences, observed and fitted."),
+                              ("layers.png", "Which layer's similarity predicts the choices.")):
+            if (folder / "fit" / name).exists():
+                sec.figure((folder / "fit" / name).read_bytes(), caption)
+    if (ooo / "dimensions.tsv").exists():
+        prov = _json(ooo / "provenance.json")
+        sec.text(f"SPoSE odd-one-out embedding: {prov.get('n_dims_kept', '?')} dimensions kept; held-out accuracy "
+                 f"{prov.get('heldout_accuracy', float('nan')):.3f} against a noise ceiling of "
+                 f"{prov.get('ceiling', float('nan')):.3f} (chance 0.333).")
+        sec.table(read_tsv(ooo / "dimensions.tsv"), "Kept dimensions: top objects (and, when planted, the matching "
+                  "planted dimension with its correlation).")
+        if (ooo / "dimensions.png").exists():
+            sec.figure((ooo / "dimensions.png").read_bytes(), "The objects loading most on each kept dimension.")
+    return sec
+
+
 def _encoder_section(results: Path, on_template: bool) -> Section | None:
     runs = sorted(p.parent for p in (results / "encoder").glob("sub-*/*/regions.tsv"))
     if not runs:
@@ -340,6 +411,8 @@ def build_dashboard(
         _demo_clip_section(results),
         _encoder_section(results, on_template=_on_template(mode, config)),
         _braindive_section(results, config),
+        _visual_search_section(results),
+        _triplets_section(results),
         _nsd_section(nsd_files or []),
     ) if s is not None]
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))
