@@ -170,6 +170,7 @@ def test_planted_map_gives_serial_self_terminating_search():
         visited_twice += len(set(fixated)) != len(fixated)
         assert set(fixated) <= set(items.tolist())
         counts.append(result.n_fix)
+    print(f"mean fixations {np.mean(counts):.3f} for {n_items} items ((n + 1) / 2 = {(n_items + 1) / 2})")
     assert visited_twice == 0
     assert np.mean(counts) == pytest.approx((n_items + 1) / 2, rel=0.05)
     assert np.bincount(counts)[1:].min() > n_trials / n_items * 0.7  # every position about equally likely
@@ -224,6 +225,7 @@ def test_lone_target_is_fixated_first(tiny_cnn, model, side, cell, jitter):
         result = search(display, cells, k, searcher.attention_map, background=127, set_size=1, max_fixations=1,
                         rng=rng)
         hits += result.found
+    print(f"{model.__name__}: first fixation on the target in {hits}/20 trials")
     assert hits >= 19
 
 

@@ -52,7 +52,9 @@ rule visual_search:
         experiment="|".join(VS["experiments"]),
     conda:
         MODELS_ENV
-    threads: workflow.cores
+    # one thread: two threads are only 1.55x faster (benchmarks/visual_search_threads.py), so on 2 cores two
+    # single-thread jobs side by side finish the model x experiment jobs sooner
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
