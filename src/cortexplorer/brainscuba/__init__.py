@@ -1,0 +1,1 @@
+"""BrainSCUBA (stage ``brainscuba``): a caption for every voxel, decoded from its encoder weights."""
