@@ -85,3 +85,35 @@ def tiny_stable_diffusion(tmp_path: Path, seed: int = 0):
     for m in (unet, vae, text):
         m.eval().requires_grad_(False)
     return pipe
+
+
+def tiny_gpt2_folder(folder: Path, n_embd: int = 16, n_layer: int = 1, n_head: int = 2):
+    """A local GPT-2 folder (config + byte-level BPE tokenizer with a hand-written vocabulary), as
+    ``huggingface-cli download gpt2 --local-dir`` leaves it, at tiny size (no download)."""
+    from transformers import GPT2Config
+
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [".", ",", "Ġ"]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab["<|endoftext|>"] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    config = GPT2Config(vocab_size=len(vocab), n_positions=96, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+                        bos_token_id=len(vocab) - 1, eos_token_id=len(vocab) - 1)
+    config.save_pretrained(folder)
+    return config
+
+
+def tiny_clipcap_checkpoint(path: Path, config, prefix_size: int, prefix_length: int = 10, seed: int = 0) -> None:
+    """A CLIPCap-format state dict with random weights, saved as older transformers did (with the
+    ``attn.bias``/``attn.masked_bias`` buffers that newer versions no longer have)."""
+    from cortexplorer.brainscuba.captioner import ClipCaptionModel
+
+    torch.manual_seed(seed)
+    model = ClipCaptionModel(prefix_length, prefix_size, config)
+    state = dict(model.state_dict())
+    n = config.n_positions
+    for i in range(config.n_layer):
+        state[f"gpt.transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(n, n, dtype=torch.uint8)).view(1, 1, n, n)
+        state[f"gpt.transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
+    torch.save(state, path)

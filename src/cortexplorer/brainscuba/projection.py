@@ -188,13 +188,21 @@ def dense_projection(weights: np.ndarray, bank: np.ndarray, temperature: float =
                             temperature=float(temperature))
 
 
-def _shard_rows(path: Path, dataset: str) -> int:
+def shard_shape(path: str | os.PathLike, dataset: str = "features") -> tuple[int, ...]:
+    """Shape of a bank shard (rows × D) without reading it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Bank shard '{path}' does not exist; check the bank paths in the config.")
     if path.suffix == ".npy":
-        return int(np.load(path, mmap_mode="r").shape[0])
+        return tuple(np.load(path, mmap_mode="r").shape)
     with h5py.File(path, "r") as f:
         if dataset not in f:
             raise ValueError(f"Bank shard '{path}' has no dataset '{dataset}' (it has {sorted(f)}); pass dataset=.")
-        return int(f[dataset].shape[0])
+        return tuple(f[dataset].shape)
+
+
+def _shard_rows(path: Path, dataset: str) -> int:
+    return int(shard_shape(path, dataset)[0])
 
 
 def iter_bank_chunks(paths: Sequence[str | os.PathLike], chunk_rows: int = 32768, *, dataset: str = "features",

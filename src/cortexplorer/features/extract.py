@@ -38,14 +38,15 @@ class Features:
 
 
 def write_features(path: str | os.PathLike, features: np.ndarray, stim_id: np.ndarray,
-                   identity: Mapping[str, Any]) -> None:
+                   identity: Mapping[str, Any], *, normalized: bool = True) -> None:
     features = np.asarray(features, dtype=np.float32)
     bad = ~np.isfinite(features).all(1)
     if bad.any():
         raise ValueError(f"{int(bad.sum())} embeddings hold NaN or infinite values (first: stimulus "
                          f"{np.asarray(stim_id)[bad][0]!r}); the backbone's weights or inputs are broken.")
     write_h5(path, {"features": features, "stim_id": np.asarray(stim_id).astype(str)},
-             attrs={"identity": json.dumps(dict(identity), sort_keys=True), "norm": "unit L2 per row"})
+             attrs={"identity": json.dumps(dict(identity), sort_keys=True),
+                   "norm": "unit L2 per row" if normalized else "raw (not normalised)"})
 
 
 def identity_differences(found: Mapping[str, Any], expect: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -78,8 +79,9 @@ def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = No
 
 def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mapping[str, Any], out_h5: str,
                      out_provenance: str, batch_size: int = 64, demo_weights: str | None = None,
-                     device: str = "auto", seed: int = 0) -> Features:
-    """Embed every stimulus of an image set with the backbone ``name`` (config ``features.backbones``)."""
+                     device: str = "auto", seed: int = 0, normalize: bool = True) -> Features:
+    """Embed every stimulus of an image set with the backbone ``name`` (config ``features.backbones``);
+    unit-normalised, or raw with ``normalize=False``."""
     device = resolve_device(device)
     torch.manual_seed(seed)
     backbone = load_backbone(BackboneSpec.from_config(name, spec), demo_weights=demo_weights, device=device)
@@ -94,10 +96,11 @@ def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mappi
         feats = np.empty((len(ids), backbone.embed_dim), dtype=np.float32)
         chunk = batch_size * 16  # read the image file in slices: NSD's stimuli do not fit in memory at once
         for i in range(0, len(ids), chunk):
-            feats[i:i + chunk] = backbone.embed(images[i:i + chunk], batch_size=batch_size, progress=False)
+            feats[i:i + chunk] = backbone.embed(images[i:i + chunk], batch_size=batch_size, progress=False,
+                                                normalize=normalize)
             log.info("embedded %d/%d stimuli", min(i + chunk, len(ids)), len(ids))
-    write_features(out_h5, feats, ids, backbone.identity)
+    write_features(out_h5, feats, ids, backbone.identity, normalized=normalize)
     write_sidecar(out_provenance, stage="features", settings={"backbone": name, **dict(spec), "batch_size": batch_size,
-                                                              "device": device},
+                                                              "device": device, "normalize": normalize},
                   seed=seed, identity=backbone.identity)
     return Features(feats, ids, backbone.identity)

@@ -143,8 +143,10 @@ class Backbone(torch.nn.Module):
         return int(self.identity["embed_dim"])
 
     @torch.no_grad()
-    def embed(self, images: np.ndarray, batch_size: int = 64, progress: bool = True) -> np.ndarray:
-        """Unit-normalised embeddings of uint8 images (N × H × W × 3), float32 N × D, in batches."""
+    def embed(self, images: np.ndarray, batch_size: int = 64, progress: bool = True, normalize: bool = True
+              ) -> np.ndarray:
+        """Embeddings of uint8 images (N × H × W × 3), float32 N × D, in batches: unit-normalised, or raw with
+        ``normalize=False`` (BrainSCUBA's image bank and captioner read raw embeddings)."""
         self.eval()
         device = self.mean.device
         out = np.empty((len(images), self.embed_dim), dtype=np.float32)
@@ -154,7 +156,7 @@ class Backbone(torch.nn.Module):
             x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device)
             x = x.permute(0, 3, 1, 2).float() / 255.0
             emb = self(x).float()
-            out[i:i + batch_size] = torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+            out[i:i + batch_size] = (torch.nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu().numpy()
         return out
 
 

@@ -119,10 +119,10 @@ def from_pipeline(pipe, *, identity: Mapping[str, Any] | None = None) -> Diffusi
                           context=context.detach(), identity=dict(identity or {"kind": "stable_diffusion"}))
 
 
-def load_stable_diffusion(model_id: str, *, revision: str = "main", variant: str | None = None,
-                          cache_dir: str | None = None, device: str = "cpu",
-                          config_key: str = "braindive.diffusion") -> DiffusionModel:
-    """Stable Diffusion's components from the local Hugging Face cache (``local_files_only``; fp16 on GPU)."""
+def load_stable_diffusion_pipeline(model_id: str, *, revision: str = "main", variant: str | None = None,
+                                   cache_dir: str | None = None, device: str = "cpu",
+                                   config_key: str = "braindive.diffusion"):
+    """``StableDiffusionPipeline`` from the local Hugging Face cache (``local_files_only``; fp16 on GPU)."""
     from diffusers import StableDiffusionPipeline
 
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
@@ -137,10 +137,31 @@ def load_stable_diffusion(model_id: str, *, revision: str = "main", variant: str
             f"'{where}' ({err}). Nothing is downloaded at run time: on a machine with internet run "
             f"`huggingface-cli download {model_id} --revision {revision}` and copy the cache here, or set "
             f"{config_key}.cache_dir to the hub cache that holds it.") from err
-    pipe.to(device)
+    return pipe.to(device)
+
+
+def load_stable_diffusion(model_id: str, *, revision: str = "main", variant: str | None = None,
+                          cache_dir: str | None = None, device: str = "cpu",
+                          config_key: str = "braindive.diffusion") -> DiffusionModel:
+    """Stable Diffusion's components from the local Hugging Face cache (``local_files_only``; fp16 on GPU)."""
+    pipe = load_stable_diffusion_pipeline(model_id, revision=revision, variant=variant, cache_dir=cache_dir,
+                                          device=device, config_key=config_key)
     identity = {"kind": "stable_diffusion", "model_id": model_id, "revision": revision,
                 "commit": _snapshot_commit(pipe)}
     return from_pipeline(pipe, identity=identity)
+
+
+def text_to_image(pipe, prompt: str, seeds: list[int], *, steps: int = 50, guidance_scale: float = 7.5):
+    """Images (uint8 N × H × W × 3) of a text prompt with Stable Diffusion's own text conditioning and
+    classifier-free guidance, DPM-Solver++ (order 2), one image per seed (each from its own CPU generator)."""
+    import numpy as np
+    from diffusers import DPMSolverMultistepScheduler
+
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(dpm_solver_config(pipe.scheduler.config, pixel=False))
+    gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    out = pipe(prompt=[prompt] * len(seeds), num_inference_steps=steps, guidance_scale=guidance_scale,
+               generator=gens, output_type="np").images
+    return (np.clip(np.nan_to_num(out), 0, 1) * 255).round().astype(np.uint8)
 
 
 def _snapshot_commit(pipe) -> str:

@@ -62,7 +62,7 @@ CUT_Z = (-18, -10, -2, 6, 14, 28)  # axial slices through the ventral and latera
 DOMAIN_COLOURS = {"faces": "#e6194b", "places": "#3cb44b", "bodies": "#4363d8", "words": "#911eb4", "food": "#c8a000"}
 
 
-def _labels_on_template(label_img: nib.Nifti1Image, colours: list[str], legend: list[str], *, on_template: bool = True,
+def labels_on_template(label_img: nib.Nifti1Image, colours: list[str], legend: list[str], *, on_template: bool = True,
                         outline: nib.Nifti1Image | None = None, outline_label: str = ""):
     """Label image (1..n) in ``colours`` on axial slices of nilearn's MNI152 template (or on no
     background for subject-space data), with an optional black outline and a legend."""
@@ -87,7 +87,7 @@ def _labels_on_template(label_img: nib.Nifti1Image, colours: list[str], legend: 
 def regions_on_template(atlas_path: str | os.PathLike, regions: pd.DataFrame):
     """Planted regions as coloured overlays on axial slices of nilearn's MNI152 template."""
     labels = regions.sort_values("label")  # the simulator numbers them 1..n
-    return _labels_on_template(nib.load(atlas_path),
+    return labels_on_template(nib.load(atlas_path),
                                [REGION_COLOURS.get(r, "#ff00ff") for r in labels["roi"]],
                                [f"{r} ({c})" for r, c in zip(labels["roi"], labels["category"], strict=True)])
 
@@ -110,7 +110,7 @@ def rois_on_template(rois_dir: str | os.PathLike, table: pd.DataFrame, planted_a
         lab = np.asanyarray(planted.dataobj)
         inside = np.isin(lab, planted_labels) if planted_labels is not None else lab > 0
         outline = nib.Nifti1Image(inside.astype(np.uint8), planted.affine)
-    return _labels_on_template(nib.Nifti1Image(labels, first.affine),
+    return labels_on_template(nib.Nifti1Image(labels, first.affine),
                                [DOMAIN_COLOURS.get(r.roi, REGION_COLOURS.get(r.roi, "#ff00ff")) for r in rows],
                                [f"{r.roi} ({r.n_voxels} voxels)" for r in rows], on_template=on_template,
                                outline=outline, outline_label="planted regions (outline)")
@@ -175,6 +175,44 @@ def map_on_fsaverage5(img: nib.Nifti1Image, label: str, *, vmax: float = 1.0, th
                                     bg_map=sulcal, cmap="inferno", vmin=0, vmax=vmax, threshold=threshold,
                                     colorbar=view == "lateral" and hemi == "right", figure=fig, axes=ax,
                                     title=f"{hemi} {view}")
+    fig.suptitle(label, fontsize=10)
+    return fig
+
+
+def labels_on_fsaverage5(label_img: nib.Nifti1Image, colours: list[str], legend: list[str], label: str):
+    """A label volume in MNI space (0 = none, 1..n) sampled onto nilearn's fsaverage5 (nearest voxel, so labels
+    stay labels): lateral and ventral views of both hemispheres, with a legend."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    from nilearn import datasets, plotting
+    from nilearn.surface import SurfaceImage
+
+    fsaverage = datasets.load_fsaverage("fsaverage5")
+    sulcal = datasets.load_fsaverage_data("fsaverage5", data_type="sulcal")
+    # each label's indicator sampled linearly; a vertex takes the label with the largest weight (none below 0.1),
+    # which never mixes label numbers and tolerates volumes that cover only part of the surface
+    data = np.asanyarray(label_img.dataobj)
+    weights = {"left": [], "right": []}
+    for value in range(1, len(colours) + 1):
+        texture = SurfaceImage.from_volume(mesh=fsaverage["pial"], volume_img=nib.Nifti1Image(
+            (data == value).astype(np.float32), label_img.affine), radius=3.0, interpolation="linear")
+        for hemi in weights:
+            weights[hemi].append(np.nan_to_num(np.asarray(texture.data.parts[hemi], dtype=float)))
+    parts = {}
+    for hemi, stack in weights.items():
+        w = np.stack(stack)
+        parts[hemi] = np.where(w.max(0) >= 0.1, w.argmax(0) + 1, 0).astype(float)
+    texture = SurfaceImage(mesh=fsaverage["pial"], data=parts)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), subplot_kw={"projection": "3d"})
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.12, top=0.88, wspace=0.0)
+    cmap = ListedColormap(colours)
+    for ax, (hemi, view) in zip(axes, [("left", "lateral"), ("left", "ventral"), ("right", "ventral"),
+                                       ("right", "lateral")], strict=True):
+        plotting.plot_surf_roi(surf_mesh=fsaverage["inflated"], roi_map=texture, hemi=hemi, view=view,
+                               bg_map=sulcal, cmap=cmap, vmin=1, vmax=len(colours), colorbar=False, figure=fig,
+                               axes=ax, title=f"{hemi} {view}")
+    handles = [Patch(color=c, label=name) for c, name in zip(colours, legend, strict=True)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
     fig.suptitle(label, fontsize=10)
     return fig
 
