@@ -161,3 +161,44 @@ def test_networks_follow_the_mode_and_behaviour_settings_are_checked(tmp_path):
         check_config({**bids, "triplets": {"choices": "choices.tsv"}}, schema, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"visual_search\.experiments.*'search_for_waldo'"):
         check_config({**bids, "visual_search": {"experiments": ["search_for_waldo"]}}, schema)
+
+
+def test_brainscuba_runs_in_the_demo_and_elsewhere_only_when_configured(tmp_path):
+    from cortexplorer.config import brainscuba_enabled
+
+    schema = load_schema()
+    demo = check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1}, schema)
+    bs = demo["brainscuba"]
+    assert brainscuba_enabled(demo) and bs["captioner"] == {"kind": "demo_captioner"} and bs["repeats"] == 1
+    assert bs["backbone"] == "democlip" and bs["regions"] == demo["braindive"]["regions"]
+    assert bs["temperature"] == 150 and bs["beam_size"] == 5 and bs["max_length"] == 67
+    (tmp_path / "bids" / "stim").mkdir(parents=True)
+    bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
+            "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
+    real = check_config(bids, schema)
+    assert not brainscuba_enabled(real)  # no bank, no CLIPCap weights: skipped
+    assert real["brainscuba"]["backbone"] == "brainscuba" and real["brainscuba"]["repeats"] == 5
+    assert real["brainscuba"]["captioner"]["prefix_length"] == 10
+    (tmp_path / "coco_weights.pt").write_bytes(b"x")
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / "bank.txt").write_text("shard.npy\n")
+    full = {**bids, "brainscuba": {"bank": "bank.txt", "captioner": {"kind": "clipcap", "weights": "coco_weights.pt",
+                                                                      "gpt2": "gpt2"}}}
+    assert brainscuba_enabled(check_config(full, schema, base_dir=tmp_path))
+    with pytest.raises(ConfigError, match=r"needs both 'brainscuba\.bank'.*and 'brainscuba\.captioner\.weights'"):
+        check_config({**bids, "brainscuba": {"bank": "bank.txt"}}, schema, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.captioner\.gpt2' is required"):
+        check_config({**bids, "brainscuba": {"bank": "bank.txt", "captioner": {"kind": "clipcap",
+                                                                               "weights": "coco_weights.pt"}}},
+                     schema, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.captioner\.weights' names 'nope\.pt', which does not exist"):
+        check_config({**full, "brainscuba": {**full["brainscuba"], "captioner": {
+            "kind": "clipcap", "weights": "nope.pt", "gpt2": "gpt2"}}}, schema, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.bank' names 'none\.txt', which does not exist"):
+        check_config({**full, "brainscuba": {**full["brainscuba"], "bank": "none.txt"}}, schema, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.captioner' is the demo's own captioner"):
+        check_config({**bids, "brainscuba": {"captioner": {"kind": "demo_captioner"}}}, schema)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.backbone' is 'nope', which has no encoder"):
+        check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1, "brainscuba": {"backbone": "nope"}}, schema)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.bank' must be empty in demo mode"):
+        check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1, "brainscuba": {"bank": ["x.npy"]}}, schema)

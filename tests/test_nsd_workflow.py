@@ -148,6 +148,17 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
 
     vgg_weights = tmp_path / "vgg11.pth"
     torch.save(torchvision.models.vgg11(weights=None).state_dict(), vgg_weights)
+    # BrainSCUBA: a bank of natural-image embeddings in two .npy shards listed by a manifest, and a CLIPCap
+    # checkpoint in the old format with a local GPT-2 folder (the real loading path, at tiny size)
+    from tests.tiny_models import tiny_clipcap_checkpoint, tiny_gpt2_folder
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "bank").mkdir()
+    for k in range(2):
+        np.save(tmp_path / "bank" / f"part-{k}.npy", (rng.standard_normal((200, 512)) * 10).astype(np.float16))
+    (tmp_path / "bank" / "manifest.txt").write_text("part-0.npy\npart-1.npy\n")
+    gpt2_config = tiny_gpt2_folder(tmp_path / "gpt2")
+    tiny_clipcap_checkpoint(tmp_path / "coco_weights.pt", gpt2_config, prefix_size=512)
     cfg.write_text("dataset: {name: nsdmini, mode: nsd}\n"
                    f"nsd: {{root: '{tree.root}', subjects: [1], sessions: [1, 2], image_size: 32}}\n"
                    "report: {html: reports/nsdmini/index.html}\n"
@@ -158,7 +169,10 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
                    f"networks: {{vgg: {{kind: torchvision, arch: vgg11, weights: '{vgg_weights}'}}}}\n"
                    "visual_search: {experiments: [curvature], scale: 0.25, trials_per_set_size: 1}\n"
                    "triplets: {n_bins: 2, bin_size: 0.3, tolerance: 0.5, max_triplets: 4, observers: {n: 2, trials: 60}, cv_folds: 2, "
-                   "predictivity_layers: [pool4, pool5]}\n")
+                   "predictivity_layers: [pool4, pool5]}\n"
+                   f"brainscuba: {{bank: '{tmp_path / 'bank' / 'manifest.txt'}', repeats: 2, max_length: 12, "
+                   f"captioner: {{kind: clipcap, weights: '{tmp_path / 'coco_weights.pt'}', "
+                   f"gpt2: '{tmp_path / 'gpt2'}'}}, images: {{n_captions: 1, seeds_per_caption: 2, steps: 2}}}}\n")
 
     jobs = _jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
     assert "fetch_nsd" not in jobs  # every file is present
@@ -168,6 +182,9 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     assert jobs.get("braindive") == 2, jobs
     assert jobs.get("visual_search") == 2 and jobs.get("triplet_fit") == 1, jobs
     assert "demo_cnn" not in jobs and "odd_one_out" not in jobs  # no THINGS file given
+    for rule in ("brainscuba_project", "brainscuba_captions", "brainscuba_semantics", "brainscuba_images"):
+        assert jobs.get(rule) == 1, jobs
+    assert "brainscuba_bank" not in jobs and "demo_captioner" not in jobs
 
     snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
     results = repo / "results" / "nsdmini"
@@ -251,7 +268,26 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     predictivity = read_tsv(results / "triplets" / "fit" / "predictivity.tsv")
     assert list(predictivity["alias"].fillna("")) == ["", "pool4", "pool5"]
 
+    # BrainSCUBA: two disjoint halves of the bank, every voxel captioned per repeat by the old-format CLIPCap
+    # checkpoint, semantics per region, images through Stable Diffusion's text conditioning
+    proj = json.loads((results / "brainscuba" / "sub-01" / "projection.json").read_text())
+    assert proj["n_bank_rows"] == 400 and proj["bank_rows_read"] == [200, 200]
+    captions = read_tsv(results / "brainscuba" / "sub-01" / "captions.tsv")
+    assert len(captions) == 2 * int(tree.mask.sum()) and set(captions["repeat"]) == {0, 1}
+    cap_prov = json.loads((results / "brainscuba" / "sub-01" / "captions.json").read_text())
+    # voxels whose encoder weights are all zero get no caption (n/a), counted in the provenance
+    assert captions["caption"].isna().sum() == cap_prov["n_skipped"] < len(captions) / 2
+    assert captions["caption"].dropna().str.len().gt(0).all()
+    assert set(",".join(captions["roi"].dropna()).split(",")) == {"faces", "places"}
+    assert cap_prov["captioner_identity"]["weights_sha256"] == file_sha256(tmp_path / "coco_weights.pt")
+    sem = read_tsv(results / "brainscuba" / "sub-01" / "semantics" / "regions.tsv")
+    assert list(sem["region"]) == ["faces", "places"]
+    bs_summary = read_tsv(results / "evaluation" / "sub-01" / "brainscuba" / "summary.tsv")
+    assert list(bs_summary["region"]) == ["faces", "places"] and "true_caption" not in bs_summary
+    assert bs_summary["n_images"].eq(2).all() and np.isfinite(bs_summary["predicted_caption"]).all()
+
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()
+    assert "BrainSCUBA: a caption for every voxel" in html
     assert "Single-trial responses" in html and "Category-selective regions" in html and "Voxelwise encoders" in html
     assert "Visual search: eccNET and IVSN" in html and "Triplets: low- versus high-level" in html
 

@@ -48,12 +48,16 @@ BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 12, "visual_search_sum
              "triplet_choices": 1, "triplet_fit": 1}
 
 
+# BrainSCUBA per subject (demo; elsewhere only with a bank and captioner weights configured)
+BRAINSCUBA = {"brainscuba_project": 1, "brainscuba_captions": 1, "brainscuba_semantics": 1, "brainscuba_images": 1}
+
+
 def test_demo_dry_run(workdir: Path):
     jobs = _jobs(snakemake(workdir, "-n"))
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
                     "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1,
                     "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1, **BEHAVIOUR, "demo_cnn": 1,
-                    "odd_one_out": 1}
+                    "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1, **BRAINSCUBA}
 
 
 def test_profiles_parse(workdir: Path):
@@ -120,12 +124,20 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "visual_search/ivsn/orientation_homo/fixations.tsv", "triplets/search/triplets.tsv",
                 "triplets/search/search.png", "triplets/choices/choices.tsv", "triplets/fit/weights.tsv",
                 "triplets/fit/predictivity.tsv", "triplets/fit/surface.png", "triplets/fit/layers.png",
-                "triplets/odd_one_out/embedding.tsv", "triplets/odd_one_out/dimensions.png"):
+                "triplets/odd_one_out/embedding.tsv", "triplets/odd_one_out/dimensions.png",
+                "brainscuba/bank/pool.h5", "models/demo_captioner/model.pt", "models/demo_captioner/curve.tsv",
+                "brainscuba/sub-01/projection.h5", "brainscuba/sub-01/captions.tsv",
+                "brainscuba/sub-01/semantics/regions.tsv", "brainscuba/sub-01/semantics/nouns.tsv",
+                "brainscuba/sub-01/semantics/examples.tsv", "brainscuba/sub-01/semantics/category_map.png",
+                "evaluation/sub-01/brainscuba/summary.tsv", "evaluation/sub-01/brainscuba/images.tsv",
+                "evaluation/sub-01/brainscuba/grid.png"):
         assert (results / rel).stat().st_size > 0, rel
     for rule in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
                  "demo_clip", "features_democlip", "encoder_sub-01_democlip", "demo_diffusion", "braindive_unguided",
                  "braindive_sub-01_faces", "braindive_evaluate_sub-01", "demo_cnn", "visual_search_eccnet_curvature",
-                 "visual_search_summary", "triplet_search", "triplet_choices", "triplet_fit", "odd_one_out"):
+                 "visual_search_summary", "triplet_search", "triplet_choices", "triplet_fit", "odd_one_out",
+                 "brainscuba_bank", "demo_captioner", "brainscuba_project_sub-01", "brainscuba_captions_sub-01",
+                 "brainscuba_semantics_sub-01", "brainscuba_images_sub-01"):
         assert (smoke_run / "logs" / "smoke" / f"{rule}.log").stat().st_size > 0
     for rule in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
                  "features_democlip", "encoder_sub-01_democlip", "braindive_sub-01_places", "braindive_evaluate_sub-01"):
@@ -138,7 +150,7 @@ def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
                     "Demo CLIP model", "Voxelwise encoders", "BrainDiVE: images that drive a region",
-                    "Visual search: eccNET and IVSN",
+                    "BrainSCUBA: a caption for every voxel", "Visual search: eccNET and IVSN",
                     "Triplets: low- versus high-level similarity, and odd-one-out embeddings", "What was produced",
                     "Runtime and provenance"):
         assert f">{section}</h2>" in page
@@ -154,7 +166,7 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     # delete one intermediate: only what depends on it is scheduled again
     (smoke_run / "results" / "smoke" / "localizer" / "images.h5").unlink()
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml"))
-    guided = {"braindive": 3, "braindive_evaluate": 1}  # smoke: 3 regions
+    guided = {"braindive": 3, "braindive_evaluate": 1, **BRAINSCUBA}  # smoke: 3 regions
     assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1, "preprocess": 1, "rois": 1,
                     "encoder": 1, **guided}
     # a changed setting reruns only the jobs that use it
@@ -171,7 +183,10 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     assert jobs == {"all": 1, "report_dashboard": 1, "encoder": 1, **guided}
     changed.write_text("braindive:\n  guidance_scale: 10\n")  # the unguided baseline and the models stay
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, **guided}
+    assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 3, "braindive_evaluate": 1}
+    changed.write_text("brainscuba:\n  images: {guidance_scale: 10}\n")  # projection and captions stay
+    jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
+    assert jobs == {"all": 1, "report_dashboard": 1, "brainscuba_images": 1}
     changed.write_text("triplets:\n  observers: {lapse: 0.1}\n")  # the search and the networks stay
     jobs = _jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
     assert jobs == {"all": 1, "report_dashboard": 1, "triplet_choices": 1, "triplet_fit": 1}

@@ -149,6 +149,18 @@ def _check_backbones(config: dict) -> list[str]:
     return problems
 
 
+def _encoder_backbones(config: Mapping[str, Any]) -> list[str]:
+    return list(config["encoder"]["backbones"] or config["features"]["backbones"])
+
+
+def _has_encoder(section: str, backbone: str, encoder_backbones: list[str]) -> list[str]:
+    """A stage that reads an encoder must name a backbone the encoder stage fits."""
+    if backbone in encoder_backbones:
+        return []
+    return [f"Config key '{section}.backbone' is {backbone!r}, which has no encoder; use one of encoder.backbones "
+            f"{encoder_backbones}."]
+
+
 # braindive settings left empty take the mode's defaults: the demo's small models (tuned on the demo, see
 # config/README.md), or the settings of BrainDiVE's code (Stable Diffusion 2.1-base, 50 DPM-Solver++ steps, γ = 130)
 BRAINDIVE_DEFAULTS = {
@@ -171,12 +183,9 @@ def _check_braindive(config: dict) -> list[str]:
     for key, value in BRAINDIVE_DEFAULTS["demo" if mode == "demo" else "real"].items():
         if bd.get(key) is None:  # (demo: classifier stays null = the oracle's classifier)
             bd[key] = copy.deepcopy(value)
-    encoder_backbones = config["encoder"]["backbones"] or list(config["features"]["backbones"])
+    encoder_backbones = _encoder_backbones(config)
     bd["backbone"] = bd["backbone"] or encoder_backbones[0]
-    problems = []
-    if bd["backbone"] not in encoder_backbones:
-        problems.append(f"Config key 'braindive.backbone' is {bd['backbone']!r}, which has no encoder; use one of "
-                        f"encoder.backbones {encoder_backbones}.")
+    problems = _has_encoder("braindive", bd["backbone"], encoder_backbones)
     kind = bd["diffusion"]["kind"]
     if kind == "demo_diffusion" and mode != "demo":
         problems.append("Config key 'braindive.diffusion' is the demo's own model (kind: demo_diffusion), which only "
@@ -234,6 +243,63 @@ def _check_networks(config: dict) -> list[str]:
     return problems
 
 
+# brainscuba settings left empty: the demo's own bank/captioner and a cheap image step, or BrainSCUBA's settings
+BRAINSCUBA_DEFAULTS = {
+    "demo": {"repeats": 1, "captioner": {"kind": "demo_captioner"},
+             "images": {"n_captions": 2, "seeds_per_caption": 6, "steps": 25, "guidance_scale": 150.0}},
+    "real": {"repeats": 5, "captioner": {"kind": "clipcap", "weights": None, "gpt2": None, "prefix_length": 10,
+                                         "normalize_prefix": False},
+             "images": {"n_captions": 3, "seeds_per_caption": 8, "steps": 50, "guidance_scale": 7.5}},
+}
+
+
+def brainscuba_enabled(config: Mapping[str, Any]) -> bool:
+    """BrainSCUBA runs in the demo, and elsewhere once an image bank and captioner weights are configured."""
+    bs = config["brainscuba"]
+    return config["dataset"]["mode"] == "demo" or (bs["bank"] is not None
+                                                    and (bs["captioner"] or {}).get("weights") is not None)
+
+
+def _check_brainscuba(config: dict, base_dir: Path) -> list[str]:
+    """Fill the mode's BrainSCUBA defaults; check the backbone, the captioner and the bank paths."""
+    mode = config["dataset"]["mode"]
+    bs = config["brainscuba"]
+    defaults = BRAINSCUBA_DEFAULTS["demo" if mode == "demo" else "real"]
+    for key in ("repeats", "captioner"):
+        if bs[key] is None:
+            bs[key] = copy.deepcopy(defaults[key])
+    for key, value in defaults["images"].items():
+        if bs["images"][key] is None:
+            bs["images"][key] = value
+    bs["regions"] = bs["regions"] or list(config["braindive"]["regions"])
+    encoder_backbones = _encoder_backbones(config)
+    bs["backbone"] = bs["backbone"] or ("brainscuba" if "brainscuba" in encoder_backbones else encoder_backbones[0])
+    problems = _has_encoder("brainscuba", bs["backbone"], encoder_backbones)
+    kind = bs["captioner"]["kind"]
+    if kind == "demo_captioner" and mode != "demo":
+        problems.append("Config key 'brainscuba.captioner' is the demo's own captioner (kind: demo_captioner), which "
+                        "only exists in demo mode; use {kind: clipcap, weights: coco_weights.pt, gpt2: <folder>}.")
+    if mode == "demo" and bs["bank"] is not None:
+        problems.append("Config key 'brainscuba.bank' must be empty in demo mode (the demo's bank is its disjoint "
+                        "image pool).")
+    if mode != "demo" and (bs["bank"] is None) != (bs["captioner"].get("weights") is None):
+        problems.append("BrainSCUBA needs both 'brainscuba.bank' (natural-image embeddings) and "
+                        "'brainscuba.captioner.weights' (a CLIPCap checkpoint); set both, or neither to skip it.")
+    if brainscuba_enabled(config) and kind == "clipcap":
+        if not bs["captioner"].get("gpt2"):
+            problems.append("Config key 'brainscuba.captioner.gpt2' is required for kind clipcap: a local folder with "
+                            "GPT-2's config and tokenizer (`huggingface-cli download gpt2 --local-dir <folder>`).")
+        for key in ("weights", "gpt2"):
+            path = bs["captioner"].get(key)
+            if path and not (base_dir / path).exists():
+                problems.append(f"Config key 'brainscuba.captioner.{key}' names '{path}', which does not exist.")
+    bank = bs["bank"]
+    for path in ([bank] if isinstance(bank, str) else bank or []):
+        if not (base_dir / path).exists():
+            problems.append(f"Config key 'brainscuba.bank' names '{path}', which does not exist.")
+    return problems
+
+
 def check_config(
     config: Mapping[str, Any],
     schema: dict | None = None,
@@ -256,6 +322,7 @@ def check_config(
         problems = (_check_roots(filled, Path(base_dir)) + _check_backbones(filled) + _check_networks(filled)
                     + _check_triplet_files(filled, Path(base_dir)))
         problems = problems or _check_braindive(filled)
+        problems = problems or _check_brainscuba(filled, Path(base_dir))
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
     return filled

@@ -2,7 +2,8 @@
 import os
 import re
 
-from cortexplorer.config import check_config, load_schema
+from cortexplorer.brainscuba.bank import bank_paths
+from cortexplorer.config import brainscuba_enabled, check_config, load_schema
 from cortexplorer.nsd import load_manifest
 from cortexplorer.provenance import source_digest
 
@@ -74,6 +75,7 @@ def final_outputs():
             f"{RESULTS}/truth",
             *subject_outputs(),
             *braindive_outputs(),
+            *brainscuba_outputs(),
             *behaviour_outputs(),
         ]
     if MODE == "nsd":
@@ -83,6 +85,7 @@ def final_outputs():
             *nsd_local_paths(),
             *subject_outputs(),
             *braindive_outputs(),
+            *brainscuba_outputs(),
             *behaviour_outputs(),
         ]
     return [
@@ -90,6 +93,7 @@ def final_outputs():
         f"{RESULTS}/stimuli/images.h5",
         *subject_outputs(),
         *braindive_outputs(),
+        *brainscuba_outputs(),
         *behaviour_outputs(),
     ]
 
@@ -340,6 +344,14 @@ def report_inputs(wildcards):
     )
     if ODD_ONE_OUT:
         inputs["odd_one_out"] = f"{RESULTS}/triplets/odd_one_out/provenance.json"
+    if BRAINSCUBA:
+        for s in SUBJECTS:
+            inputs[f"brainscuba_{s}"] = (
+                f"{RESULTS}/brainscuba/sub-{s}/semantics/regions.tsv"
+            )
+            inputs[f"brainscuba_images_{s}"] = (
+                f"{RESULTS}/evaluation/sub-{s}/brainscuba/summary.tsv"
+            )
     return inputs
 
 
@@ -409,6 +421,91 @@ def behaviour_outputs():
     if MODE == "demo":
         outs += [
             f"{RESULTS}/models/demo_cnn/{f}"
+            for f in ("model.pt", "curve.tsv", "provenance.json")
+        ]
+    return outs
+
+
+BS = CFG["brainscuba"]
+BRAINSCUBA = brainscuba_enabled(CFG)
+BRAINSCUBA_SEMANTIC_FILES = (
+    "regions.tsv",
+    "nouns.tsv",
+    "examples.tsv",
+    "category_map.png",
+    "provenance.json",
+)
+BRAINSCUBA_IMAGE_FILES = ("summary.tsv", "images.tsv", "grid.png", "provenance.json")
+
+
+def brainscuba_bank():
+    """The image bank's shards: the demo's pool embeddings, or the configured shards."""
+    if MODE == "demo":
+        return [f"{RESULTS}/brainscuba/bank/pool.h5"]
+    return bank_paths(BS["bank"])
+
+
+def brainscuba_encoder(wildcards):
+    return f"{RESULTS}/encoder/sub-{wildcards.subject}/{BS['backbone']}/encoder.pt"
+
+
+def brainscuba_region_inputs(wildcards):
+    inputs = {
+        "encoder": brainscuba_encoder(wildcards),
+        "rois": f"{RESULTS}/rois/sub-{wildcards.subject}",
+    }
+    if MODE == "demo":
+        inputs["truth"] = f"{RESULTS}/truth"
+    return inputs
+
+
+def brainscuba_caption_inputs(wildcards):
+    inputs = {
+        **brainscuba_region_inputs(wildcards),
+        "projection": f"{RESULTS}/brainscuba/sub-{wildcards.subject}/projection.h5",
+    }
+    if BS["captioner"]["kind"] == "demo_captioner":
+        inputs["captioner"] = f"{RESULTS}/models/demo_captioner/model.pt"
+    return inputs
+
+
+def brainscuba_image_inputs(wildcards):
+    inputs = {
+        **brainscuba_region_inputs(wildcards),
+        **diffusion_inputs(wildcards),
+        "captions": f"{RESULTS}/brainscuba/sub-{wildcards.subject}/captions.tsv",
+        "unguided": f"{RESULTS}/braindive/unguided/seeds.tsv",
+        "unguided_images": f"{RESULTS}/braindive/unguided/images",
+    }
+    if BACKBONES[BS["backbone"]]["kind"] == "demo_clip":
+        inputs["demo_clip"] = f"{RESULTS}/models/demo_clip/model.pt"
+    if MODE == "demo":
+        inputs["oracle"] = f"{RESULTS}/oracle/oracle.pt"
+    return inputs
+
+
+def brainscuba_outputs():
+    """Per subject: projection, captions, semantics, caption-driven images and their evaluation."""
+    if not BRAINSCUBA:
+        return []
+    outs = []
+    for s in SUBJECTS:
+        d = f"{RESULTS}/brainscuba/sub-{s}"
+        outs += [f"{d}/{f}" for f in ("projection.h5", "projection.json")]
+        outs += [f"{d}/{f}" for f in ("captions.tsv", "captions.json")]
+        outs += [f"{d}/semantics/{f}" for f in BRAINSCUBA_SEMANTIC_FILES]
+        outs.append(f"{d}/images")
+        outs += [
+            f"{RESULTS}/evaluation/sub-{s}/brainscuba/{f}"
+            for f in BRAINSCUBA_IMAGE_FILES
+        ]
+    if MODE == "demo":
+        outs += [
+            f"{RESULTS}/brainscuba/bank/{f}"
+            for f in ("pool.h5", "pool.provenance.json")
+        ]
+        outs += [
+            f"{RESULTS}/models/demo_captioner/{f}"
             for f in ("model.pt", "curve.tsv", "provenance.json")
         ]
     return outs

@@ -100,3 +100,29 @@ if MODE == "demo":
             ),
         script:
             "../scripts/demo_cnn.py"
+
+    rule demo_captioner:
+        """Train the demo's caption decoder (MLP prefix + small GPT-2) on the pool's raw CLIP embeddings and captions."""
+        input:
+            bank=f"{RESULTS}/brainscuba/bank/pool.h5",
+            table=f"{RESULTS}/pool/stimuli.tsv",
+        output:
+            model=f"{RESULTS}/models/demo_captioner/model.pt",
+            curve=f"{RESULTS}/models/demo_captioner/curve.tsv",
+            provenance=f"{RESULTS}/models/demo_captioner/provenance.json",
+        log:
+            f"{LOGS}/demo_captioner.log",
+        cache: "omit-software"
+        conda:
+            MODELS_ENV
+        threads: workflow.cores
+        resources:
+            mem_mb=4000,
+            runtime=60,
+            gpu=CFG["gpus_per_job"],
+        params:
+            settings={**CFG["demo_captioner"], "device": CFG["device"]},
+            seed=SEED,
+            code=source_digest("cortexplorer.brainscuba.captioner"),
+        script:
+            "../scripts/demo_captioner.py"

@@ -228,6 +228,50 @@ def _braindive_section(results: Path, config: dict | None) -> Section | None:
     return sec
 
 
+def _brainscuba_section(results: Path, config: dict | None) -> Section | None:
+    runs = sorted((results / "brainscuba").glob("sub-*/semantics/regions.tsv"))
+    if not runs:
+        return None
+    bs = (config or {}).get("brainscuba", {})
+    captioner = _json(results / "models" / "demo_captioner" / "provenance.json")
+    sec = Section("brainscuba", "BrainSCUBA: a caption for every voxel")
+    sec.text("Every voxel's encoder weights are projected onto natural-image embeddings (a softmax over cosines with "
+             f"temperature {bs.get('temperature', '?')}, direction and norm decoupled, streamed over the bank), then "
+             f"decoded by a CLIPCap-style captioner (beam search, beam {bs.get('beam_size', '?')}). A caption names a "
+             "category when one of its nouns is in the category lexicon; a voxel's category is its caption's first "
+             "noun's. Images are then generated from each region's most typical captions.")
+    if captioner:
+        m = captioner.get("metrics", {})
+        sec.text(f"Demo captioner (trained on the disjoint pool's captions): held-out exact-caption match "
+                 f"{m.get('heldout_exact_match', float('nan')):.3f}, token accuracy "
+                 f"{m.get('heldout_token_accuracy', float('nan')):.3f}.")
+    for regions in runs:
+        folder, subject = regions.parent, regions.parent.parent.name
+        sec.table(read_tsv(regions), f"{subject}: share of each region's voxels whose caption names the region's "
+                  "category, the same share among all other voxels and the ratio; first_*: distribution of the "
+                  "captions' (first-noun) categories.")
+        if (folder / "category_map.png").exists():
+            sec.figure((folder / "category_map.png").read_bytes(), f"{subject}: voxels coloured by caption category.")
+        if (folder / "examples.tsv").exists():
+            sec.table(read_tsv(folder / "examples.tsv"), f"{subject}: example captions per region (the most frequent "
+                      "first).")
+        if (folder / "nouns.tsv").exists():
+            nouns = read_tsv(folder / "nouns.tsv")
+            top = nouns[nouns["rank"] <= 5]
+            rows = [{"region": r, "top nouns (captions)": ", ".join(f"{n} ({c})" for n, c in
+                                                                  zip(g["noun"], g["count"], strict=True))}
+                    for r, g in top.groupby("region", sort=False)]
+            if rows:
+                sec.table(pd.DataFrame(rows), f"{subject}: most frequent nouns per region (all: nouns.tsv).")
+        evaluation = results / "evaluation" / subject / "brainscuba"
+        if (evaluation / "summary.tsv").exists():
+            sec.table(read_tsv(evaluation / "summary.tsv"), f"{subject}: images from each region's typical captions "
+                      "versus unguided samples: predicted (and, in the demo, true) region activation.")
+        if (evaluation / "grid.png").exists():
+            sec.figure((evaluation / "grid.png").read_bytes(), f"{subject}: caption-driven images per region.")
+    return sec
+
+
 def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -411,6 +455,7 @@ def build_dashboard(
         _demo_clip_section(results),
         _encoder_section(results, on_template=_on_template(mode, config)),
         _braindive_section(results, config),
+        _brainscuba_section(results, config),
         _visual_search_section(results),
         _triplets_section(results),
         _nsd_section(nsd_files or []),
