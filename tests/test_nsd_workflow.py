@@ -270,11 +270,11 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
 
     # BrainSCUBA: two disjoint halves of the bank, every voxel captioned per repeat by the old-format CLIPCap
     # checkpoint, semantics per region, images through Stable Diffusion's text conditioning
-    proj = json.loads((results / "brainscuba" / "sub-01" / "projection.json").read_text())
+    proj = json.loads((results / "brainscuba" / "sub-01" / "projection.provenance.json").read_text())
     assert proj["n_bank_rows"] == 400 and proj["bank_rows_read"] == [200, 200]
     captions = read_tsv(results / "brainscuba" / "sub-01" / "captions.tsv")
     assert len(captions) == 2 * int(tree.mask.sum()) and set(captions["repeat"]) == {0, 1}
-    cap_prov = json.loads((results / "brainscuba" / "sub-01" / "captions.json").read_text())
+    cap_prov = json.loads((results / "brainscuba" / "sub-01" / "captions.provenance.json").read_text())
     # voxels whose encoder weights are all zero get no caption (n/a), counted in the provenance
     assert captions["caption"].isna().sum() == cap_prov["n_skipped"] < len(captions) / 2
     assert captions["caption"].dropna().str.len().gt(0).all()

@@ -41,7 +41,7 @@ rule brainscuba_project:
         bank=brainscuba_bank(),
     output:
         projection=f"{RESULTS}/brainscuba/sub-{{subject}}/projection.h5",
-        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/projection.json",
+        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/projection.provenance.json",
     log:
         f"{LOGS}/brainscuba_project_sub-{{subject}}.log",
     benchmark:
@@ -77,7 +77,7 @@ rule brainscuba_captions:
         unpack(brainscuba_caption_inputs),
     output:
         captions=f"{RESULTS}/brainscuba/sub-{{subject}}/captions.tsv",
-        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/captions.json",
+        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/captions.provenance.json",
     log:
         f"{LOGS}/brainscuba_captions_sub-{{subject}}.log",
     benchmark:

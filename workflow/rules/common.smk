@@ -491,8 +491,8 @@ def brainscuba_outputs():
     outs = []
     for s in SUBJECTS:
         d = f"{RESULTS}/brainscuba/sub-{s}"
-        outs += [f"{d}/{f}" for f in ("projection.h5", "projection.json")]
-        outs += [f"{d}/{f}" for f in ("captions.tsv", "captions.json")]
+        outs += [f"{d}/{f}" for f in ("projection.h5", "projection.provenance.json")]
+        outs += [f"{d}/{f}" for f in ("captions.tsv", "captions.provenance.json")]
         outs += [f"{d}/semantics/{f}" for f in BRAINSCUBA_SEMANTIC_FILES]
         outs.append(f"{d}/images")
         outs += [
