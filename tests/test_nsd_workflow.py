@@ -285,6 +285,9 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     bs_summary = read_tsv(results / "evaluation" / "sub-01" / "brainscuba" / "summary.tsv")
     assert list(bs_summary["region"]) == ["faces", "places"] and "true_caption" not in bs_summary
     assert bs_summary["n_images"].eq(2).all() and np.isfinite(bs_summary["predicted_caption"]).all()
+    assert bs_summary["share_caption"].between(0, 1).all() and bs_summary["share_unguided"].between(0, 1).all()
+    bs_ev = json.loads((results / "evaluation" / "sub-01" / "brainscuba" / "provenance.json").read_text())
+    assert "zero-shot" in bs_ev["classifier"]  # the braindive.classifier, as in BrainDiVE's evaluation
 
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()
     assert "BrainSCUBA: a caption for every voxel" in html

@@ -146,6 +146,31 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
     assert not list(results.rglob("*.partial*")), "temporary files left behind"
 
 
+def test_caption_images_are_scored_like_braindive(smoke_run: Path):
+    """Caption-driven images carry the oracle classifier's label of their saved PNGs, the region's share is the mean
+    of those labels, and the unguided share is the one BrainDiVE's evaluation reports for the same samples."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from cortexplorer.braindive.evaluate import OracleLabels
+    from cortexplorer.io.tables import read_tsv
+
+    results = smoke_run / "results" / "smoke"
+    images = read_tsv(results / "evaluation" / "sub-01" / "brainscuba" / "images.tsv")
+    ok = images[images["status"] == "ok"]
+    pixels = np.stack([np.asarray(Image.open(results / "brainscuba" / "sub-01" / "images" / f).convert("RGB"))
+                       for f in ok["file"]])
+    assert list(OracleLabels(str(results / "oracle" / "oracle.pt"))(pixels)) == list(ok["label"])
+    summary = read_tsv(results / "evaluation" / "sub-01" / "brainscuba" / "summary.tsv").set_index("region")
+    braindive = read_tsv(results / "evaluation" / "sub-01" / "braindive" / "summary.tsv").set_index("region")
+    for region, category in (("faces", "face"), ("places", "place")):
+        own = ok.loc[ok["region"] == region, "label"]
+        assert summary.loc[region, "share_caption"] == pytest.approx(float((own == category).mean()))
+        assert summary.loc[region, "share_unguided"] == pytest.approx(braindive.loc[region, "share_unguided"])
+    assert np.isnan(summary.loc["V1", "share_caption"])  # early visual regions have no category
+
+
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",

@@ -184,6 +184,7 @@ rule brainscuba_images:
         backbone=BS["backbone"],
         spec=BACKBONES[BS["backbone"]],
         diffusion=CFG["braindive"]["diffusion"],
+        classifier=CFG["braindive"]["classifier"],
         settings={
             **BS["images"],
             "first_seed": CFG["braindive"]["first_seed"],

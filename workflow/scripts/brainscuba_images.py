@@ -10,5 +10,5 @@ run_stage(smk, run_caption_images, captions_tsv=i.captions, encoder_path=i.encod
           regions=p.regions, unguided_dir=i.unguided.rsplit("/", 1)[0], out_images=out.images, out_table=out.table,
           out_summary=out.summary, out_grid=out.grid, out_provenance=out.provenance, backbone=p.backbone,
           backbone_spec=p.spec, diffusion_spec=p.diffusion, demo_clip=i.get("demo_clip"),
-          demo_diffusion=i.get("diffusion"), oracle=i.get("oracle"), truth_dir=i.get("truth"), device=p.device,
-          seed=p.seed, **p.settings)
+          demo_diffusion=i.get("diffusion"), oracle=i.get("oracle"), truth_dir=i.get("truth"), classifier=p.classifier,
+          device=p.device, seed=p.seed, **p.settings)

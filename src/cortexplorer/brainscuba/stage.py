@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cortexplorer.braindive.evaluate import read_png_folder
+from cortexplorer.braindive.evaluate import SEMANTIC_CATEGORIES, make_classifier, read_png_folder
 from cortexplorer.braindive.guidance import RegionScore, TextScore
 from cortexplorer.braindive.stage import (
     _check_same_backbone,
@@ -250,11 +250,13 @@ def run_caption_images(*, captions_tsv: str, encoder_path: str, rois_dir: str, r
                        unguided_dir: str, out_images: str, out_table: str, out_summary: str, out_grid: str,
                        out_provenance: str, backbone: str, backbone_spec: dict, diffusion_spec: dict,
                        demo_clip: str | None = None, demo_diffusion: str | None = None, oracle: str | None = None,
-                       truth_dir: str | None = None, n_captions: int = 3, seeds_per_caption: int = 8,
+                       truth_dir: str | None = None, classifier: Mapping | None = None, n_captions: int = 3,
+                       seeds_per_caption: int = 8,
                        first_seed: int = 0, steps: int = 50, guidance_scale: float = 7.5, batch_size: int = 8,
                        device: str = "auto", seed: int = 0) -> pd.DataFrame:
-    """Images from each region's most typical captions, scored like BrainDiVE's (predicted and, in the demo, true
-    region activation) against the unguided samples of the same diffusion model."""
+    """Images from each region's most typical captions, scored like BrainDiVE's against the unguided samples of the
+    same diffusion model: predicted region activation, the share classified as the region's category (BrainDiVE's
+    classifier: the demo oracle, or ``classifier``'s open_clip zero-shot) and, in the demo, the true activation."""
     from cortexplorer.models.backbone import create_clip
     from cortexplorer.models.diffusion import load_diffusion, load_stable_diffusion_pipeline, text_to_image
 
@@ -273,6 +275,9 @@ def run_caption_images(*, captions_tsv: str, encoder_path: str, rois_dir: str, r
     unguided_table = unguided_table[unguided_table["status"].fillna("ok") == "ok"] if "status" in unguided_table \
         else unguided_table
     unguided = read_png_folder(Path(unguided_dir) / "images", unguided_table)
+    label = make_classifier(dict(classifier) if classifier else None, oracle=oracle, categories=SEMANTIC_CATEGORIES,
+                            device=device)
+    unguided_labels = label(unguided) if len(unguided) else np.zeros(0, dtype=object)
     truth = oracle_model = truth_cols = None
     if truth_dir is not None:
         from cortexplorer.io.truth import match_voxels, truth_voxel_ijk
@@ -321,11 +326,14 @@ def run_caption_images(*, captions_tsv: str, encoder_path: str, rois_dir: str, r
             if truth is not None:
                 cols = truth_cols[vox][truth_cols[vox] >= 0]
                 true[ok] = truth.predict(pixels[ok], oracle_model)[:, cols].mean(1)
+            labels = np.full(len(seeds), "n/a", dtype=object)
+            if ok.any():
+                labels[ok] = label(pixels[ok])
             names = [f"{region}_c{c + 1}_seed-{s:05d}" for s in seeds]
             for j, s in enumerate(seeds):
                 rows.append({"region": region, "caption_rank": c + 1, "caption": text, "seed": s,
                              "file": f"{names[j]}.png" if ok[j] else "n/a", "predicted": predicted[j], "true": true[j],
-                             "status": "ok" if ok[j] else "failed"})
+                             "label": labels[j], "status": "ok" if ok[j] else "failed"})
             all_pixels += [pixels[j] for j in np.flatnonzero(ok)]
             all_names += [names[j] for j in np.flatnonzero(ok)]
             grid_images += [pixels[j] for j in np.flatnonzero(ok)[:4]]
@@ -336,6 +344,11 @@ def run_caption_images(*, captions_tsv: str, encoder_path: str, rois_dir: str, r
                "n_captions": len(chosen), "n_images": int((table["status"] == "ok").sum()),
                "n_unguided": len(unguided), "predicted_caption": float(table["predicted"].mean()),
                "predicted_unguided": float(pred_unguided.mean())}
+        category = region_cat[region]
+        if category in SEMANTIC_CATEGORIES:  # share of images the classifier assigns to the region's category
+            kept = table[table["status"] == "ok"]
+            row["share_caption"] = float((kept["label"] == category).mean()) if len(kept) else np.nan
+            row["share_unguided"] = float(np.mean(unguided_labels == category)) if len(unguided) else np.nan
         if truth is not None:
             cols = truth_cols[vox][truth_cols[vox] >= 0]
             tu = truth_unguided[:, cols].mean(1)
@@ -344,8 +357,10 @@ def run_caption_images(*, captions_tsv: str, encoder_path: str, rois_dir: str, r
             row["true_effect_sd"] = (row["true_caption"] - row["true_unguided"]) / row["true_unguided_sd"]
         row["top_caption"] = chosen[0]
         summary.append(row)
-        log.info("region %s: predicted %.3f (captions) vs %.3f (unguided)%s; top caption %r", region,
+        log.info("region %s: predicted %.3f (captions) vs %.3f (unguided)%s%s; top caption %r", region,
                  row["predicted_caption"], row["predicted_unguided"],
+                 f", {category} share {row['share_caption']:.2f} vs {row['share_unguided']:.2f}"
+                 if "share_caption" in row else "",
                  f", true {row['true_caption']:.3f} vs {row['true_unguided']:.3f}" if truth is not None else "",
                  chosen[0])
     _write_named_pngs(all_pixels, all_names, out_images)
@@ -359,7 +374,7 @@ def run_caption_images(*, captions_tsv: str, encoder_path: str, rois_dir: str, r
                   settings=dict(regions=list(regions), n_captions=n_captions, seeds_per_caption=seeds_per_caption,
                                 first_seed=first_seed, steps=steps, guidance_scale=guidance_scale,
                                 diffusion=diffusion_spec, backbone=backbone),
-                  seed=seed, backbone_identity=net.identity,
+                  seed=seed, backbone_identity=net.identity, classifier=label.name,
                   diffusion_identity=diffusion.identity if diffusion is not None else dict(diffusion_spec))
     return table
 

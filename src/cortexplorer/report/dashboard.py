@@ -266,7 +266,8 @@ def _brainscuba_section(results: Path, config: dict | None) -> Section | None:
         evaluation = results / "evaluation" / subject / "brainscuba"
         if (evaluation / "summary.tsv").exists():
             sec.table(read_tsv(evaluation / "summary.tsv"), f"{subject}: images from each region's typical captions "
-                      "versus unguided samples: predicted (and, in the demo, true) region activation.")
+                      "versus unguided samples: predicted (and, in the demo, true) region activation, and the share classified as "
+                      "the region's category (share_caption vs share_unguided).")
         if (evaluation / "grid.png").exists():
             sec.figure((evaluation / "grid.png").read_bytes(), f"{subject}: caption-driven images per region.")
     return sec
