@@ -23,10 +23,3 @@ def test_unknown_device_is_rejected():
     with pytest.raises(ValueError, match="Unknown device 'gpu'"):
         device.resolve("gpu")
 
-
-def test_use_restores_the_previous_device_even_on_error():
-    with device.use("cpu"):
-        assert device.current() == "cpu"
-        with pytest.raises(KeyError), device.use("auto"):
-            raise KeyError("boom")
-        assert device.current() == "cpu"

@@ -128,17 +128,89 @@ def _check_triplet_files(config: Mapping[str, Any], base: Path) -> list[str]:
 
 
 # features.backbones when the config names none: the demo's own CLIP, or the models BrainDiVE and BrainSCUBA used
-DEFAULT_BACKBONES = {
-    "demo": {"democlip": {"kind": "demo_clip"}},
-    "real": {"braindive": {"kind": "open_clip", "arch": "ViT-B-16", "pretrained": "laion2b_s34b_b88k"},
-             "brainscuba": {"kind": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"}},
+
+
+# Every setting whose default depends on the mode, stated once. A key left empty (null, or an empty mapping
+# where a mapping is expected) in the user's config takes the value of its mode: the demo's small models and
+# CPU-sized settings (tuned on the demo, see config/README.md), or the published methods' settings elsewhere
+# (BrainDiVE's code: Stable Diffusion 2.1-base, 50 DPM-Solver++ steps, γ = 130; BrainSCUBA: 5 repeats, CLIPCap;
+# eccNET: ImageNet VGG16 at the reference's scale and trial counts).
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "demo": {
+        "features.backbones": {"democlip": {"kind": "demo_clip"}},
+        "networks": {"democnn": {"kind": "demo_cnn"}},
+        "visual_search.scale": 0.5,
+        "visual_search.trials_per_set_size": 6,
+        "triplets.images": "pool",
+        "triplets.max_images": 3000,
+        "triplets.bin_size": 0.3,
+        "braindive.diffusion": {"kind": "demo_diffusion"},
+        "braindive.regions": ["faces", "places", "bodies", "words", "food", "V1", "V2", "V3"],
+        "braindive.n_seeds": 64,
+        "braindive.steps": 25,
+        "braindive.guidance_scale": 150.0,
+        "braindive.batch_size": 32,
+        # (braindive.classifier stays null in the demo: the oracle's classifier judges)
+        "brainscuba.repeats": 1,
+        "brainscuba.captioner": {"kind": "demo_captioner"},
+        "brainscuba.images.n_captions": 2,
+        "brainscuba.images.seeds_per_caption": 6,
+        "brainscuba.images.steps": 25,
+        "brainscuba.images.guidance_scale": 150.0,
+    },
+    "real": {
+        "features.backbones": {
+            "braindive": {"kind": "open_clip", "arch": "ViT-B-16", "pretrained": "laion2b_s34b_b88k"},
+            "brainscuba": {"kind": "open_clip", "arch": "ViT-B-32", "pretrained": "openai"},
+        },
+        "networks": {"vgg16": {"kind": "torchvision", "arch": "vgg16", "weights": "IMAGENET1K_V1"}},
+        "visual_search.scale": 1.0,
+        "visual_search.trials_per_set_size": "reference",
+        "triplets.images": "stimuli",
+        "triplets.max_images": 5000,
+        "triplets.bin_size": 0.5,
+        "braindive.diffusion": {"kind": "stable_diffusion", "model_id": "stabilityai/stable-diffusion-2-1-base",
+                                "revision": "main"},
+        "braindive.regions": ["faces", "places", "bodies", "words"],
+        "braindive.n_seeds": 500,
+        "braindive.steps": 50,
+        "braindive.guidance_scale": 130.0,
+        "braindive.batch_size": 8,
+        # zero-shot judge: a stronger CLIP than the encoders' backbones, to limit circularity
+        "braindive.classifier": {"kind": "open_clip", "arch": "ViT-L-14", "pretrained": "openai"},
+        "brainscuba.repeats": 5,
+        "brainscuba.captioner": {"kind": "clipcap", "weights": None, "gpt2": None, "prefix_length": 10,
+                                 "normalize_prefix": False},
+        "brainscuba.images.n_captions": 3,
+        "brainscuba.images.seeds_per_caption": 8,
+        "brainscuba.images.steps": 50,
+        "brainscuba.images.guidance_scale": 7.5,
+    },
 }
+
+
+def mode_default(mode: str, key: str) -> Any:
+    """The default of dotted config ``key`` in ``mode`` (demo, nsd, bids)."""
+    return copy.deepcopy(MODE_DEFAULTS["demo" if mode == "demo" else "real"][key])
+
+
+def _fill_mode_defaults(config: dict) -> None:
+    """Fill every empty key of :data:`MODE_DEFAULTS` with its mode's value (in place)."""
+    mode = config["dataset"]["mode"]
+    for key in MODE_DEFAULTS["demo" if mode == "demo" else "real"]:
+        *parents, leaf = key.split(".")
+        section = config
+        for part in parents:
+            section = section[part]
+        value = section.get(leaf)
+        if value is None or (isinstance(value, dict) and not value):
+            section[leaf] = mode_default(mode, key)
 
 
 def _check_backbones(config: dict) -> list[str]:
     """Fill the mode's default backbones and check the names the encoder refers to."""
     mode = config["dataset"]["mode"]
-    backbones = config["features"]["backbones"] or DEFAULT_BACKBONES["demo" if mode == "demo" else "real"]
+    backbones = config["features"]["backbones"]
     config["features"]["backbones"] = {name: dict(spec) for name, spec in backbones.items()}
     problems = [f"Config key 'features.backbones.{name}' is the demo's own CLIP (kind: demo_clip), which only exists "
                 f"in demo mode; in {mode} mode name open_clip backbones, e.g. "
@@ -161,35 +233,17 @@ def _has_encoder(section: str, backbone: str, encoder_backbones: list[str]) -> l
             f"{encoder_backbones}."]
 
 
-# braindive settings left empty take the mode's defaults: the demo's small models (tuned on the demo, see
-# config/README.md), or the settings of BrainDiVE's code (Stable Diffusion 2.1-base, 50 DPM-Solver++ steps, γ = 130)
-BRAINDIVE_DEFAULTS = {
-    "demo": {"diffusion": {"kind": "demo_diffusion"}, "regions": ["faces", "places", "bodies", "words", "food",
-                                                                  "V1", "V2", "V3"],
-             "n_seeds": 64, "steps": 25, "guidance_scale": 150.0, "batch_size": 32},
-    "real": {"diffusion": {"kind": "stable_diffusion", "model_id": "stabilityai/stable-diffusion-2-1-base",
-                           "revision": "main"},
-             "regions": ["faces", "places", "bodies", "words"], "n_seeds": 500, "steps": 50, "guidance_scale": 130.0,
-             "batch_size": 8,
-             # zero-shot judge: a stronger CLIP than the encoders' backbones, to limit circularity
-             "classifier": {"kind": "open_clip", "arch": "ViT-L-14", "pretrained": "openai"}},
-}
-
-
 def _check_braindive(config: dict) -> list[str]:
-    """Fill the mode's BrainDiVE defaults; the guiding backbone must be one the encoder is fitted on."""
+    """The guiding backbone must be one the encoder is fitted on; the diffusion model must exist in the mode."""
     mode = config["dataset"]["mode"]
     bd = config["braindive"]
-    for key, value in BRAINDIVE_DEFAULTS["demo" if mode == "demo" else "real"].items():
-        if bd.get(key) is None:  # (demo: classifier stays null = the oracle's classifier)
-            bd[key] = copy.deepcopy(value)
     encoder_backbones = _encoder_backbones(config)
     bd["backbone"] = bd["backbone"] or encoder_backbones[0]
     problems = _has_encoder("braindive", bd["backbone"], encoder_backbones)
     kind = bd["diffusion"]["kind"]
     if kind == "demo_diffusion" and mode != "demo":
         problems.append("Config key 'braindive.diffusion' is the demo's own model (kind: demo_diffusion), which only "
-                        f"exists in demo mode; in {mode} mode use {BRAINDIVE_DEFAULTS['real']['diffusion']}.")
+                        f"exists in demo mode; in {mode} mode use {mode_default('real', 'braindive.diffusion')}.")
     if kind == "stable_diffusion" and not bd["diffusion"].get("model_id"):
         problems.append("Config key 'braindive.diffusion.model_id' is required for kind stable_diffusion, e.g. "
                         "stabilityai/stable-diffusion-2-1-base.")
@@ -198,36 +252,16 @@ def _check_braindive(config: dict) -> list[str]:
     return problems
 
 
-# networks when the config names none: the demo's own VGG16-shaped net, or ImageNet VGG16 (eccNET's backbone)
-DEFAULT_NETWORKS = {
-    "demo": {"democnn": {"kind": "demo_cnn"}},
-    "real": {"vgg16": {"kind": "torchvision", "arch": "vgg16", "weights": "IMAGENET1K_V1"}},
-}
-
-
-# visual_search and triplets settings left empty: scaled down for the demo on a CPU, the reference's otherwise
-BEHAVIOUR_DEFAULTS = {
-    "demo": {"visual_search": {"scale": 0.5, "trials_per_set_size": 6},
-             "triplets": {"images": "pool", "max_images": 3000, "bin_size": 0.3}},
-    "real": {"visual_search": {"scale": 1.0, "trials_per_set_size": "reference"},
-             "triplets": {"images": "stimuli", "max_images": 5000, "bin_size": 0.5}},
-}
-
-
 def _check_networks(config: dict) -> list[str]:
-    """Fill the mode's default CNNs and behaviour settings; check the names visual search and triplets use."""
+    """Check the CNNs and the names visual search and triplets use."""
     mode = config["dataset"]["mode"]
-    for section, values in BEHAVIOUR_DEFAULTS["demo" if mode == "demo" else "real"].items():
-        for key, value in values.items():
-            if config[section][key] is None:
-                config[section][key] = value
-    networks = config["networks"] or DEFAULT_NETWORKS["demo" if mode == "demo" else "real"]
+    networks = config["networks"]
     config["networks"] = {name: dict(spec) for name, spec in networks.items()}
     problems = []
     for name, spec in networks.items():
         if spec["kind"] == "demo_cnn" and mode != "demo":
             problems.append(f"Config key 'networks.{name}' is the demo's own CNN (kind: demo_cnn), which only exists "
-                            f"in demo mode; in {mode} mode use {DEFAULT_NETWORKS['real']['vgg16']}.")
+                            f"in demo mode; in {mode} mode use {mode_default('real', 'networks')['vgg16']}.")
         if spec["kind"] == "torchvision" and not spec.get("arch"):
             problems.append(f"Config key 'networks.{name}.arch' is required for kind torchvision, e.g. vgg16.")
     for section in ("visual_search", "triplets"):
@@ -243,16 +277,6 @@ def _check_networks(config: dict) -> list[str]:
     return problems
 
 
-# brainscuba settings left empty: the demo's own bank/captioner and a cheap image step, or BrainSCUBA's settings
-BRAINSCUBA_DEFAULTS = {
-    "demo": {"repeats": 1, "captioner": {"kind": "demo_captioner"},
-             "images": {"n_captions": 2, "seeds_per_caption": 6, "steps": 25, "guidance_scale": 150.0}},
-    "real": {"repeats": 5, "captioner": {"kind": "clipcap", "weights": None, "gpt2": None, "prefix_length": 10,
-                                         "normalize_prefix": False},
-             "images": {"n_captions": 3, "seeds_per_caption": 8, "steps": 50, "guidance_scale": 7.5}},
-}
-
-
 def brainscuba_enabled(config: Mapping[str, Any]) -> bool:
     """BrainSCUBA runs in the demo, and elsewhere once an image bank and captioner weights are configured."""
     bs = config["brainscuba"]
@@ -261,16 +285,9 @@ def brainscuba_enabled(config: Mapping[str, Any]) -> bool:
 
 
 def _check_brainscuba(config: dict, base_dir: Path) -> list[str]:
-    """Fill the mode's BrainSCUBA defaults; check the backbone, the captioner and the bank paths."""
+    """Check the backbone, the captioner and the bank paths; regions default to BrainDiVE's."""
     mode = config["dataset"]["mode"]
     bs = config["brainscuba"]
-    defaults = BRAINSCUBA_DEFAULTS["demo" if mode == "demo" else "real"]
-    for key in ("repeats", "captioner"):
-        if bs[key] is None:
-            bs[key] = copy.deepcopy(defaults[key])
-    for key, value in defaults["images"].items():
-        if bs["images"][key] is None:
-            bs["images"][key] = value
     bs["regions"] = bs["regions"] or list(config["braindive"]["regions"])
     encoder_backbones = _encoder_backbones(config)
     bs["backbone"] = bs["backbone"] or ("brainscuba" if "brainscuba" in encoder_backbones else encoder_backbones[0])
@@ -319,6 +336,7 @@ def check_config(
     errors = sorted(validator.iter_errors(filled), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     problems = [_describe(e) for e in errors]
     if not problems:
+        _fill_mode_defaults(filled)
         problems = (_check_roots(filled, Path(base_dir)) + _check_backbones(filled) + _check_networks(filled)
                     + _check_triplet_files(filled, Path(base_dir)))
         problems = problems or _check_braindive(filled)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
-_CURRENT: list[str] = []
-
 
 def resolve(device: str = "auto") -> str:
     """Turn a config value (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a torch device string.
@@ -29,17 +24,3 @@ def resolve(device: str = "auto") -> str:
         return device
     raise ValueError(f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
 
-
-@contextlib.contextmanager
-def use(device: str = "auto") -> Iterator[str]:
-    """Context in which :func:`current` returns ``device``; the previous one is restored on exit."""
-    _CURRENT.append(resolve(device))
-    try:
-        yield _CURRENT[-1]
-    finally:
-        _CURRENT.pop()
-
-
-def current() -> str:
-    """The device chosen by the innermost :func:`use` block (``auto`` resolution outside any)."""
-    return _CURRENT[-1] if _CURRENT else resolve("auto")

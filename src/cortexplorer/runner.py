@@ -34,12 +34,25 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run ``func(**kwargs)`` with logging sent to the rule's log file; errors are logged, then raised.
+def _plain(files: Any) -> dict[str, Any]:
+    """A Snakemake ``input``/``output`` list as a dict of its named entries (str or list of str)."""
+    return {name: value if isinstance(value, str) else [str(v) for v in value] for name, value in files.items()}
 
+
+def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run a stage's entry point with logging sent to the rule's log file; errors are logged, then raised.
+
+    The one way a script calls a stage: ``run_stage(snakemake, entry_point)`` calls
+    ``entry_point(inputs, outputs, settings)`` with the rule's named inputs and outputs as plain
+    dicts and ``params.settings`` (the stage's frozen settings object, built from the validated
+    config in the rule). ``kwargs``, when given, are passed instead (for callers outside a rule).
+
+    The job's thread count is set here, once, for BLAS/OpenMP pools and for torch.
     SIGTERM (what Snakemake, SLURM and ``kill`` send) becomes ``SystemExit``, so the stage's
     ``finally`` blocks remove their temporary outputs before the process ends.
     """
+    if not kwargs:
+        kwargs = {"inputs": _plain(smk.input), "outputs": _plain(smk.output), "settings": smk.params.settings}
     signal.signal(signal.SIGTERM, _terminate)
     configure_logging(smk.log[0] if len(smk.log) else None)
     name = getattr(smk, "rule", func.__name__)
@@ -49,6 +62,8 @@ def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
     # BLAS/OpenMP pools sized to the job's threads: OpenBLAS threads that spin on cores given to
     # other jobs make the linear algebra many times slower (measured on 2 shared cores)
     limits = threadpool_limits(limits=threads) if threads > 0 else contextlib.nullcontext()
+    if threads > 0 and "torch" in sys.modules:  # the stage's module imported torch: size its pool too
+        sys.modules["torch"].set_num_threads(threads)
     try:
         with limits:
             result = func(**kwargs)

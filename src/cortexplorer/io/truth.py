@@ -52,3 +52,41 @@ def truth_on_voxels(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.
     region = np.where(cols >= 0, names[np.maximum(cols, 0)], "n/a")
     regions = [str(r) for r in read_tsv(truth_dir / "regions.tsv", required=["roi"])["roi"]]
     return TruthOnVoxels(out, region, regions)
+
+
+class DemoTruth:
+    """The simulated subject's ground truth (the ``truth/`` folder of the demo), read on demand.
+
+    The one object a demo stage gets instead of a path: built once in the stage's load step
+    (``DemoTruth(inputs["truth"])``), ``None`` outside the demo.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        if not (self.folder / "regions.tsv").is_file():
+            raise FileNotFoundError(f"'{self.folder}' is not a truth folder of the simulator (no regions.tsv); "
+                                    "rerun the simulate rule.")
+
+    def __repr__(self) -> str:
+        return f"DemoTruth('{self.folder}')"
+
+    @property
+    def voxel_ijk(self) -> np.ndarray:
+        """Where each voxel of the true-response model sits (V × 3)."""
+        return truth_voxel_ijk(self.folder)
+
+    def on_voxels(self, stim_ids: np.ndarray, ijk: np.ndarray) -> TruthOnVoxels:
+        """True responses to ``stim_ids`` and the planted region of each voxel at ``ijk``."""
+        return truth_on_voxels(self.folder, stim_ids, ijk)
+
+    def planted_table(self):
+        """``regions.tsv``: one row per planted region (roi, category, …)."""
+        return read_tsv(self.folder / "regions.tsv", required=["roi", "category"])
+
+    def planted_mask_path(self, roi: str) -> Path:
+        return self.folder / "regions" / f"{roi}.nii.gz"
+
+    @property
+    def response_model_path(self) -> Path:
+        """The true response model (``cortexplorer.simulate.response.TrueResponseModel``)."""
+        return self.folder / "model.h5"
