@@ -116,6 +116,17 @@ def test_fetch_file_over_loopback(http_root, tmp_path: Path):
     assert [p.name for p in (tmp_path / "dl").iterdir()] == ["file.bin"]  # no partial file left
 
 
+def test_fetch_entry_joins_the_bucket_url(http_root, tmp_path: Path):
+    from cortexplorer.nsd.stage import FetchSettings, fetch_nsd_file
+
+    server = http_root()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"  # a trailing slash is not doubled
+    settings = FetchSettings.from_config({"nsd": {"base_url": base}}, nsd_path="file.bin", expected_bytes=256_000)
+    assert settings.url == f"{base}file.bin"
+    fetch_nsd_file({}, {"file": str(tmp_path / "file.bin")}, settings)
+    assert (tmp_path / "file.bin").read_bytes() == bytes(range(256)) * 1000
+
+
 def test_image_folder_import(tmp_path: Path):
     from PIL import Image
 

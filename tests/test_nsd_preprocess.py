@@ -246,3 +246,21 @@ def test_floc_roi_errors(tree, tmp_path: Path):
     with pytest.raises(ValueError, match=r"Unknown NSD ROI file key\(s\) \['floc-food'\]"):
         import_nsd_rois(roi_files={"floc-food": other}, out_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_stage_entries_take_files_and_settings_from_the_rule(tree, imported, tmp_path: Path):
+    """The rules' entry points: sessions sorted from the config, the files named as the rule names them."""
+    from cortexplorer.nsd.stage import NsdBetasSettings, NsdRoisSettings, nsd_betas, nsd_rois
+
+    settings = NsdBetasSettings.from_config({"nsd": {"sessions": [2, 1]}}, subject=f"{SUBJECT:02d}")
+    assert settings == NsdBetasSettings(subject=SUBJECT, sessions=(1, 2))
+    outputs = {"betas": str(tmp_path / "betas.h5"), "ncsnr": str(tmp_path / "ncsnr.nii.gz"),
+               "noiseceiling": str(tmp_path / "nc.nii.gz"), "provenance": str(tmp_path / "provenance.json")}
+    nsd_betas({"betas": [str(p) for p in tree.betas_files], "expdesign": str(tree.design),
+               "ncsnr": [str(tree.root / BETAS_DIR / "ncsnr.nii.gz")],
+               "mask": [str(tree.root / ROI_DIR / "nsdgeneral.nii.gz")]}, outputs, settings)
+    got, want = read_betas(outputs["betas"]), imported[1]
+    assert np.array_equal(got.trial_betas, want.trial_betas) and list(got.trial_stim_id) == list(want.trial_stim_id)
+    nsd_rois({k: str(v) for k, v in tree.floc.items()}, {"rois": str(tmp_path / "rois")},
+             NsdRoisSettings.from_config({}, subject="02"))
+    assert len(read_roi_set(tmp_path / "rois")[0]) == 4 + sum(len(n) for n in NAMES.values())

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cortexplorer.config import check_config
 from cortexplorer.io.bids import TEMPLATE_SPACE, bids_path, write_dataset_description
 from cortexplorer.io.tables import read_tsv, write_json, write_tsv
 from cortexplorer.preprocess import bids_input as bi
@@ -45,6 +46,13 @@ NOISE_PSC = 0.01  # noise SD in % of S0
 STRATEGY = {"motion": 6, "drift": "cosine", "compcor": 0}
 OTHER_SPACE, OTHER_SHAPE, OTHER_START = "T1w", (5, 5, 4), 0.5
 LOG = "cortexplorer.preprocess"
+
+
+def recipe_settings(**changes) -> RecipeSettings:
+    """The recipe of the schema's defaults, with ``changes``."""
+    defaults = check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": 0})
+    return dataclasses.replace(RecipeSettings.from_config(defaults), **changes)
+
 
 
 @dataclass
@@ -337,7 +345,7 @@ def test_load_bold_runs_recovers_planted_betas_in_percent_signal_change(world, c
     assert any("sub-01_ses-02_task-nsd_run-01: 80 volumes, 12 trials, 12 nuisance columns" in m
                for m in caplog.messages)
 
-    settings = RecipeSettings(hrf="canonical", noise_pcs=0, fracridge=False)
+    settings = recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False)
     got = fit_recipe(data, settings, info["mean_intensity"]).final
     expected = np.concatenate([world.expected[k] for k in RUNS])
     # Tolerance: the noise SD is 0.01 % of S0 and a trial regressor (peak 1, trials 12 s apart) leaves a beta with
@@ -445,7 +453,7 @@ def test_runs_without_trials_are_left_out_and_all_empty_is_an_error(world, tmp_p
     assert [(r.session, r.run) for r in info["runs"]] == [("01", 1), ("02", 1), ("02", 2)]
     assert any("sub-01_ses-01_task-nsd_run-02: no trials with an image; the run is left out" in m
                for m in caplog.messages)
-    got = fit_recipe(data, RecipeSettings(hrf="canonical", noise_pcs=0, fracridge=False)).final
+    got = fit_recipe(data, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False)).final
     expected = np.concatenate([world.expected[k] for k in RUNS if k != ("01", 2)])
     assert np.abs(got - expected).max() < 0.1
 
@@ -487,7 +495,7 @@ def test_trials_too_close_to_the_end_are_left_out_with_a_warning(world, tmp_path
         data, _ = _load(world, root)
     assert any("1 trial(s) too close to the end of the run" in m and "[158.5]" in m for m in caplog.messages)
     assert len(data[3].onsets) == len(world.events["02", 2].dropna(subset=["stim_id"]))
-    got = fit_recipe(data, RecipeSettings(hrf="canonical", noise_pcs=0, fracridge=False)).final
+    got = fit_recipe(data, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False)).final
     assert np.abs(got - np.concatenate([world.expected[k] for k in RUNS])).max() < 0.1
 
 

@@ -15,6 +15,7 @@ import pytest
 from nilearn.glm.first_level import compute_regressor
 from threadpoolctl import threadpool_limits
 
+from cortexplorer.config import check_config
 from cortexplorer.preprocess.hrf import DT, canonical_hrf, hrf_library, hrf_time, trial_kernels, trial_regressors
 from cortexplorer.preprocess.recipe import (
     LeaveOneRunOut,
@@ -31,6 +32,12 @@ from cortexplorer.preprocess.synthetic import nsd_like_session
 
 # ----------------------------------------------------------------------------------------------
 # helpers
+
+
+def recipe_settings(**changes) -> RecipeSettings:
+    """The recipe of the schema's defaults, with ``changes``."""
+    defaults = check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": 0})
+    return dataclasses.replace(RecipeSettings.from_config(defaults), **changes)
 
 
 def _legendre(n_vol: int, degree: int = 2) -> np.ndarray:
@@ -216,7 +223,7 @@ def test_two_trials_at_the_same_onset_are_an_error():
         onsets[k + 1] = onsets[k]
         runs = [dataclasses.replace(base[0], onsets=onsets), base[1]]
         try:
-            fit_recipe(runs, RecipeSettings(hrf="canonical", noise_pcs=0, fracridge=False))
+            fit_recipe(runs, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False))
         except ValueError as err:
             assert "singular" in str(err)
         else:
@@ -272,7 +279,7 @@ def test_fracridge_hits_the_chosen_fraction_and_the_cv_optimum():
     chosen fraction of the OLS norm, they equal (X̃ᵀX̃ + αI)⁻¹X̃ᵀy at the α that brute force finds for
     that fraction, the fraction is the CV optimum, and scale/offset is the least-squares fit of OLS on ridge."""
     runs = _two_run_problem()
-    settings = RecipeSettings(hrf="canonical", noise_pcs=0, fracridge=True)
+    settings = recipe_settings(hrf="canonical", noise_pcs=0, fracridge=True)
     res = fit_recipe(runs, settings)
     assert list(res.steps) == ["assumehrf", "assumehrf_rr"]
     ols = res.steps["assumehrf"].astype(np.float64)
@@ -332,10 +339,10 @@ def test_fracridge_hits_the_chosen_fraction_and_the_cv_optimum():
 
 def test_settings_validation():
     with pytest.raises(ValueError, match="estimator: lsa"):
-        RecipeSettings(estimator="lss", fracridge=True)
+        recipe_settings(estimator="lss", fracridge=True)
     with pytest.raises(ValueError, match="include 1"):
-        RecipeSettings(fracs=(0.9, 0.5))
-    assert RecipeSettings(estimator="lss", fracridge=False).step_names() == [
+        recipe_settings(fracs=(0.9, 0.5))
+    assert recipe_settings(estimator="lss", fracridge=False).step_names() == [
         "assumehrf", "fithrf", "fithrf_glmdenoise"]
 
 
@@ -413,7 +420,7 @@ def planted():
     runs, truth, responsive, hrf_of_voxel = planted.runs, planted.truth, planted.responsive, planted.hrf_of_voxel
     # one BLAS thread: on two shared cores OpenBLAS's spinning threads make this several times slower
     with threadpool_limits(1):
-        result = fit_recipe(runs, RecipeSettings())
+        result = fit_recipe(runs, recipe_settings())
     return runs, truth, responsive, hrf_of_voxel, result
 
 
@@ -450,9 +457,9 @@ def test_full_recipe_beats_the_canonical_step_on_planted_betas(planted):
 def test_recipe_switches(planted):
     runs = planted[0][:4]  # 4 runs are enough for the switches
     with threadpool_limits(1):
-        res = fit_recipe(runs, RecipeSettings(noise_pcs=0, fracridge=False, hrf="canonical"))
+        res = fit_recipe(runs, recipe_settings(noise_pcs=0, fracridge=False, hrf="canonical"))
     assert list(res.steps) == ["assumehrf"]
     assert res.pcnum == 0 and (res.frac == 1).all() and (res.hrf_index == 0).all() and res.hrfs.shape[0] == 1
     np.testing.assert_array_equal(res.final, res.steps["assumehrf"])
     with pytest.raises(ValueError, match="fracridge"):
-        fit_recipe(runs, RecipeSettings(estimator="lss", fracridge=True))
+        fit_recipe(runs, recipe_settings(estimator="lss", fracridge=True))

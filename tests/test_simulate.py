@@ -1,154 +1,20 @@
-"""The simulated subject against its own truth, its BIDS layout, and determinism."""
+"""The simulated subject on tiny inputs: determinism and the errors that leave nothing behind.
+
+The smoke run's subject against its own truth and its BIDS layout: ``tests/e2e/test_simulate_outputs.py``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import filecmp
-import json
 from pathlib import Path
 
-import h5py
-import nibabel as nib
-import numpy as np
-import pandas as pd
 import pytest
-from bids import BIDSLayout
-from nilearn.glm.first_level import compute_regressor
 
 from cortexplorer.config import check_config
-from cortexplorer.oracle import train_oracle
-from cortexplorer.simulate import score_images, simulate_subject
+from cortexplorer.oracle import OracleSettings, train_oracle
+from cortexplorer.simulate import SimulationSettings, simulate_subject
 from cortexplorer.stimuli import make_demo_image_set
-
-SPACE = "MNI152NLin2009aSym"
-
-
-def _truth(results: Path):
-    with h5py.File(results / "truth" / "responses.h5") as f:
-        responses = f["stimulus_responses"][:]
-        ids = f["stim_id"][:].astype(str)
-        gain = f["session_gain"][:]
-    voxels = pd.read_csv(results / "truth" / "voxels.tsv", sep="\t")
-    stim = pd.read_csv(results / "stimuli" / "stimuli.tsv", sep="\t").set_index("stim_id").loc[ids]
-    return responses, ids, gain, voxels, stim
-
-
-def test_planted_regions_prefer_their_category(smoke_results):
-    responses, _, _, voxels, stim = _truth(smoke_results)
-    regions = pd.read_csv(smoke_results / "truth" / "regions.tsv", sep="\t")
-    cats = stim["category"].to_numpy()
-    for _, row in regions[regions["category"] != "low-level"].iterrows():
-        sel = (voxels["region"] == row["roi"]).to_numpy()
-        assert sel.sum() == row["n_voxels"] > 0
-        mean = pd.Series(responses[:, sel].mean(1)).groupby(cats).mean()
-        others = mean.drop(row["category"])
-        assert mean[row["category"]] > 2 * others.max(), (row["roi"], mean.to_dict())
-
-
-def test_region_masks_match_voxel_table(smoke_results):
-    _, _, _, voxels, _ = _truth(smoke_results)
-    for roi in ("FFA", "PPA", "V1"):
-        mask = np.asarray(nib.load(smoke_results / "truth" / "regions" / f"{roi}.nii.gz").dataobj)
-        ijk = voxels.loc[voxels["region"] == roi, ["i", "j", "k"]].to_numpy()
-        assert mask.sum() == len(ijk) and mask[tuple(ijk.T)].all()
-
-
-def _bold_and_prediction(results: Path, ses: str, run: int, roi: str, shuffle: bool = False):
-    responses, ids, gain, voxels, _ = _truth(results)
-    index = {s: i for i, s in enumerate(ids)}
-    func = results / "bids" / "derivatives" / "fmriprep" / "sub-01" / f"ses-{ses}" / "func"
-    stem = f"sub-01_ses-{ses}_task-nsd_run-{run:02d}"
-    img = nib.load(func / f"{stem}_space-{SPACE}_desc-preproc_bold.nii.gz")
-    meta = json.loads((func / f"{stem}_space-{SPACE}_desc-preproc_bold.json").read_text())
-    events = pd.read_csv(results / "bids" / "sub-01" / f"ses-{ses}" / "func" / f"{stem}_events.tsv", sep="\t")
-    conf = pd.read_csv(func / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", na_values="n/a")
-    tr, n_vol = meta["RepetitionTime"], img.shape[-1]
-    frame_times = np.arange(n_vol) * tr + meta["StartTime"]
-    sel = voxels.index[voxels["region"] == roi].to_numpy()
-    ijk = voxels.loc[sel, ["i", "j", "k"]].to_numpy()
-    bold = np.asarray(img.dataobj)[tuple(ijk.T)].T  # T×V
-    rows = np.array([index[s] for s in events["stim_id"]])
-    if shuffle:
-        rows = np.random.default_rng(0).permutation(rows)
-    amp = responses[rows][:, sel] * gain[int(ses) - 1]
-    pred = np.column_stack([
-        compute_regressor(np.vstack([events["onset"], events["duration"], amp[:, v]]), "spm", frame_times)[0][:, 0]
-        for v in range(len(sel))])
-    nuisance = np.column_stack([np.ones(n_vol), conf.filter(like="cosine").to_numpy(),
-                                conf[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]].to_numpy(),
-                                np.linspace(-1, 1, n_vol)])
-    resid = lambda y: y - nuisance @ np.linalg.lstsq(nuisance, y, rcond=None)[0]  # noqa: E731
-    b, p = resid(bold.astype(float)), resid(pred)
-    r = (b * p).sum(0) / np.sqrt((b**2).sum(0) * (p**2).sum(0))
-    return r
-
-
-@pytest.mark.parametrize("roi", ["FFA", "PPA", "EBA", "V1"])
-def test_bold_tracks_the_hrf_convolved_true_response(smoke_results, roi):
-    """nilearn's canonical-HRF regressor built from the stored truth explains the region's BOLD;
-    the same regressor built from shuffled stimulus labels does not."""
-    r = _bold_and_prediction(smoke_results, "01", 1, roi)
-    r_shuffled = _bold_and_prediction(smoke_results, "01", 1, roi, shuffle=True)
-    assert np.median(r) > 0.35, np.round(r, 2)
-    assert np.median(r) > np.median(r_shuffled) + 0.25
-
-
-def test_bids_layout_indexes_and_reads_back(smoke_results):
-    layout = BIDSLayout(smoke_results / "bids", derivatives=True, validate=True)
-    assert layout.get_subjects() == ["01"]
-    assert set(layout.get_tasks()) == {"nsd", "floc"}
-    bold = layout.get(subject="01", task="nsd", space=SPACE, desc="preproc", suffix="bold", extension=".nii.gz")
-    assert len(bold) == 4  # smoke: 2 sessions × 2 runs
-    for f in bold:
-        ents = f.get_entities()
-        meta = f.get_metadata()
-        img = nib.load(f.path)
-        assert img.ndim == 4
-        assert meta["RepetitionTime"] == pytest.approx(float(img.header.get_zooms()[3]))
-        conf_files = layout.get(subject="01", session=ents["session"], task="nsd", run=ents["run"], desc="confounds",
-                                suffix="timeseries", extension=".tsv")
-        assert len(conf_files) == 1
-        conf = pd.read_csv(conf_files[0].path, sep="\t", na_values="n/a")
-        assert len(conf) == img.shape[-1]
-        assert conf["trans_x_derivative1"].isna().iloc[0] and not conf["trans_x_derivative1"].iloc[1:].isna().any()
-        assert conf["framewise_displacement"].isna().iloc[0]
-        n_cos = int(np.floor(2 * img.shape[-1] * meta["RepetitionTime"] / 128))
-        assert list(conf.filter(regex=r"^cosine\d\d$").columns) == [f"cosine{k:02d}" for k in range(n_cos)]
-        events = layout.get(subject="01", session=ents["session"], task="nsd", run=ents["run"], suffix="events",
-                            extension=".tsv", scope="raw")
-        assert len(events) == 1
-        ev = pd.read_csv(events[0].path, sep="\t")
-        assert list(ev.columns[:4]) == ["onset", "duration", "trial_type", "stim_id"]
-        assert ev["onset"].max() + ev["duration"].max() < img.shape[-1] * meta["RepetitionTime"]
-    masks = layout.get(subject="01", desc="brain", suffix="mask", extension=".nii.gz")
-    assert len(masks) == len(layout.get(subject="01", desc="preproc", suffix="bold", extension=".nii.gz"))
-
-
-def test_design_is_nsd_like(smoke_results):
-    trials = pd.read_csv(smoke_results / "truth" / "trials.tsv", sep="\t", dtype={"stim_id": str})
-    stim = pd.read_csv(smoke_results / "stimuli" / "stimuli.tsv", sep="\t")
-    counts = trials["stim_id"].value_counts()
-    assert set(counts.index) == set(stim["stim_id"]) and (counts == 3).all()
-    assert trials["ses"].nunique() == 2
-    interior_blanks = expected_blanks = 0
-    for _, run in trials.groupby(["ses", "run"]):
-        ids = run.sort_values("onset")["stim_id"].to_numpy()
-        assert not (ids[1:] == ids[:-1]).any()
-        slots = np.diff(np.sort(run["onset"])) / 4.0  # trials start on a 4-s grid, some slots blank
-        assert np.allclose(slots, np.round(slots)) and slots.min() == 1
-        interior_blanks += int(np.round(slots).sum() - len(slots))
-        expected_blanks += round(len(run) * 0.16 / 0.84)  # the default simulate.blank_fraction
-    assert 0.6 * expected_blanks <= interior_blanks <= expected_blanks
-
-
-def test_score_images_reproduces_stored_truth(smoke_results):
-    """The saved true-response model scores images exactly as the simulation did."""
-    from cortexplorer.io.images import read_image_set
-
-    s = read_image_set(smoke_results / "stimuli" / "images.h5", smoke_results / "stimuli" / "stimuli.tsv")
-    responses, ids, *_ = _truth(smoke_results)
-    assert list(ids) == list(s.table["stim_id"])
-    scored = score_images(s.images[:20], smoke_results / "truth" / "model.h5", smoke_results / "oracle" / "oracle.pt")
-    np.testing.assert_allclose(scored, responses[:20], rtol=1e-4, atol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -158,20 +24,34 @@ def tiny_inputs(tmp_path_factory):
         make_demo_image_set(name, out_h5=root / name / "images.h5", out_tsv=root / name / "stimuli.tsv",
                             out_provenance=root / name / "provenance.json", n=n, categories=cats, image_size=32,
                             test_fraction=0.0, seed=2)
-    train_oracle(out_model=root / "oracle.pt", out_metrics=root / "m.tsv", out_provenance=root / "p.json",
-                 categories=["face", "place", "word"], image_size=32, seed=1, n_train=60, n_heldout=12, epochs=1,
-                 batch_size=32, learning_rate=0.003, width=4, temperature=1.0)
+    settings = OracleSettings(categories=("face", "place", "word"), image_size=32, seed=1, n_train=60, n_heldout=12,
+                              epochs=1, batch_size=32, learning_rate=0.003, width=4, temperature=1.0, device="cpu")
+    train_oracle(inputs={}, outputs={"model": str(root / "oracle.pt"), "metrics": str(root / "m.tsv"),
+                                     "provenance": str(root / "p.json")}, settings=settings)
     return root
 
 
+def _inputs(root: Path, oracle: str = "oracle.pt") -> dict[str, str]:
+    return {"stimuli": str(root / "stimuli" / "images.h5"), "stimuli_table": str(root / "stimuli" / "stimuli.tsv"),
+            "localizer": str(root / "localizer" / "images.h5"),
+            "localizer_table": str(root / "localizer" / "stimuli.tsv"), "oracle": str(root / oracle)}
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {"bids": str(out / "bids"), "truth": str(out / "truth")}
+
+
+def _settings(seed: int) -> SimulationSettings:
+    return SimulationSettings.from_config(check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": seed}))
+
+
 def _tiny_simulation(root: Path, out: Path, seed: int) -> None:
-    sim = check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": seed})["simulate"]
-    sim.update(voxel_size_mm=10, n_sessions=1, runs_per_session=2,
-               regions=[r for r in sim["regions"] if r["category"] in ("face", "place", "word")],
-               localizer={**sim["localizer"], "n_runs": 1, "blocks_per_category": 2,
-                          "categories": ["face", "place", "word"]})
-    simulate_subject(stimuli_dir=root / "stimuli", localizer_dir=root / "localizer", oracle_path=root / "oracle.pt",
-                     bids_dir=out / "bids", truth_dir=out / "truth", seed=seed, **sim)
+    sim = _settings(seed)
+    sim = dataclasses.replace(
+        sim, voxel_size_mm=10, n_sessions=1, runs_per_session=2,
+        regions=[r for r in sim.regions if r["category"] in ("face", "place", "word")],
+        localizer={**sim.localizer, "n_runs": 1, "blocks_per_category": 2, "categories": ["face", "place", "word"]})
+    simulate_subject(_inputs(root), _outputs(out), sim)
 
 
 def _all_files(folder: Path) -> list[Path]:
@@ -191,17 +71,12 @@ def test_same_seed_gives_identical_files(tiny_inputs, tmp_path):
 
 
 def test_region_of_a_category_the_world_lacks_is_an_error(tiny_inputs, tmp_path):
-    sim = check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": 1})["simulate"]
     with pytest.raises(ValueError, match=r"Region 'EBA' prefers 'body', which is not among the categories"):
-        simulate_subject(stimuli_dir=tiny_inputs / "stimuli", localizer_dir=tiny_inputs / "localizer",
-                         oracle_path=tiny_inputs / "oracle.pt", bids_dir=tmp_path / "bids", truth_dir=tmp_path / "truth",
-                         seed=1, **sim)
+        simulate_subject(_inputs(tiny_inputs), _outputs(tmp_path), _settings(1))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_simulation_leaves_nothing_behind(tiny_inputs, tmp_path):
     with pytest.raises(FileNotFoundError, match="Oracle weights"):
-        simulate_subject(stimuli_dir=tiny_inputs / "stimuli", localizer_dir=tiny_inputs / "localizer",
-                         oracle_path=tiny_inputs / "missing.pt", bids_dir=tmp_path / "bids", truth_dir=tmp_path / "truth",
-                         seed=1, **check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": 1})["simulate"])
+        simulate_subject(_inputs(tiny_inputs, "missing.pt"), _outputs(tmp_path), _settings(1))
     assert list(tmp_path.iterdir()) == []

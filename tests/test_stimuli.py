@@ -14,8 +14,9 @@ from cortexplorer.stimuli.world import COLOURS, KINDS, POSES
 CONTENT_WORDS = {"face": "face", "body": "person", "word": "the word"}
 
 
-def _set(n=60, stream="test", seed=3, size=32, **kw):
-    return generate_image_set(n, seed=seed, stream=stream, id_prefix=stream[:3], image_size=size, progress=False, **kw)
+def _set(n=60, stream="test", seed=3, size=32, categories=CATEGORIES, **kw):
+    return generate_image_set(n, categories=categories, seed=seed, stream=stream, id_prefix=stream[:3], image_size=size,
+                              progress=False, **kw)
 
 
 def test_same_seed_same_images_and_table():
@@ -109,3 +110,17 @@ def test_image_set_rejects_bad_arrays():
 def test_unknown_category_is_an_error():
     with pytest.raises(ValueError, match="Unknown category 'car'"):
         sample_scene(np.random.default_rng(0), "car")
+
+
+def test_demo_image_set_settings_shape_only_their_set():
+    from cortexplorer.config import check_config
+    from cortexplorer.stimuli.stage import DemoImageSetSettings
+
+    cfg = check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": 4,
+                        "stimuli": {"n_images": 30, "n_pool": 50, "n_localizer_per_category": 3}})
+    loc = DemoImageSetSettings.from_config(cfg, imageset="localizer")
+    assert loc.n == 3 * len(cfg["simulate"]["localizer"]["categories"]) and loc.test_fraction == 0.0
+    assert loc.categories == tuple(cfg["simulate"]["localizer"]["categories"]) and loc.seed == 4
+    stim = DemoImageSetSettings.from_config(cfg, imageset="stimuli")
+    assert (stim.n, stim.test_fraction) == (30, cfg["stimuli"]["test_fraction"])
+    assert DemoImageSetSettings.from_config(cfg, imageset="pool").n == 50

@@ -1,16 +1,19 @@
 # NSD mode: fetch the files listed in data_manifests/nsd.yaml (only those missing under
-# nsd.root) and import the subjects' stimuli. Fetching happens in jobs, never at DAG build,
-# so `snakemake -n` works offline.
+
+
+include: "functions/nsd.smk"
+
+
 if MODE == "nsd":
 
     rule fetch_nsd:
         """Download one NSD file from the public bucket (skipped when it is already present)."""
         output:
-            os.path.join(CFG["nsd"]["root"], "{nsd_path}"),
+            file=os.path.join(CFG["nsd"]["root"], "{nsd_path}"),
         log:
-            f"{LOGS}/fetch_nsd/{{nsd_path}}.log",
+            L.log("fetch_nsd/{nsd_path}"),
         benchmark:
-            f"{BENCH}/fetch_nsd/{{nsd_path}}.tsv"
+            L.benchmark("fetch_nsd/{nsd_path}")
         wildcard_constraints:
             nsd_path=nsd_path_pattern(),
         retries: 2
@@ -21,8 +24,12 @@ if MODE == "nsd":
             runtime=240,
             nsd_downloads=1,
         params:
-            url=lambda wildcards: f"{CFG['nsd']['base_url'].rstrip('/')}/{wildcards.nsd_path}",
-            expected_bytes=nsd_expected_bytes,
+            settings=lambda wildcards: FetchSettings.from_config(
+                CFG,
+                nsd_path=wildcards.nsd_path,
+                expected_bytes=nsd_expected_bytes(wildcards.nsd_path),
+            ),
+            code=source_digest("cortexplorer.nsd.manifest", "cortexplorer.io.atomic"),
         script:
             "../scripts/fetch_nsd.py"
 
@@ -33,20 +40,22 @@ if MODE == "nsd":
             expdesign=nsd_local_paths("expdesign")[0],
             stim_info=nsd_local_paths("stim_info")[0],
         output:
-            images=f"{RESULTS}/stimuli/images.h5",
-            table=f"{RESULTS}/stimuli/stimuli.tsv",
-            provenance=f"{RESULTS}/stimuli/provenance.json",
+            images=L.stimuli().images,
+            table=L.stimuli().table,
+            provenance=L.stimuli().provenance,
         log:
-            f"{LOGS}/stimuli_nsd.log",
+            L.log("stimuli_nsd"),
         benchmark:
-            f"{BENCH}/stimuli_nsd.tsv"
+            L.benchmark("stimuli_nsd")
         conda:
             DATA_ENV
         resources:
             mem_mb=8000,
             runtime=120,
         params:
-            subjects=CFG["nsd"]["subjects"],
-            image_size=CFG["nsd"]["image_size"],
+            settings=NsdStimuliSettings.from_config(CFG),
+            code=source_digest(
+                "cortexplorer.nsd.stimuli", "cortexplorer.nsd.stage", "cortexplorer.io"
+            ),
         script:
             "../scripts/stimuli_nsd.py"

@@ -1,5 +1,7 @@
 # Stage `preprocess`: single-trial betas, noise ceilings and QC per subject
-# (from BOLD in demo and bids modes, from NSD's released betas in nsd mode).
+
+
+include: "functions/preprocess.smk"
 
 
 if MODE in ("demo", "bids"):
@@ -9,19 +11,19 @@ if MODE in ("demo", "bids"):
         input:
             unpack(preprocess_inputs),
         output:
-            betas=f"{RESULTS}/preprocess/sub-{{subject}}/betas.h5",
-            ncsnr=f"{RESULTS}/preprocess/sub-{{subject}}/ncsnr.nii.gz",
-            noiseceiling=f"{RESULTS}/preprocess/sub-{{subject}}/noiseceiling.nii.gz",
-            r2=f"{RESULTS}/preprocess/sub-{{subject}}/r2.nii.gz",
-            hrf_index=f"{RESULTS}/preprocess/sub-{{subject}}/hrf_index.nii.gz",
-            frac=f"{RESULTS}/preprocess/sub-{{subject}}/frac.nii.gz",
-            steps=f"{RESULTS}/preprocess/sub-{{subject}}/steps.tsv",
-            qc=directory(f"{RESULTS}/preprocess/sub-{{subject}}/qc"),
-            provenance=f"{RESULTS}/preprocess/sub-{{subject}}/provenance.json",
+            betas=PREPROCESS_PATHS.betas,
+            ncsnr=PREPROCESS_PATHS.ncsnr,
+            noiseceiling=PREPROCESS_PATHS.noiseceiling,
+            r2=PREPROCESS_PATHS.r2,
+            hrf_index=PREPROCESS_PATHS.hrf_index,
+            frac=PREPROCESS_PATHS.frac,
+            steps=PREPROCESS_PATHS.steps,
+            qc=directory(PREPROCESS_PATHS.qc),
+            provenance=PREPROCESS_PATHS.provenance,
         log:
-            f"{LOGS}/preprocess_sub-{{subject}}.log",
+            L.log("preprocess_sub-{subject}"),
         benchmark:
-            f"{BENCH}/preprocess_sub-{{subject}}.tsv"
+            L.benchmark("preprocess_sub-{subject}")
         conda:
             DATA_ENV
         threads: workflow.cores
@@ -29,8 +31,9 @@ if MODE in ("demo", "bids"):
             mem_mb=8000,
             runtime=60,
         params:
-            settings=CFG["preprocess"],
-            seed=SEED,
+            settings=lambda wildcards: PreprocessSettings.from_config(
+                CFG, subject=wildcards.subject
+            ),
             code=source_digest("cortexplorer.preprocess", "cortexplorer.io"),
         script:
             "../scripts/preprocess.py"
@@ -40,11 +43,11 @@ if MODE in ("demo", "bids"):
         input:
             unpack(rois_inputs),
         output:
-            rois=directory(f"{RESULTS}/rois/sub-{{subject}}"),
+            rois=directory(L.rois("{subject}").rois),
         log:
-            f"{LOGS}/rois_sub-{{subject}}.log",
+            L.log("rois_sub-{subject}"),
         benchmark:
-            f"{BENCH}/rois_sub-{{subject}}.tsv"
+            L.benchmark("rois_sub-{subject}")
         conda:
             DATA_ENV
         threads: workflow.cores
@@ -52,11 +55,11 @@ if MODE in ("demo", "bids"):
             mem_mb=6000,
             runtime=30,
         params:
-            settings=CFG["rois"],
-            confounds=CFG["preprocess"]["confounds"],
-            space=CFG["preprocess"]["space"],
+            settings=lambda wildcards: RoisSettings.from_config(
+                CFG, subject=wildcards.subject
+            ),
             code=source_digest(
-                "cortexplorer.rois", "cortexplorer.preprocess.bids_input"
+                "cortexplorer.rois", "cortexplorer.preprocess", "cortexplorer.io"
             ),
         script:
             "../scripts/rois.py"
@@ -74,23 +77,28 @@ if MODE == "nsd":
                 wildcards.subject, "roi", "nsdgeneral"
             ),
         output:
-            betas=f"{RESULTS}/preprocess/sub-{{subject}}/betas.h5",
-            ncsnr=f"{RESULTS}/preprocess/sub-{{subject}}/ncsnr.nii.gz",
-            noiseceiling=f"{RESULTS}/preprocess/sub-{{subject}}/noiseceiling.nii.gz",
-            provenance=f"{RESULTS}/preprocess/sub-{{subject}}/provenance.json",
+            betas=PREPROCESS_PATHS.betas,
+            ncsnr=PREPROCESS_PATHS.ncsnr,
+            noiseceiling=PREPROCESS_PATHS.noiseceiling,
+            provenance=PREPROCESS_PATHS.provenance,
         log:
-            f"{LOGS}/preprocess_nsd_sub-{{subject}}.log",
+            L.log("preprocess_nsd_sub-{subject}"),
         benchmark:
-            f"{BENCH}/preprocess_nsd_sub-{{subject}}.tsv"
+            L.benchmark("preprocess_nsd_sub-{subject}")
         conda:
             DATA_ENV
         resources:
             mem_mb=16000,
             runtime=60,
         params:
-            sessions=sorted(CFG["nsd"]["sessions"]),  # the order of the betas files
+            # sessions sorted: the order of the betas files
+            settings=lambda wildcards: NsdBetasSettings.from_config(
+                CFG, subject=wildcards.subject
+            ),
             code=source_digest(
-                "cortexplorer.nsd.betas", "cortexplorer.preprocess.contract"
+                "cortexplorer.nsd.betas",
+                "cortexplorer.nsd.stage",
+                "cortexplorer.preprocess.contract",
             ),
         script:
             "../scripts/preprocess_nsd.py"
@@ -100,17 +108,24 @@ if MODE == "nsd":
         input:
             unpack(nsd_floc_inputs),
         output:
-            rois=directory(f"{RESULTS}/rois/sub-{{subject}}"),
+            rois=directory(L.rois("{subject}").rois),
         log:
-            f"{LOGS}/rois_nsd_sub-{{subject}}.log",
+            L.log("rois_nsd_sub-{subject}"),
         benchmark:
-            f"{BENCH}/rois_nsd_sub-{{subject}}.tsv"
+            L.benchmark("rois_nsd_sub-{subject}")
         conda:
             DATA_ENV
         resources:
             mem_mb=2000,
             runtime=10,
         params:
-            code=source_digest("cortexplorer.nsd.rois", "cortexplorer.rois.contract"),
+            settings=lambda wildcards: NsdRoisSettings.from_config(
+                CFG, subject=wildcards.subject
+            ),
+            code=source_digest(
+                "cortexplorer.nsd.rois",
+                "cortexplorer.nsd.stage",
+                "cortexplorer.rois.contract",
+            ),
         script:
             "../scripts/rois_nsd.py"

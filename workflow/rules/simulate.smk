@@ -1,23 +1,23 @@
 # Stage `simulate` (demo only): a subject with planted regions, as BIDS + fMRIPrep derivatives.
-
+from cortexplorer.simulate import SimulationSettings
 
 if MODE == "demo":
 
     rule simulate:
         """BOLD, events and confounds of the simulated subject, and its ground truth."""
         input:
-            stimuli=f"{RESULTS}/stimuli/images.h5",
-            stimuli_table=f"{RESULTS}/stimuli/stimuli.tsv",
-            localizer=f"{RESULTS}/localizer/images.h5",
-            localizer_table=f"{RESULTS}/localizer/stimuli.tsv",
-            oracle=f"{RESULTS}/oracle/oracle.pt",
+            stimuli=L.stimuli().images,
+            stimuli_table=L.stimuli().table,
+            localizer=L.image_set("localizer").images,
+            localizer_table=L.image_set("localizer").table,
+            oracle=L.oracle().model,
         output:
-            bids=directory(f"{RESULTS}/bids"),
-            truth=directory(f"{RESULTS}/truth"),
+            bids=directory(L.simulation().bids),
+            truth=directory(L.simulation().truth),
         log:
-            f"{LOGS}/simulate.log",
+            L.log("simulate"),
         benchmark:
-            f"{BENCH}/simulate.tsv"
+            L.benchmark("simulate")
         conda:
             MODELS_ENV
         threads: workflow.cores
@@ -25,7 +25,12 @@ if MODE == "demo":
             mem_mb=8000,
             runtime=60,
         params:
-            settings=CFG["simulate"],
-            seed=SEED,
+            settings=SimulationSettings.from_config(CFG),
+            code=source_digest(
+                "cortexplorer.simulate",
+                "cortexplorer.io",
+                "cortexplorer.oracle",
+                "cortexplorer.seeding",
+            ),
         script:
             "../scripts/simulate.py"

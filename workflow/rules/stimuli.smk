@@ -1,18 +1,18 @@
 # Stage `stimuli`: the image sets every later stage reads (images.h5 + stimuli.tsv).
-
+from cortexplorer.stimuli.stage import DemoImageSetSettings, FolderStimuliSettings
 
 if MODE == "demo":
 
     rule stimuli_demo:
         """Procedural images of the demo world: fMRI stimuli, a disjoint pool, localizer images."""
         output:
-            images=f"{RESULTS}/{{imageset}}/images.h5",
-            table=f"{RESULTS}/{{imageset}}/stimuli.tsv",
-            provenance=f"{RESULTS}/{{imageset}}/provenance.json",
+            images=L.image_set("{imageset}").images,
+            table=L.image_set("{imageset}").table,
+            provenance=L.image_set("{imageset}").provenance,
         log:
-            f"{LOGS}/stimuli_demo_{{imageset}}.log",
+            L.log("stimuli_demo_{imageset}"),
         benchmark:
-            f"{BENCH}/stimuli_demo_{{imageset}}.tsv"
+            L.benchmark("stimuli_demo_{imageset}")
         wildcard_constraints:
             imageset="stimuli|pool|localizer",
         conda:
@@ -21,7 +21,11 @@ if MODE == "demo":
             mem_mb=3000,
             runtime=20,
         params:
-            settings=demo_image_set_settings,
+            # only the settings that shape this image set, so changing one set reruns only it
+            settings=lambda wildcards: DemoImageSetSettings.from_config(
+                CFG, imageset=wildcards.imageset
+            ),
+            code=source_digest("cortexplorer.stimuli", "cortexplorer.io"),
         script:
             "../scripts/stimuli_demo.py"
 
@@ -33,19 +37,20 @@ if MODE == "bids":
         input:
             folder=CFG["bids"]["stimuli_dir"],
         output:
-            images=f"{RESULTS}/stimuli/images.h5",
-            table=f"{RESULTS}/stimuli/stimuli.tsv",
-            provenance=f"{RESULTS}/stimuli/provenance.json",
+            images=L.stimuli().images,
+            table=L.stimuli().table,
+            provenance=L.stimuli().provenance,
         log:
-            f"{LOGS}/stimuli_folder.log",
+            L.log("stimuli_folder"),
         benchmark:
-            f"{BENCH}/stimuli_folder.tsv"
+            L.benchmark("stimuli_folder")
         conda:
             DATA_ENV
         resources:
             mem_mb=4000,
             runtime=30,
         params:
-            image_size=CFG["stimuli"]["image_size"],
+            settings=FolderStimuliSettings.from_config(CFG),
+            code=source_digest("cortexplorer.stimuli", "cortexplorer.io"),
         script:
             "../scripts/stimuli_folder.py"

@@ -1,7 +1,4 @@
 from cortexplorer.runner import run_stage
-from cortexplorer.stimuli.folder import import_image_folder
+from cortexplorer.stimuli.stage import import_stimuli_folder
 
-out = snakemake.output  # noqa: F821 (injected by Snakemake)
-run_stage(snakemake, import_image_folder, folder=snakemake.input.folder,  # noqa: F821
-          image_size=snakemake.params.image_size, out_h5=out.images, out_tsv=out.table,  # noqa: F821
-          out_provenance=out.provenance)
+run_stage(snakemake, import_stimuli_folder)  # noqa: F821 (injected by Snakemake)

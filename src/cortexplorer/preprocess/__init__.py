@@ -1,7 +1,9 @@
 """Stage ``preprocess``: single-trial responses and noise ceilings.
 
-So far: the estimators (LSA, closed-form LSS) and NSD's ncsnr / noise-ceiling formulas.
-The BIDS/NSD readers, the GLMsingle-style recipe and the workflow rule are still to come.
+The single-trial estimators (LSA, closed-form LSS) and NSD's ncsnr / noise-ceiling formulas are
+here; ``bids_input`` reads BIDS/fMRIPrep runs, ``recipe`` is the GLMsingle-style recipe, ``stage``
+the entry point of the ``preprocess`` rule, ``contract`` the betas file every later stage reads.
+NSD's released betas are imported by ``cortexplorer.nsd`` (rule ``preprocess_nsd``).
 """
 
 from cortexplorer.preprocess.noise_ceiling import ncsnr, noise_ceiling, zscore_per_session

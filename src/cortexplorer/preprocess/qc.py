@@ -12,16 +12,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cortexplorer.io.atomic import atomic_path
+from cortexplorer.io.figures import write_figure
 from cortexplorer.preprocess.contract import Betas
 from cortexplorer.preprocess.hrf import DT, canonical_hrf, hrf_time, trial_regressors
 from cortexplorer.preprocess.recipe import RecipeResult, RunData
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    write_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def design_figure(run: RunData) -> plt.Figure:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,19 +52,26 @@ class RunData:
     start_time: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecipeSettings:
-    estimator: str = "lsa"  # lsa | lss
-    hrf: str = "library"  # canonical | library
-    n_hrfs: int = 20
-    hrf_selection: str = "onoff"  # onoff (R² of the on-off model) | trials (GLMsingle: R² of the single-trial model)
-    noise_pcs: int = 10  # largest number of noise components tried; 0 switches GLMdenoise off
-    pcstop: float = 1.05
-    fracridge: bool = True
-    fracs: Sequence[float] = tuple(np.round(np.linspace(1.0, 0.05, 20), 4))
-    noise_pool_r2: float | None = None  # on-off R² (%) below which a voxel may join the noise pool; None = automatic
-    brain_threshold: float = 0.1  # noise-pool voxels have a mean above this fraction of the 99th percentile
-    seed: int = 0
+    """``preprocess.recipe`` of the validated config (defaults in the config schema) and the seed."""
+
+    estimator: str  # lsa | lss
+    hrf: str  # canonical | library
+    n_hrfs: int
+    hrf_selection: str  # onoff (R² of the on-off model) | trials (GLMsingle: R² of the single-trial model)
+    noise_pcs: int  # largest number of noise components tried; 0 switches GLMdenoise off
+    pcstop: float
+    fracridge: bool
+    fracs: Sequence[float]
+    noise_pool_r2: float | None  # on-off R² (%) below which a voxel may join the noise pool; None = automatic
+    brain_threshold: float  # noise-pool voxels have a mean above this fraction of the 99th percentile
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> RecipeSettings:
+        recipe = dict(cfg["preprocess"]["recipe"])
+        return cls(**{**recipe, "fracs": tuple(recipe["fracs"])}, seed=cfg["seed"])
 
     def __post_init__(self) -> None:
         if self.estimator not in ("lsa", "lss"):
@@ -255,108 +263,123 @@ class _Progress:
         self.last = now
 
 
-def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity: np.ndarray | None = None
-               ) -> RecipeResult:
-    """Run the enabled steps on ``runs`` (same voxels in each). ``mean_intensity`` (V, the raw
-    BOLD mean) selects noise-pool candidates; without it every voxel is a candidate."""
+class _Trials:
+    """The trials of every run, their designs (one per library HRF) and each voxel's HRF group.
+
+    The all-runs model is block diagonal, so every fit loops over runs and writes each run's
+    rows ``bounds[i]:bounds[i + 1]`` of the trials × V betas.
+    """
+
+    def __init__(self, runs: Sequence[RunData], lib: np.ndarray, canon: np.ndarray, estimator: str) -> None:
+        self.runs = runs
+        self.estimator = estimator
+        self.n_vox = runs[0].data.shape[1]
+        self.nominal = float(np.median(np.concatenate([r.durations for r in runs])))
+        self.conditions = np.concatenate([r.conditions for r in runs]).astype(str)
+        self.sessions = np.concatenate([np.full(len(r.onsets), r.session) for r in runs])
+        self.run_ids = np.concatenate([np.full(len(r.onsets), i) for i, r in enumerate(runs)])
+        self.bounds = np.cumsum([0] + [len(r.onsets) for r in runs])
+        self.n_trials = self.bounds[-1]
+        self.canon_designs = [self.design(r, canon)[0] for r in runs]
+        # one design per library HRF (or the canonical one alone)
+        self.designs = [self.design(r, lib) for r in runs] if lib is not canon else [d[None] for d in self.canon_designs]
+        self.groups: list[tuple[int, np.ndarray]] = []
+
+    def design(self, r: RunData, hrfs: np.ndarray) -> np.ndarray:
+        return trial_regressors(hrfs, r.onsets, r.durations, r.data.shape[0], r.tr, r.start_time, self.nominal)
+
+    def cv(self) -> LeaveOneRunOut:
+        return LeaveOneRunOut(self.conditions, self.run_ids, self.sessions)
+
+    def set_hrf_index(self, hrf_index: np.ndarray, n_hrfs: int) -> None:
+        groups = [(h, np.flatnonzero(hrf_index == h)) for h in range(n_hrfs)]
+        self.groups = [(h, v) for h, v in groups if len(v)]
+
+    def fit_hrf(self, fits: Sequence[_RunFit], designs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Betas (trials × V) and RSS of every voxel with one design per run."""
+        b_all = np.zeros((self.n_trials, self.n_vox), dtype=np.float32)
+        rss_all = np.zeros(self.n_vox)
+        for i, (r, rf) in enumerate(zip(self.runs, fits, strict=True)):
+            b, rss = _fit(designs[i], r.data, rf, slice(None), self.estimator)
+            b_all[self.bounds[i]:self.bounds[i + 1]] = b
+            rss_all += rss
+        return b_all, rss_all
+
+    def fit_all(self, fits: Sequence[_RunFit], voxels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Betas with each voxel's HRF (trials × V_sel) and their RSS, for voxels ``voxels`` (default all)."""
+        n_vox = self.n_vox
+        sel_mask = np.ones(n_vox, bool) if voxels is None else np.isin(np.arange(n_vox), voxels)
+        idx_all = np.flatnonzero(sel_mask)
+        pos = np.full(n_vox, -1)
+        pos[idx_all] = np.arange(len(idx_all))
+        out = np.zeros((self.n_trials, len(idx_all)), dtype=np.float32)
+        rss_out = np.zeros(len(idx_all))
+        for h, vox in self.groups:
+            vox = vox[sel_mask[vox]]
+            if not len(vox):
+                continue
+            for i, (r, rf) in enumerate(zip(self.runs, fits, strict=True)):
+                b, rss = _fit(self.designs[i][h], r.data, rf, vox, self.estimator)
+                out[self.bounds[i]:self.bounds[i + 1], pos[vox]] = b
+                rss_out[pos[vox]] += rss
+        return out, rss_out
+
+
+def _check_runs(runs: Sequence[RunData]) -> None:
     if not runs:
         raise ValueError("No runs with trials to fit.")
     n_vox = runs[0].data.shape[1]
     for r in runs:
         if r.data.shape[1] != n_vox:
             raise ValueError("Every run must hold the same voxels.")
-    prog = _Progress()
-    t = hrf_time()
-    canon = canonical_hrf(t)[None]
-    lib = hrf_library(t, settings.n_hrfs) if settings.hrf == "library" else canon
-    nominal = float(np.median(np.concatenate([r.durations for r in runs])))
-    conditions = np.concatenate([r.conditions for r in runs]).astype(str)
-    sessions = np.concatenate([np.full(len(r.onsets), r.session) for r in runs])
-    run_ids = np.concatenate([np.full(len(r.onsets), i) for i, r in enumerate(runs)])
-    bounds = np.cumsum([0] + [len(r.onsets) for r in runs])
-    n_trials = bounds[-1]
 
-    def design(r: RunData, hrfs: np.ndarray) -> np.ndarray:
-        return trial_regressors(hrfs, r.onsets, r.durations, r.data.shape[0], r.tr, r.start_time, nominal)
 
-    base_fits = [_RunFit(r) for r in runs]
-    steps: dict[str, np.ndarray] = {}
-
-    # on-off model (all trials summed, canonical HRF): which voxels respond at all
-    ss_res = np.zeros(n_vox)
-    ss_tot = np.zeros(n_vox)
-    for r, rf in zip(runs, base_fits, strict=True):
-        x = design(r, canon)[0].sum(1, keepdims=True)
+def _onoff_r2(trials: _Trials, base_fits: Sequence[_RunFit], canon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """On-off model (all trials summed, canonical HRF): R² (%) of each voxel, and the total sum of squares."""
+    ss_res = np.zeros(trials.n_vox)
+    ss_tot = np.zeros(trials.n_vox)
+    for r, rf in zip(trials.runs, base_fits, strict=True):
+        x = trials.design(r, canon)[0].sum(1, keepdims=True)
         _, rss = _fit(x, r.data, rf, slice(None), "lsa")
         ss_res += rss
         ss_tot += rf.ssy
-    onoff_r2 = 100 * (1 - ss_res / np.maximum(ss_tot, 1e-12))
-    prog.done("on-off model")
+    return 100 * (1 - ss_res / np.maximum(ss_tot, 1e-12)), ss_tot
 
-    # step 1: canonical HRF
-    canon_designs = [design(r, canon)[0] for r in runs]
-    betas = np.zeros((n_trials, n_vox), dtype=np.float32)
-    rss_canon = np.zeros(n_vox)
-    for i, (r, rf) in enumerate(zip(runs, base_fits, strict=True)):
-        b, rss = _fit(canon_designs[i], r.data, rf, slice(None), settings.estimator)
-        betas[bounds[i]:bounds[i + 1]] = b
-        rss_canon += rss
-    steps["assumehrf"] = betas
-    prog.done("assumehrf (canonical HRF)", f"{n_trials} trials × {n_vox} voxels")
 
-    # step 2: library HRF per voxel
+def _fit_library(trials: _Trials, base_fits: Sequence[_RunFit], n_hrfs: int, hrf_selection: str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every voxel's best HRF of the library: its betas, the HRF index and the RSS with it."""
+    n_vox, n_trials = trials.n_vox, trials.n_trials
     hrf_index = np.zeros(n_vox, dtype=np.int32)
-    designs = [design(r, lib) for r in runs] if settings.hrf == "library" else [d[None] for d in canon_designs]
-    if settings.hrf == "library":
-        best_score = np.full(n_vox, np.inf)  # RSS of the model that picks the HRF
-        final_rss = np.zeros(n_vox)  # RSS of the single-trial model with the picked HRF
-        best = np.zeros((n_trials, n_vox), dtype=np.float32)
-        for h in range(len(lib)):
-            b_h = np.zeros((n_trials, n_vox), dtype=np.float32)
-            rss_h = np.zeros(n_vox)
-            score_h = np.zeros(n_vox)
-            for i, (r, rf) in enumerate(zip(runs, base_fits, strict=True)):
-                b, rss = _fit(designs[i][h], r.data, rf, slice(None), settings.estimator)
-                b_h[bounds[i]:bounds[i + 1]] = b
-                rss_h += rss
-                if settings.hrf_selection == "onoff":
-                    score_h += _fit(designs[i][h].sum(1, keepdims=True), r.data, rf, slice(None), "lsa")[1]
-            if settings.hrf_selection != "onoff":
-                score_h = rss_h
-            better = score_h < best_score
-            best_score[better] = score_h[better]
-            final_rss[better] = rss_h[better]
-            hrf_index[better] = h
-            best[:, better] = b_h[:, better]
-            if (h + 1) % 5 == 0:
-                log.info("recipe: HRF library %d/%d fitted", h + 1, len(lib))
-        steps["fithrf"] = best
-        prog.done("fithrf (library HRF per voxel)", f"HRF index histogram {np.bincount(hrf_index, minlength=len(lib)).tolist()}")
-    else:
-        final_rss = rss_canon
+    best_score = np.full(n_vox, np.inf)  # RSS of the model that picks the HRF
+    final_rss = np.zeros(n_vox)  # RSS of the single-trial model with the picked HRF
+    best = np.zeros((n_trials, n_vox), dtype=np.float32)
+    for h in range(n_hrfs):
+        b_h = np.zeros((n_trials, n_vox), dtype=np.float32)
+        rss_h = np.zeros(n_vox)
+        score_h = np.zeros(n_vox)
+        for i, (r, rf) in enumerate(zip(trials.runs, base_fits, strict=True)):
+            b, rss = _fit(trials.designs[i][h], r.data, rf, slice(None), trials.estimator)
+            b_h[trials.bounds[i]:trials.bounds[i + 1]] = b
+            rss_h += rss
+            if hrf_selection == "onoff":
+                score_h += _fit(trials.designs[i][h].sum(1, keepdims=True), r.data, rf, slice(None), "lsa")[1]
+        if hrf_selection != "onoff":
+            score_h = rss_h
+        better = score_h < best_score
+        best_score[better] = score_h[better]
+        final_rss[better] = rss_h[better]
+        hrf_index[better] = h
+        best[:, better] = b_h[:, better]
+        if (h + 1) % 5 == 0:
+            log.info("recipe: HRF library %d/%d fitted", h + 1, n_hrfs)
+    return best, hrf_index, final_rss
 
-    groups = [(h, np.flatnonzero(hrf_index == h)) for h in range(len(lib))]
-    groups = [(h, v) for h, v in groups if len(v)]
 
-    def fit_all(fits: Sequence[_RunFit], voxels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Betas with each voxel's HRF (trials × V_sel) and their RSS, for voxels ``voxels`` (default all)."""
-        sel_mask = np.ones(n_vox, bool) if voxels is None else np.isin(np.arange(n_vox), voxels)
-        idx_all = np.flatnonzero(sel_mask)
-        pos = np.full(n_vox, -1)
-        pos[idx_all] = np.arange(len(idx_all))
-        out = np.zeros((n_trials, len(idx_all)), dtype=np.float32)
-        rss_out = np.zeros(len(idx_all))
-        for h, vox in groups:
-            vox = vox[sel_mask[vox]]
-            if not len(vox):
-                continue
-            for i, (r, rf) in enumerate(zip(runs, fits, strict=True)):
-                b, rss = _fit(designs[i][h], r.data, rf, vox, settings.estimator)
-                out[bounds[i]:bounds[i + 1], pos[vox]] = b
-                rss_out[pos[vox]] += rss
-        return out, rss_out
-
-    # noise pool and the voxels that judge the cross-validation
+def _voxel_pools(onoff_r2: np.ndarray, mean_intensity: np.ndarray | None, settings: RecipeSettings
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The noise pool (bright voxels without a task response) and the responsive voxels that judge the CV."""
+    n_vox = len(onoff_r2)
     r2_cut = settings.noise_pool_r2 if settings.noise_pool_r2 is not None else tail_threshold(onoff_r2, settings.seed)
     if mean_intensity is None:
         bright = np.ones(n_vox, bool)
@@ -369,43 +392,82 @@ def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity
         pc_voxels[np.argsort(onoff_r2)[-min(100, n_vox):]] = True
     log.info("recipe: on-off R² threshold %.2f%%: %d noise-pool voxels, %d responsive voxels judge the CV",
              r2_cut, int(noise_pool.sum()), int(pc_voxels.sum()))
+    return noise_pool, pc_voxels
 
-    pcnum = 0
-    xval = np.zeros(1)
-    pc_fits = base_fits
+
+def _glmdenoise(trials: _Trials, base_fits: Sequence[_RunFit], noise_pool: np.ndarray, pc_voxels: np.ndarray,
+                settings: RecipeSettings) -> tuple[int, np.ndarray, list[_RunFit]]:
+    """GLMdenoise: each run's noise-pool components, their number chosen by leave-one-run-out CV.
+    Returns the number chosen, the CV curve and the per-run fits with those components."""
+    if noise_pool.sum() < settings.noise_pcs + 1:
+        raise ValueError(f"The noise pool has {int(noise_pool.sum())} voxels, too few for "
+                         f"{settings.noise_pcs} components; lower preprocess.recipe.noise_pcs or set noise_pool_r2.")
+    pcs = []
+    for r, rf in zip(trials.runs, base_fits, strict=True):
+        y = r.data[:, noise_pool].astype(np.float64)
+        y = y - rf.q @ (rf.q.T @ y)
+        y /= np.maximum(np.linalg.norm(y, axis=0), 1e-12)
+        w, u = np.linalg.eigh(y @ y.T)
+        u = u[:, np.argsort(w)[::-1][: settings.noise_pcs]]
+        pcs.append(u / u.std(0))
+    pcv = np.flatnonzero(pc_voxels)
+    cv = trials.cv()
+    xval = np.zeros(settings.noise_pcs + 1)
+    for p in range(settings.noise_pcs + 1):
+        fits_p = base_fits if p == 0 else [_RunFit(r, pc[:, :p]) for r, pc in zip(trials.runs, pcs, strict=True)]
+        b, _ = trials.fit_all(fits_p, pcv)
+        xval[p] = -np.median(cv.badness(b))
+    pcnum = select_pcnum(xval, settings.pcstop)
+    pc_fits = base_fits if pcnum == 0 else [_RunFit(r, pc[:, :pcnum]) for r, pc in zip(trials.runs, pcs, strict=True)]
+    return pcnum, xval, pc_fits
+
+
+def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity: np.ndarray | None = None
+               ) -> RecipeResult:
+    """Run the enabled steps on ``runs`` (same voxels in each). ``mean_intensity`` (V, the raw
+    BOLD mean) selects noise-pool candidates; without it every voxel is a candidate."""
+    _check_runs(runs)
+    prog = _Progress()
+    t = hrf_time()
+    canon = canonical_hrf(t)[None]
+    lib = hrf_library(t, settings.n_hrfs) if settings.hrf == "library" else canon
+    trials = _Trials(runs, lib, canon, settings.estimator)
+    n_vox = trials.n_vox
+    base_fits = [_RunFit(r) for r in runs]
+    steps: dict[str, np.ndarray] = {}
+
+    onoff_r2, ss_tot = _onoff_r2(trials, base_fits, canon)
+    prog.done("on-off model")
+
+    # step 1: canonical HRF
+    steps["assumehrf"], final_rss = trials.fit_hrf(base_fits, trials.canon_designs)
+    prog.done("assumehrf (canonical HRF)", f"{trials.n_trials} trials × {n_vox} voxels")
+
+    # step 2: library HRF per voxel
+    hrf_index = np.zeros(n_vox, dtype=np.int32)
+    if settings.hrf == "library":
+        steps["fithrf"], hrf_index, final_rss = _fit_library(trials, base_fits, len(lib), settings.hrf_selection)
+        prog.done("fithrf (library HRF per voxel)",
+                  f"HRF index histogram {np.bincount(hrf_index, minlength=len(lib)).tolist()}")
+    trials.set_hrf_index(hrf_index, len(lib))
+
+    # step 3: noise regressors
+    noise_pool, pc_voxels = _voxel_pools(onoff_r2, mean_intensity, settings)
+    pcnum, xval, pc_fits = 0, np.zeros(1), base_fits
     if settings.noise_pcs > 0:
-        if noise_pool.sum() < settings.noise_pcs + 1:
-            raise ValueError(f"The noise pool has {int(noise_pool.sum())} voxels, too few for "
-                             f"{settings.noise_pcs} components; lower preprocess.recipe.noise_pcs or set noise_pool_r2.")
-        pcs = []
-        for r, rf in zip(runs, base_fits, strict=True):
-            y = r.data[:, noise_pool].astype(np.float64)
-            y = y - rf.q @ (rf.q.T @ y)
-            y /= np.maximum(np.linalg.norm(y, axis=0), 1e-12)
-            w, u = np.linalg.eigh(y @ y.T)
-            u = u[:, np.argsort(w)[::-1][: settings.noise_pcs]]
-            pcs.append(u / u.std(0))
-        pcv = np.flatnonzero(pc_voxels)
-        cv = LeaveOneRunOut(conditions, run_ids, sessions)
-        xval = np.zeros(settings.noise_pcs + 1)
-        for p in range(settings.noise_pcs + 1):
-            fits_p = base_fits if p == 0 else [_RunFit(r, pc[:, :p]) for r, pc in zip(runs, pcs, strict=True)]
-            b, _ = fit_all(fits_p, pcv)
-            xval[p] = -np.median(cv.badness(b))
-        pcnum = select_pcnum(xval, settings.pcstop)
-        pc_fits = base_fits if pcnum == 0 else [_RunFit(r, pc[:, :pcnum]) for r, pc in zip(runs, pcs, strict=True)]
-        b, final_rss = fit_all(pc_fits)
+        pcnum, xval, pc_fits = _glmdenoise(trials, base_fits, noise_pool, pc_voxels, settings)
+        b, final_rss = trials.fit_all(pc_fits)
         steps[settings.step_names()[len(steps)]] = b
         prog.done("glmdenoise", f"cross-validated gain per component count {np.round(xval - xval[0], 2).tolist()}, "
                   f"chose {pcnum}")
 
+    # step 4: fractional ridge
     frac = np.ones(n_vox, dtype=np.float32)
     scale_offset = np.tile(np.array([1.0, 0.0], dtype=np.float32), (n_vox, 1))
     if settings.fracridge:
         ols = steps[list(steps)[-1]]
-        ridge, frac, scale_offset = _fracridge(runs, pc_fits, designs, groups, bounds, ols,
-                                               LeaveOneRunOut(conditions, run_ids, sessions),
-                                               np.asarray(settings.fracs, dtype=float))
+        ridge, frac, scale_offset = _fracridge(runs, pc_fits, trials.designs, trials.groups, trials.bounds, ols,
+                                               trials.cv(), np.asarray(settings.fracs, dtype=float))
         steps[list(steps)[-1] + "_rr"] = ridge
         prog.done("fracridge", f"median fraction {np.median(frac):.2f}")
 

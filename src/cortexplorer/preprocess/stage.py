@@ -1,6 +1,6 @@
 """Stage ``preprocess`` for BOLD input (demo and bids modes): BIDS runs → the betas contract.
 
-Writes into ``out_dir`` (one subject): ``betas.h5``, ``ncsnr.nii.gz``, ``noiseceiling.nii.gz``,
+Writes (one subject, paths from ``cortexplorer.layout.Layout.preprocess``): ``betas.h5``, ``ncsnr.nii.gz``, ``noiseceiling.nii.gz``,
 ``r2.nii.gz``, ``hrf_index.nii.gz``, ``frac.nii.gz``, ``steps.tsv`` (each recipe step's
 reliability, and in the demo its correlation with the true responses), ``qc/*.png`` and
 ``provenance.json``.
@@ -8,19 +8,21 @@ reliability, and in the demo its correlation with the true responses), ``qc/*.pn
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
-from cortexplorer.io.truth import truth_on_voxels
+from cortexplorer.io.truth import DemoTruth
 from cortexplorer.preprocess import bids_input as bi
-from cortexplorer.preprocess.contract import assemble, write_betas
+from cortexplorer.preprocess.contract import Betas, assemble, write_betas
 from cortexplorer.preprocess.recipe import RecipeResult, RecipeSettings, RunData, fit_recipe
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.stats import column_corr
@@ -165,50 +167,94 @@ def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.nda
     return pd.DataFrame(rows)
 
 
-def preprocess_bold(*, bids_dir: str | os.PathLike, stimuli_tsv: str | os.PathLike, subject: str, task: str,
-                    space: str | None, confounds: Mapping, recipe: Mapping, out_dir: str | os.PathLike,
-                    truth_dir: str | os.PathLike | None = None, n_repeats: int = 3, seed: int = 0) -> None:
-    """Single-trial betas of one subject's ``task`` runs, the contract files, QC and the step comparison."""
-    out_dir = Path(out_dir)
-    stimuli = read_tsv(stimuli_tsv, required=["stim_id"])
-    runs, info = load_bold_runs(bids_dir, subject=subject, task=task, space=space, confounds=confounds,
-                                known_stim_ids=set(stimuli["stim_id"].astype(str)))
-    settings = RecipeSettings(**recipe, seed=seed)
-    result = fit_recipe(runs, settings, info["mean_intensity"])
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """One subject's ``preprocess`` job: the validated config's ``preprocess`` section and the seed."""
+
+    subject: str
+    task: str
+    space: str | None  # None: the runs' native space
+    confounds: Mapping[str, Any]
+    recipe: RecipeSettings
+    n_repeats: int
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> PreprocessSettings:
+        recipe, pre = RecipeSettings.from_config(cfg), cfg["preprocess"]
+        return cls(subject=subject, task=pre["task"], space=pre["space"] or None, confounds=dict(pre["confounds"]),
+                   recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"])
+
+
+@dataclass
+class PreprocessResult:
+    recipe: RecipeResult
+    betas: Betas
+    steps: pd.DataFrame  # each step's reliability (and correlation with the truth) per voxel set
+    trial_stim_id: np.ndarray
+    first_run: RunData  # drawn in the QC design figure
+
+
+def single_trial_responses(runs: Sequence[RunData], info: Mapping[str, Any], settings: PreprocessSettings,
+                           truth: DemoTruth | None) -> PreprocessResult:
+    """Fit the recipe, assemble the betas contract and compare the recipe's steps."""
+    result = fit_recipe(runs, settings.recipe, info["mean_intensity"])
     stim_id = np.concatenate([r.conditions for r in runs])
     sessions = np.concatenate([np.full(len(r.onsets), r.session) for r in runs])
     run_no = np.concatenate([np.full(len(r.onsets), r.run) for r in runs])
-    final_name = list(result.steps)[-1]
     maps = {"r2": result.r2, "onoff_r2": result.onoff_r2, "hrf_index": result.hrf_index, "frac": result.frac,
             "noise_pool": result.noise_pool.astype(np.float32)}
     betas = assemble(result.final, trial_stim_id=stim_id, trial_session=sessions, trial_run=run_no,
-                     voxel_ijk=info["voxel_ijk"], affine=info["affine"], shape=info["shape"], n_repeats=n_repeats,
-                     maps=maps, attrs={"source": f"BOLD (task-{task}), cortexplorer GLMsingle-style recipe",
-                                       "step": final_name, "pcnum": result.pcnum})
-    write_betas(out_dir / "betas.h5", betas)
-    for name, dtype in (("ncsnr", np.float32), ("noiseceiling", np.float32), ("r2", np.float32),
-                        ("hrf_index", np.int16), ("frac", np.float32)):
-        save_image(betas.volume(betas.maps[name], dtype=dtype),
-                   out_dir / f"{name}.nii.gz")
-
+                     voxel_ijk=info["voxel_ijk"], affine=info["affine"], shape=info["shape"],
+                     n_repeats=settings.n_repeats, maps=maps,
+                     attrs={"source": f"BOLD (task-{settings.task}), cortexplorer GLMsingle-style recipe",
+                            "step": list(result.steps)[-1], "pcnum": result.pcnum})
     voxel_sets = {"responsive": np.flatnonzero(result.pc_voxels)}
-    truth = None
-    if truth_dir is not None:
-        planted = truth_on_voxels(truth_dir, betas.stim_id, betas.voxel_ijk)
-        truth = planted.responses
+    true_responses = None
+    if truth is not None:
+        planted = truth.on_voxels(betas.stim_id, betas.voxel_ijk)
+        true_responses = planted.responses
         voxel_sets["planted regions"] = np.flatnonzero(planted.region != "n/a")
-    steps = compare_steps(result, stim_id=stim_id, sessions=sessions, voxel_sets=voxel_sets, truth=truth)
-    write_tsv(steps, out_dir / "steps.tsv")
+    steps = compare_steps(result, stim_id=stim_id, sessions=sessions, voxel_sets=voxel_sets, truth=true_responses)
     for row in steps.itertuples():
         log.info("step %-26s %-16s reliability %.3f%s", row.step, row.voxels, row.repeat_reliability,
                  f", r with truth {row.truth_r:.3f}" if truth is not None else "")
+    return PreprocessResult(result, betas, steps, stim_id, runs[0])
+
+
+MAP_DTYPES = {"ncsnr": np.float32, "noiseceiling": np.float32, "r2": np.float32, "hrf_index": np.int16,
+              "frac": np.float32}
+
+
+def write_preprocess(res: PreprocessResult, info: Mapping[str, Any], outputs: Mapping[str, str],
+                     settings: PreprocessSettings) -> None:
     from cortexplorer.preprocess.qc import draw_qc
 
-    draw_qc(out_dir / "qc", runs[0], result, betas, steps, background="MNI" if (space or "").startswith("MNI") else None)
-    write_sidecar(out_dir / "provenance.json", stage="preprocess",
-                  settings={"subject": subject, "task": task, "space": space, "confounds": dict(confounds),
-                            "recipe": dict(recipe), "n_repeats": n_repeats},
-                  seed=seed, n_trials=len(stim_id), n_stimuli=len(betas.stim_id), n_voxels=betas.n_voxels,
-                  n_excluded_voxels=info["n_excluded_voxels"], pcnum=result.pcnum,
-                  runs=[str(r.bold) for r in info["runs"]], timings_s=result.timings)
+    betas = res.betas
+    write_betas(outputs["betas"], betas)
+    for name, dtype in MAP_DTYPES.items():
+        save_image(betas.volume(betas.maps[name], dtype=dtype), outputs[name])
+    write_tsv(res.steps, outputs["steps"])
+    draw_qc(outputs["qc"], res.first_run, res.recipe, betas, res.steps,
+            background="MNI" if (settings.space or "").startswith("MNI") else None)
+    recipe = {k: v for k, v in dataclasses.asdict(settings.recipe).items() if k != "seed"}
+    write_sidecar(outputs["provenance"], stage="preprocess",
+                  settings={"subject": settings.subject, "task": settings.task, "space": settings.space,
+                            "confounds": dict(settings.confounds), "recipe": recipe, "n_repeats": settings.n_repeats},
+                  seed=settings.seed, n_trials=len(res.trial_stim_id), n_stimuli=len(betas.stim_id),
+                  n_voxels=betas.n_voxels, n_excluded_voxels=info["n_excluded_voxels"], pcnum=res.recipe.pcnum,
+                  runs=[str(r.bold) for r in info["runs"]], timings_s=res.recipe.timings)
 
+
+def preprocess_bold(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: PreprocessSettings) -> None:
+    """Single-trial betas of one subject's ``task`` runs, the contract files, QC and the step comparison.
+
+    ``inputs``: ``bids`` (the BIDS root), ``stimuli`` (stimuli.tsv), ``truth`` (demo only);
+    ``outputs``: the fields of :class:`cortexplorer.layout.PreprocessPaths`.
+    """
+    stimuli = read_tsv(inputs["stimuli"], required=["stim_id"])
+    runs, info = load_bold_runs(inputs["bids"], subject=settings.subject, task=settings.task, space=settings.space,
+                                confounds=settings.confounds, known_stim_ids=set(stimuli["stim_id"].astype(str)))
+    truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
+    result = single_trial_responses(runs, info, settings, truth)
+    write_preprocess(result, info, outputs, settings)

@@ -17,13 +17,16 @@ import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from cortexplorer.io.tables import read_tsv
+from cortexplorer.io.truth import DemoTruth
 from cortexplorer.preprocess import bids_input as bi
 from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.preprocess.stage import nuisance_matrix
@@ -150,59 +153,104 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / total if total else float("nan")
 
 
-def planted_masks(truth_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+def planted_masks(truth: DemoTruth) -> dict[str, np.ndarray]:
     """The simulated subject's planted regions united per category."""
-    truth = Path(truth_dir)
-    table = read_tsv(truth / "regions.tsv", required=["roi", "category"])
     out: dict[str, np.ndarray] = {}
-    for row in table.itertuples():
-        m = np.asanyarray(nib.load(truth / "regions" / f"{row.roi}.nii.gz").dataobj) > 0
+    for row in truth.planted_table().itertuples():
+        m = np.asanyarray(nib.load(truth.planted_mask_path(row.roi)).dataobj) > 0
         out[row.category] = out.get(row.category, np.zeros_like(m)) | m
     return out
 
 
-def localizer_rois(*, bids_dir: str | os.PathLike, subject: str, task: str, space: str | None,
-                   categories: Sequence[str] | None, confounds: Mapping, t_threshold: float, min_cluster_mm3: float,
-                   category_map: Mapping[str, str] | None = None, ignore: Sequence[str] = (),
-                   betas_h5: str | os.PathLike, stimuli_tsv: str | os.PathLike, out_dir: str | os.PathLike,
-                   truth_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Write the rois contract for one subject; in the demo also score each region against the truth."""
-    tmaps, mask_img = localizer_tmaps(bids_dir, subject=subject, task=task, space=space, categories=categories,
-                                      confounds=confounds, category_map=category_map, ignore=ignore)
+@dataclass(frozen=True)
+class RoisSettings:
+    """One subject's ``rois`` job: the config's ``rois`` section, with ``preprocess``'s space and confounds."""
+
+    subject: str
+    task: str
+    space: str | None  # None: the runs' native space
+    categories: tuple[str, ...] | None  # None: every trial type left after ``ignore``
+    confounds: Mapping[str, Any]
+    t_threshold: float
+    min_cluster_mm3: float
+    category_map: Mapping[str, str]
+    ignore: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> RoisSettings:
+        rois, pre = cfg["rois"], cfg["preprocess"]
+        return cls(subject=subject, task=rois["task"], space=pre["space"] or None,
+                   categories=None if rois["categories"] is None else tuple(rois["categories"]),
+                   confounds=dict(pre["confounds"]), t_threshold=rois["t_threshold"],
+                   min_cluster_mm3=rois["min_cluster_mm3"], category_map=dict(rois["category_map"]),
+                   ignore=tuple(rois["ignore"]))
+
+
+@dataclass
+class RegionSet:
+    rois: list[RoiMask]
+    tmaps: dict[str, nib.Nifti1Image]  # per category, the statistic the region was cut from
+    affine: np.ndarray
+    min_cluster_voxels: int
+    validation: dict[str, tuple[float, int]] | None  # demo: Dice with the planted region, planted size
+
+
+def category_regions(tmaps: dict[str, nib.Nifti1Image], food: nib.Nifti1Image | None, mask_img: nib.Nifti1Image,
+                     settings: RoisSettings, truth: DemoTruth | None) -> RegionSet:
+    """Threshold the localizer t maps (mutually exclusive) and the food map (on its own) into regions."""
     localizer_domains = list(tmaps)
-    food = food_tmap(betas_h5, stimuli_tsv)
     if food is not None:
         if food.shape != mask_img.shape or not np.allclose(food.affine, mask_img.affine, atol=1e-3):
-            raise ValueError(f"The betas in '{betas_h5}' are on a different grid from the localizer runs; "
+            raise ValueError("The betas are on a different grid from the localizer runs; "
                              "preprocess and rois must use the same space.")
         tmaps["food"] = food
     voxel_mm3 = float(abs(np.linalg.det(mask_img.affine[:3, :3])))
-    min_cluster_voxels = max(1, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-6)))
+    min_cluster_voxels = max(1, int(np.ceil(settings.min_cluster_mm3 / voxel_mm3 - 1e-6)))
     # the localizer regions are mutually exclusive (as NSD's are); food, from another experiment and
     # another statistic, is cut on its own and may overlap them
-    masks = threshold_regions(tmaps, t_threshold, min_cluster_voxels, exclusive=localizer_domains)
-    rule = f"t > {t_threshold:g}, clusters ≥ {min_cluster_voxels} voxels ({min_cluster_mm3:g} mm³)"
+    masks = threshold_regions(tmaps, settings.t_threshold, min_cluster_voxels, exclusive=localizer_domains)
+    rule = f"t > {settings.t_threshold:g}, clusters ≥ {min_cluster_voxels} voxels ({settings.min_cluster_mm3:g} mm³)"
     rois = [RoiMask(name=DOMAIN_OF_CATEGORY[c], category=c, mask=m, threshold=rule,
                     source="food vs other images, main-experiment betas (Welch t)" if c == "food"
-                    else f"task-{task}: {c} vs other localizer categories (nilearn FirstLevelModel, t)")
+                    else f"task-{settings.task}: {c} vs other localizer categories (nilearn FirstLevelModel, t)")
             for c, m in masks.items()]
     for roi in rois:
         if not roi.mask.any():
             log.warning("region %s is empty at %s; lower rois.t_threshold or rois.min_cluster_mm3", roi.name, rule)
-    extra: dict[str, nib.Nifti1Image] = {f"stats/{DOMAIN_OF_CATEGORY[c]}_tstat.nii.gz": img for c, img in tmaps.items()}
     validation = None
-    if truth_dir is not None:
-        planted = planted_masks(truth_dir)
+    if truth is not None:
+        planted = planted_masks(truth)
         validation = {DOMAIN_OF_CATEGORY[c]: (dice(m, planted[c]), int(planted[c].sum()))
                       for c, m in masks.items() if c in planted}
-    table = write_roi_set(out_dir, rois, mask_img.affine, extra_images=extra, validation=validation)
+    return RegionSet(rois, tmaps, mask_img.affine, min_cluster_voxels, validation)
+
+
+def write_regions(regions: RegionSet, out_dir: str | os.PathLike, settings: RoisSettings) -> pd.DataFrame:
+    extra = {f"stats/{DOMAIN_OF_CATEGORY[c]}_tstat.nii.gz": img for c, img in regions.tmaps.items()}
+    table = write_roi_set(out_dir, regions.rois, regions.affine, extra_images=extra, validation=regions.validation)
     for row in table.itertuples():
         log.info("region %-7s %4d voxels%s", row.roi, row.n_voxels,
-                 f", Dice with planted {row.dice_vs_truth:.2f}" if validation else "")
+                 f", Dice with planted {row.dice_vs_truth:.2f}" if regions.validation else "")
     write_sidecar(Path(out_dir) / "provenance.json", stage="rois",
-                  settings={"subject": subject, "task": task, "space": space,
-                            "categories": None if categories is None else list(categories),
-                            "confounds": dict(confounds), "t_threshold": t_threshold,
-                            "min_cluster_mm3": min_cluster_mm3, "category_map": dict(category_map or {}),
-                            "ignore": list(ignore)}, seed=None, min_cluster_voxels=min_cluster_voxels)
+                  settings={"subject": settings.subject, "task": settings.task, "space": settings.space,
+                            "categories": None if settings.categories is None else list(settings.categories),
+                            "confounds": dict(settings.confounds), "t_threshold": settings.t_threshold,
+                            "min_cluster_mm3": settings.min_cluster_mm3, "category_map": dict(settings.category_map),
+                            "ignore": list(settings.ignore)}, seed=None, min_cluster_voxels=regions.min_cluster_voxels)
     return table
+
+
+def localizer_rois(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: RoisSettings) -> pd.DataFrame:
+    """Write the rois contract for one subject; in the demo also score each region against the truth.
+
+    ``inputs``: ``bids`` (the BIDS root), ``betas`` (betas.h5), ``stimuli`` (stimuli.tsv), ``truth``
+    (demo only); ``outputs``: ``rois`` (the folder).
+    """
+    tmaps, mask_img = localizer_tmaps(inputs["bids"], subject=settings.subject, task=settings.task,
+                                      space=settings.space, categories=settings.categories,
+                                      confounds=settings.confounds, category_map=settings.category_map,
+                                      ignore=settings.ignore)
+    food = food_tmap(inputs["betas"], inputs["stimuli"])
+    truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
+    regions = category_regions(tmaps, food, mask_img, settings, truth)
+    return write_regions(regions, outputs["rois"], settings)

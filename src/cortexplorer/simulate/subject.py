@@ -1,6 +1,6 @@
 """Simulate one subject and write it as a BIDS dataset with fMRIPrep-style derivatives + truth.
 
-Layout written (``bids_dir`` and ``truth_dir`` are replaced atomically as whole folders)::
+Layout written (the ``bids`` and ``truth`` outputs are replaced atomically as whole folders)::
 
     bids/dataset_description.json, participants.tsv, README
     bids/sub-XX/ses-YY/func/sub-XX_ses-YY_task-{nsd,floc}_run-NN_{bold.nii.gz,bold.json,events.tsv}
@@ -15,10 +15,13 @@ Layout written (``bids_dir`` and ``truth_dir`` are replaced atomically as whole 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +30,7 @@ from tqdm import tqdm
 from cortexplorer.io.atomic import atomic_dir
 from cortexplorer.io.bids import TEMPLATE_SPACE, bids_path, write_dataset_description
 from cortexplorer.io.hdf5 import write_h5
-from cortexplorer.io.images import read_image_dir
+from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import write_json, write_tsv
 from cortexplorer.oracle import load_oracle
 from cortexplorer.provenance import write_sidecar
@@ -91,56 +94,97 @@ def _tissue_masks(anat: Anatomy) -> dict[str, np.ndarray]:
             "csf": ~anat.grey_matter & ~anat.white_matter}
 
 
-def simulate_subject(
-    *,
-    stimuli_dir: str | os.PathLike,
-    localizer_dir: str | os.PathLike,
-    oracle_path: str | os.PathLike,
-    bids_dir: str | os.PathLike,
-    truth_dir: str | os.PathLike,
-    subject: str,
-    voxel_size_mm: int,
-    tr: float,
-    n_sessions: int,
-    runs_per_session: int,
-    repeats: int,
-    trial_duration: float,
-    trial_interval: float,
-    blank_fraction: float,
-    rest_start: float,
-    rest_end: float,
-    region_radius_mm: float,
-    regions: Sequence[dict],
-    early_visual: dict,
-    signal_sd_percent: Sequence[float],
-    noise_sd_percent: Sequence[float],
-    ar1: Sequence[float],
-    drift_sd_percent: float,
-    motion_coupling_percent_per_mm: float,
-    physio_sd_percent: float,
-    physio_sources: int,
-    session_gain_sd: float,
-    localizer: dict,
-    seed: int,
-) -> None:
-    settings = {k: v for k, v in locals().items() if k not in ("stimuli_dir", "localizer_dir", "oracle_path",
-                                                               "bids_dir", "truth_dir")}
-    stimuli = read_image_dir(stimuli_dir)
-    floc_images = read_image_dir(localizer_dir)
-    oracle = load_oracle(oracle_path)
-    for spec in regions:
-        if spec["category"] not in oracle.categories:
+@dataclass(frozen=True)
+class SimulationSettings:
+    """The config's ``simulate`` section (defaults in the config schema) and the seed."""
+
+    subject: str
+    voxel_size_mm: int
+    tr: float
+    n_sessions: int
+    runs_per_session: int
+    repeats: int
+    trial_duration: float
+    trial_interval: float
+    blank_fraction: float
+    rest_start: float
+    rest_end: float
+    region_radius_mm: float
+    regions: Sequence[dict]
+    early_visual: dict
+    signal_sd_percent: Sequence[float]
+    noise_sd_percent: Sequence[float]
+    ar1: Sequence[float]
+    drift_sd_percent: float
+    motion_coupling_percent_per_mm: float
+    physio_sd_percent: float
+    physio_sources: int
+    session_gain_sd: float
+    localizer: dict
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> SimulationSettings:
+        return cls(**cfg["simulate"], seed=cfg["seed"])
+
+
+@dataclass
+class World:
+    """What the simulated subject sees: the fMRI stimuli, the localizer images, and the oracle."""
+
+    stimuli: ImageSet
+    localizer: ImageSet
+    oracle: Any
+
+
+@dataclass
+class SimulatedSubject:
+    """Everything the simulation draws before the runs: anatomy, tuning, true responses, noise, designs."""
+
+    anat: Anatomy
+    model: TrueResponseModel
+    stim_ids: np.ndarray
+    responses: np.ndarray  # stimuli × V true responses
+    floc_ids: np.ndarray
+    floc_responses: np.ndarray
+    noise_sd: np.ndarray
+    phi: np.ndarray  # AR(1) coefficient per voxel
+    hrf_coef: np.ndarray
+    physio: np.ndarray  # sources × V loadings
+    s0: np.ndarray
+    session_gain: np.ndarray
+    runs: list[RunDesign]
+
+
+def load_world(inputs: Mapping[str, str]) -> World:
+    """The image sets (``stimuli``/``stimuli_table``, ``localizer``/``localizer_table``) and ``oracle``."""
+    stimuli = read_image_set(inputs["stimuli"], inputs["stimuli_table"])
+    floc_images = read_image_set(inputs["localizer"], inputs["localizer_table"])
+    return World(stimuli, floc_images, load_oracle(inputs["oracle"]))
+
+
+def check_world(world: World, settings: SimulationSettings) -> None:
+    for spec in settings.regions:
+        if spec["category"] not in world.oracle.categories:
             raise ValueError(
                 f"Region '{spec['name']}' prefers '{spec['category']}', which is not among the categories of the "
-                f"world {oracle.categories}. Add it to stimuli.categories or remove the region from simulate.regions.")
-    missing = sorted(set(localizer["categories"]) - set(floc_images.table["category"]))
+                f"world {world.oracle.categories}. Add it to stimuli.categories or remove the region from "
+                "simulate.regions.")
+    missing = sorted(set(settings.localizer["categories"]) - set(world.localizer.table["category"]))
     if missing:
         raise ValueError(f"simulate.localizer.categories names {missing}, but the localizer images have none of them.")
 
+
+def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject:
+    """Anatomy, voxel tuning, true responses, noise and HRF parameters, and the run designs."""
+    seed, oracle = settings.seed, world.oracle
+    stimuli, floc_images = world.stimuli, world.localizer
     # 1. anatomy and voxel tuning
-    anat = build_anatomy(voxel_size_mm, regions, region_radius_mm, early_visual, make_rng(seed, "simulate", "anatomy"))
-    model = plant_voxel_parameters(anat, oracle.categories, signal_sd_percent, make_rng(seed, "simulate", "tuning"))
-    log.info("grid %s at %d mm: %d brain voxels, %d in regions", anat.shape, voxel_size_mm, anat.n_voxels,
+    anat = build_anatomy(settings.voxel_size_mm, settings.regions, settings.region_radius_mm, settings.early_visual,
+                         make_rng(seed, "simulate", "anatomy"))
+    model = plant_voxel_parameters(anat, oracle.categories, settings.signal_sd_percent,
+                                   make_rng(seed, "simulate", "tuning"))
+    log.info("grid %s at %d mm: %d brain voxels, %d in regions", anat.shape, settings.voxel_size_mm, anat.n_voxels,
              int((anat.region != "").sum()))
 
     # 2. true responses of every stimulus (fixes the response scale on the fMRI stimuli)
@@ -150,50 +194,77 @@ def simulate_subject(
 
     # 3. noise and HRF parameters
     rng = make_rng(seed, "simulate", "voxels")
-    noise_sd = rng.uniform(*noise_sd_percent, anat.n_voxels)
-    phi = rng.uniform(*ar1, anat.n_voxels)
-    hrf_coef = voxel_hrf_coefficients(anat.n_voxels, rng, tr, trial_duration)
+    noise_sd = rng.uniform(*settings.noise_sd_percent, anat.n_voxels)
+    phi = rng.uniform(*settings.ar1, anat.n_voxels)
+    hrf_coef = voxel_hrf_coefficients(anat.n_voxels, rng, settings.tr, settings.trial_duration)
     # shared "physiological" noise: a few sources, each voxel with fixed loadings (SD physio_sd_percent in total)
-    physio = rng.normal(0, physio_sd_percent / np.sqrt(max(physio_sources, 1)), (physio_sources, anat.n_voxels))
+    n_sources = settings.physio_sources
+    physio = rng.normal(0, settings.physio_sd_percent / np.sqrt(max(n_sources, 1)), (n_sources, anat.n_voxels))
     s0 = 400.0 + 600.0 * anat.template / max(float(anat.template.max()), 1e-6)
-    session_gain = 1.0 + make_rng(seed, "simulate", "sessions").normal(0, session_gain_sd, n_sessions)
+    session_gain = 1.0 + make_rng(seed, "simulate", "sessions").normal(0, settings.session_gain_sd, settings.n_sessions)
 
     # 4. designs
     design_rng = make_rng(seed, "simulate", "design")
     runs: list[RunDesign] = nsd_like_design(
-        stimuli.table["stim_id"].to_numpy(), n_sessions=n_sessions, runs_per_session=runs_per_session,
-        repeats=repeats, trial_duration=trial_duration, trial_interval=trial_interval,
-        blank_fraction=blank_fraction, rest_start=rest_start, rest_end=rest_end, rng=design_rng)
-    runs += floc_design(floc_images.table, rng=design_rng, rest_start=rest_start, rest_end=rest_end, **localizer)
-    stim_index = {s: i for i, s in enumerate(stimuli.table["stim_id"])}
-    floc_index = {s: i for i, s in enumerate(floc_images.table["stim_id"])}
+        stimuli.table["stim_id"].to_numpy(), n_sessions=settings.n_sessions, runs_per_session=settings.runs_per_session,
+        repeats=settings.repeats, trial_duration=settings.trial_duration, trial_interval=settings.trial_interval,
+        blank_fraction=settings.blank_fraction, rest_start=settings.rest_start, rest_end=settings.rest_end,
+        rng=design_rng)
+    runs += floc_design(floc_images.table, rng=design_rng, rest_start=settings.rest_start, rest_end=settings.rest_end,
+                        **settings.localizer)
+    return SimulatedSubject(anat, model, stimuli.table["stim_id"], responses, floc_images.table["stim_id"],
+                            floc_responses, noise_sd, phi, hrf_coef, physio, s0, session_gain, runs)
 
+
+def _run_bold(sim: SimulatedSubject, design: RunDesign, settings: SimulationSettings, start_time: float):
+    """The BOLD and confounds of one run (its own random stream, so runs are independent of each other)."""
+    ev = design.events
+    if design.task == "nsd":
+        index = {s: i for i, s in enumerate(sim.stim_ids)}
+        amp = sim.responses[[index[s] for s in ev["stim_id"]]] * sim.session_gain[design.session - 1]
+    else:
+        index = {s: i for i, s in enumerate(sim.floc_ids)}
+        amp = sim.floc_responses[[index[s] for s in ev["stim_id"]]]
+    tr = settings.tr
+    run_rng = make_rng(settings.seed, "simulate", "run", design.task, design.session, design.run)
+    return synthesize_run(regressors=event_regressors(ev, design.n_volumes(tr), tr, start_time), amplitudes=amp,
+                          hrf_coef=sim.hrf_coef, s0=sim.s0, noise_sd=sim.noise_sd, ar1=sim.phi,
+                          drift_sd=settings.drift_sd_percent, motion_coupling=settings.motion_coupling_percent_per_mm,
+                          physio_loadings=sim.physio, tissue=_tissue_masks(sim.anat), tr=tr, rng=run_rng)
+
+
+def _trial_rows(design: RunDesign, ent: dict, gain: float) -> list[dict]:
+    return [{**{k: ent[k] for k in ("ses", "run")}, "trial": j + 1, "onset": row.onset, "stim_id": row.stim_id,
+             "session_gain": gain} for j, row in design.events.iterrows()]
+
+
+def write_subject(sim: SimulatedSubject, settings: SimulationSettings, bids_dir: str | os.PathLike,
+                  truth_dir: str | os.PathLike) -> None:
+    """Synthesize each run and write it as BIDS + derivatives, then the truth (both folders atomically)."""
+    tr, subject = settings.tr, settings.subject
     with atomic_dir(bids_dir) as bids, atomic_dir(truth_dir) as truth:
         deriv = bids / "derivatives" / "fmriprep"
         _write_dataset_files(bids, deriv, subject, tr)
-        tissue = _tissue_masks(anat)
         trial_rows = []
         start_time = tr / 2
-        for design in tqdm(runs, desc="simulate runs", mininterval=5):
+        for design in tqdm(sim.runs, desc="simulate runs", mininterval=5):
             ent = dict(sub=subject, ses=f"{design.session:02d}", task=design.task, run=design.run)
-            n_vol = design.n_volumes(tr)
-            ev = design.events
             if design.task == "nsd":
-                amp = responses[[stim_index[s] for s in ev["stim_id"]]] * session_gain[design.session - 1]
-                for j, row in ev.iterrows():
-                    trial_rows.append({**{k: ent[k] for k in ("ses", "run")}, "trial": j + 1, "onset": row.onset,
-                                       "stim_id": row.stim_id, "session_gain": session_gain[design.session - 1]})
-            else:
-                amp = floc_responses[[floc_index[s] for s in ev["stim_id"]]]
-            run_rng = make_rng(seed, "simulate", "run", design.task, design.session, design.run)
-            sig = synthesize_run(regressors=event_regressors(ev, n_vol, tr, start_time), amplitudes=amp,
-                                 hrf_coef=hrf_coef, s0=s0, noise_sd=noise_sd, ar1=phi, drift_sd=drift_sd_percent,
-                                 motion_coupling=motion_coupling_percent_per_mm, physio_loadings=physio, tissue=tissue, tr=tr, rng=run_rng)
-            _write_run(bids, deriv, anat, ent, ev, sig.bold, sig.confounds, tr, start_time)
-        _write_truth(truth, anat, model, stimuli.table["stim_id"], responses, floc_images.table["stim_id"],
-                     floc_responses, noise_sd, phi, hrf_coef, session_gain, pd.DataFrame(trial_rows), tr)
-        write_sidecar(truth / "provenance.json", stage="simulate", settings=settings, seed=seed)
-        write_sidecar(deriv / "provenance.json", stage="simulate", settings=settings, seed=seed)
+                trial_rows += _trial_rows(design, ent, sim.session_gain[design.session - 1])
+            sig = _run_bold(sim, design, settings, start_time)
+            _write_run(bids, deriv, sim.anat, ent, design.events, sig.bold, sig.confounds, tr, start_time)
+        _write_truth(truth, sim, pd.DataFrame(trial_rows), tr)
+        recorded = dataclasses.asdict(settings)
+        for folder in (truth, deriv):
+            write_sidecar(folder / "provenance.json", stage="simulate", settings=recorded, seed=settings.seed)
+
+
+def simulate_subject(inputs: Mapping[str, str], outputs: Mapping[str, str], settings: SimulationSettings) -> None:
+    """Simulate one subject; ``outputs``: ``bids`` and ``truth`` (folders, replaced atomically)."""
+    world = load_world(inputs)
+    check_world(world, settings)
+    sim = plan_subject(world, settings)
+    write_subject(sim, settings, outputs["bids"], outputs["truth"])
 
 
 def _write_dataset_files(bids: Path, deriv: Path, subject: str, tr: float) -> None:
@@ -231,8 +302,10 @@ def _write_run(bids: Path, deriv: Path, anat: Anatomy, ent: dict, events: pd.Dat
     write_tsv(events, bids_path(bids, **ent, suffix="events", extension=".tsv"))
 
 
-def _write_truth(truth: Path, anat: Anatomy, model: TrueResponseModel, stim_ids, responses, floc_ids,
-                 floc_responses, noise_sd, phi, hrf_coef, session_gain, trials: pd.DataFrame, tr: float) -> None:
+def _write_truth(truth: Path, sim: SimulatedSubject, trials: pd.DataFrame, tr: float) -> None:
+    anat, model, responses, noise_sd, phi, hrf_coef = (sim.anat, sim.model, sim.responses, sim.noise_sd, sim.phi,
+                                                       sim.hrf_coef)
+    stim_ids, floc_ids, floc_responses, session_gain = sim.stim_ids, sim.floc_ids, sim.floc_responses, sim.session_gain
     model.save(truth / "model.h5")
     write_h5(truth / "responses.h5", {
         "stimulus_responses": responses, "stim_id": np.asarray(stim_ids).astype(str),

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from cortexplorer.io.images import ImageSet, write_image_set
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
-from cortexplorer.stimuli.world import CATEGORIES, caption, render, sample_scene
+from cortexplorer.stimuli.world import caption, render, sample_scene
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ def balanced_categories(n: int, categories: Sequence[str], rng: np.random.Genera
 def generate_image_set(
     n: int,
     *,
-    categories: Sequence[str] = CATEGORIES,
-    image_size: int = 64,
+    categories: Sequence[str],
+    image_size: int,
     seed: int,
     stream: str,
     id_prefix: str,

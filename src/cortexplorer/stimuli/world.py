@@ -14,26 +14,15 @@ from PIL import Image, ImageDraw, ImageFont
 
 CATEGORIES = ("face", "place", "body", "food", "word", "object")
 
+# RGB of each name (objects' colours, then backgrounds)
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (205, 40, 40),
-    "orange": (238, 140, 30),
-    "yellow": (232, 212, 48),
-    "green": (50, 160, 64),
-    "blue": (44, 92, 212),
-    "purple": (132, 62, 172),
-    "pink": (236, 132, 172),
-    "brown": (122, 76, 40),
-    "white": (240, 240, 236),
-    "black": (28, 28, 30),
+    "red": (205, 40, 40), "orange": (238, 140, 30), "yellow": (232, 212, 48), "green": (50, 160, 64),
+    "blue": (44, 92, 212), "purple": (132, 62, 172), "pink": (236, 132, 172), "brown": (122, 76, 40),
+    "white": (240, 240, 236), "black": (28, 28, 30),
 }
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {
-    "grey": (128, 128, 128),
-    "blue": (120, 160, 220),
-    "green": (130, 190, 120),
-    "beige": (220, 205, 170),
-    "pink": (235, 190, 200),
-    "dark": (40, 44, 52),
-    "white": (236, 236, 232),
+    "grey": (128, 128, 128), "blue": (120, 160, 220), "green": (130, 190, 120), "beige": (220, 205, 170),
+    "pink": (235, 190, 200), "dark": (40, 44, 52), "white": (236, 236, 232),
 }
 SKIES = ("blue", "grey", "dark", "white", "beige")  # backgrounds that read as a sky in places
 BACKGROUND_STYLES = ("plain", "gradient", "speckled")
