@@ -22,8 +22,8 @@ from cortexplorer.brainscuba.captioner import (
     load_captioner,
     load_clipcap,
     load_demo_captioner,
-    train_demo_captioner,
 )
+from cortexplorer.models.demo_captioner import DemoCaptionerSettings, fit_demo_captioner, write_demo_captioner
 
 torch.set_num_threads(1)
 
@@ -234,9 +234,11 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_captioner")
     emb, captions = planted_world(640)
     start = time.perf_counter()
-    metrics = train_demo_captioner(embeddings=emb, captions=captions, out_model=out / "model.pt",
-                                   out_curve=out / "curve.tsv", epochs=12, batch_size=32, learning_rate=3e-3,
-                                   heldout_fraction=0.1, seed=0)
+    settings = DemoCaptionerSettings(epochs=12, batch_size=32, learning_rate=3e-3, prefix_length=4, n_layer=2,
+                                     n_embd=64, n_head=2, heldout_fraction=0.1, seed=0, device="cpu")
+    fit = fit_demo_captioner(emb, captions, settings)
+    write_demo_captioner(fit, str(out / "model.pt"), str(out / "curve.tsv"))
+    metrics = dict(fit.metrics)
     metrics["seconds"] = time.perf_counter() - start
     return out, metrics
 

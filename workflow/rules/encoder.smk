@@ -1,28 +1,31 @@
 # Stage `encoder`: per-voxel ridge from one backbone's features to one subject's betas.
 
 
+include: "functions/encoder.smk"
+
+
 rule encoder:
     """Fit the voxelwise encoder (alpha per voxel by grouped CV) and score it on the test images."""
     input:
         unpack(encoder_inputs),
     output:
-        model=f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/encoder.pt",
-        metrics=f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/metrics.tsv",
+        model=L.encoder("{subject}", "{backbone}").model,
+        metrics=L.encoder("{subject}", "{backbone}").metrics,
         regions=report(
-            f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/regions.tsv",
+            L.encoder("{subject}", "{backbone}").regions,
             caption="../report/encoder.rst",
             category="Encoders",
             subcategory="sub-{subject} {backbone}",
             labels={"table": "accuracy per region"},
         ),
-        r2=f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/r2.nii.gz",
-        r2nn=f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/r2_noise_normalised.nii.gz",
-        qc=f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/qc.png",
-        provenance=f"{RESULTS}/encoder/sub-{{subject}}/{{backbone}}/provenance.json",
+        r2=L.encoder("{subject}", "{backbone}").r2,
+        r2nn=L.encoder("{subject}", "{backbone}").r2nn,
+        qc=L.encoder("{subject}", "{backbone}").qc,
+        provenance=L.encoder("{subject}", "{backbone}").provenance,
     log:
-        f"{LOGS}/encoder_sub-{{subject}}_{{backbone}}.log",
+        L.log("encoder_sub-{subject}_{backbone}"),
     benchmark:
-        f"{BENCH}/encoder_sub-{{subject}}_{{backbone}}.tsv"
+        L.benchmark("encoder_sub-{subject}_{backbone}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -30,9 +33,12 @@ rule encoder:
         mem_mb=8000,
         runtime=60,
     params:
-        settings=CFG["encoder"],
-        spec=lambda wildcards: BACKBONES[wildcards.backbone],
-        seed=SEED,
-        code=source_digest("cortexplorer.encoder", "cortexplorer.features"),
+        settings=lambda wildcards: EncoderSettings.from_config(CFG, wildcards.backbone),
+        code=source_digest(
+            "cortexplorer.encoder",
+            "cortexplorer.features",
+            "cortexplorer.io.truth",
+            "cortexplorer.io.figures",
+        ),
     script:
         "../scripts/encoder.py"

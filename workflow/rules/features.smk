@@ -1,17 +1,20 @@
 # Stage `features`: unit-normalised embeddings of every stimulus, one file per backbone.
 
 
+include: "functions/features.smk"
+
+
 rule features:
     """Embed every stimulus with one backbone (recorded in the file with its weights' hash)."""
     input:
         unpack(features_inputs),
     output:
-        features=f"{RESULTS}/features/{{backbone}}.h5",
-        provenance=f"{RESULTS}/features/{{backbone}}.provenance.json",
+        features=L.features("{backbone}").features,
+        provenance=L.features("{backbone}").provenance,
     log:
-        f"{LOGS}/features_{{backbone}}.log",
+        L.log("features_{backbone}"),
     benchmark:
-        f"{BENCH}/features_{{backbone}}.tsv"
+        L.benchmark("features_{backbone}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -20,10 +23,7 @@ rule features:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        spec=lambda wildcards: BACKBONES[wildcards.backbone],
-        batch_size=CFG["features"]["batch_size"],
-        device=CFG["device"],
-        seed=SEED,
+        settings=lambda wildcards: FeaturesSettings.from_config(CFG, wildcards.backbone),
         code=source_digest("cortexplorer.features", "cortexplorer.models.backbone"),
     script:
         "../scripts/features.py"

@@ -1,25 +1,28 @@
 # Models the demo trains itself (cached between workflows: they depend only on their params).
 
 
+include: "functions/models.smk"
+
+
 if MODE == "demo":
 
     rule demo_clip:
         """Train the demo's small open_clip model on the disjoint pool's image-caption pairs."""
         input:
-            images=f"{RESULTS}/pool/images.h5",
-            table=f"{RESULTS}/pool/stimuli.tsv",
+            images=DEMO_POOL.images,
+            table=DEMO_POOL.table,
         output:
-            model=f"{RESULTS}/models/demo_clip/model.pt",
-            metrics=report(
-                f"{RESULTS}/models/demo_clip/retrieval.tsv",
+            model=L.demo_clip().model,
+            retrieval=report(
+                L.demo_clip().retrieval,
                 caption="../report/demo_clip.rst",
                 category="Models",
                 labels={"table": "demo CLIP retrieval"},
             ),
-            curve=f"{RESULTS}/models/demo_clip/loss.tsv",
-            provenance=f"{RESULTS}/models/demo_clip/provenance.json",
+            curve=L.demo_clip().curve,
+            provenance=L.demo_clip().provenance,
         log:
-            f"{LOGS}/demo_clip.log",
+            L.log("demo_clip"),
         cache: "omit-software"
         conda:
             MODELS_ENV
@@ -29,10 +32,12 @@ if MODE == "demo":
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings={**CFG["demo_clip"], "device": CFG["device"]},
-            seed=SEED,
+            # plain JSON: the between-workflow cache hashes params with json.dumps
+            settings=DemoClipSettings.from_config(CFG).params(),
             code=source_digest(
-                "cortexplorer.models.backbone", "cortexplorer.models.demo_clip"
+                "cortexplorer.models.backbone",
+                "cortexplorer.models.demo_clip",
+                "cortexplorer.models.training",
             ),
         script:
             "../scripts/demo_clip.py"
@@ -40,20 +45,20 @@ if MODE == "demo":
     rule demo_diffusion:
         """Train the demo's small pixel-space diffusion model on the disjoint image pool."""
         input:
-            images=f"{RESULTS}/pool/images.h5",
-            table=f"{RESULTS}/pool/stimuli.tsv",
+            images=DEMO_POOL.images,
+            table=DEMO_POOL.table,
         output:
-            model=f"{RESULTS}/models/demo_diffusion/model.pt",
-            curve=f"{RESULTS}/models/demo_diffusion/loss.tsv",
+            model=L.demo_diffusion().model,
+            curve=L.demo_diffusion().curve,
             samples=report(
-                f"{RESULTS}/models/demo_diffusion/samples.png",
+                L.demo_diffusion().samples,
                 caption="../report/demo_diffusion.rst",
                 category="Models",
                 labels={"figure": "demo diffusion samples"},
             ),
-            provenance=f"{RESULTS}/models/demo_diffusion/provenance.json",
+            provenance=L.demo_diffusion().provenance,
         log:
-            f"{LOGS}/demo_diffusion.log",
+            L.log("demo_diffusion"),
         cache: "omit-software"
         conda:
             MODELS_ENV
@@ -63,11 +68,11 @@ if MODE == "demo":
             runtime=120,
             gpu=CFG["gpus_per_job"],
         params:
-            settings={**CFG["demo_diffusion"], "device": CFG["device"]},
-            seed=SEED,
+            settings=DemoDiffusionSettings.from_config(CFG).params(),
             code=source_digest(
                 "cortexplorer.models.diffusion",
                 "cortexplorer.models.demo_diffusion",
+                "cortexplorer.models.training",
                 "cortexplorer.braindive.guidance",
             ),
         script:
@@ -76,14 +81,14 @@ if MODE == "demo":
     rule demo_cnn:
         """Train the demo's VGG16-shaped classifier on the disjoint pool (backbone of visual search and triplets)."""
         input:
-            images=f"{RESULTS}/pool/images.h5",
-            table=f"{RESULTS}/pool/stimuli.tsv",
+            images=DEMO_POOL.images,
+            table=DEMO_POOL.table,
         output:
-            model=f"{RESULTS}/models/demo_cnn/model.pt",
-            curve=f"{RESULTS}/models/demo_cnn/curve.tsv",
-            provenance=f"{RESULTS}/models/demo_cnn/provenance.json",
+            model=L.demo_cnn().model,
+            curve=L.demo_cnn().curve,
+            provenance=L.demo_cnn().provenance,
         log:
-            f"{LOGS}/demo_cnn.log",
+            L.log("demo_cnn"),
         cache: "omit-software"
         conda:
             MODELS_ENV
@@ -93,10 +98,11 @@ if MODE == "demo":
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings={**CFG["demo_cnn"], "device": CFG["device"]},
-            seed=SEED,
+            settings=DemoCnnSettings.from_config(CFG).params(),
             code=source_digest(
-                "cortexplorer.models.cnn", "cortexplorer.models.demo_cnn"
+                "cortexplorer.models.cnn",
+                "cortexplorer.models.demo_cnn",
+                "cortexplorer.models.training",
             ),
         script:
             "../scripts/demo_cnn.py"
@@ -104,14 +110,14 @@ if MODE == "demo":
     rule demo_captioner:
         """Train the demo's caption decoder (MLP prefix + small GPT-2) on the pool's raw CLIP embeddings and captions."""
         input:
-            bank=f"{RESULTS}/brainscuba/bank/pool.h5",
-            table=f"{RESULTS}/pool/stimuli.tsv",
+            bank=L.brainscuba_bank().features,
+            table=DEMO_POOL.table,
         output:
-            model=f"{RESULTS}/models/demo_captioner/model.pt",
-            curve=f"{RESULTS}/models/demo_captioner/curve.tsv",
-            provenance=f"{RESULTS}/models/demo_captioner/provenance.json",
+            model=L.demo_captioner().model,
+            curve=L.demo_captioner().curve,
+            provenance=L.demo_captioner().provenance,
         log:
-            f"{LOGS}/demo_captioner.log",
+            L.log("demo_captioner"),
         cache: "omit-software"
         conda:
             MODELS_ENV
@@ -121,8 +127,11 @@ if MODE == "demo":
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings={**CFG["demo_captioner"], "device": CFG["device"]},
-            seed=SEED,
-            code=source_digest("cortexplorer.brainscuba.captioner"),
+            settings=DemoCaptionerSettings.from_config(CFG).params(),
+            code=source_digest(
+                "cortexplorer.brainscuba.captioner",
+                "cortexplorer.models.demo_captioner",
+                "cortexplorer.models.training",
+            ),
         script:
             "../scripts/demo_captioner.py"

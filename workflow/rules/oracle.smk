@@ -1,21 +1,21 @@
 # The demo's oracle classifier: trained once on the world, with its own seed.
-
+from cortexplorer.oracle.classifier import OracleSettings
 
 if MODE == "demo":
 
     rule oracle:
         """Train the oracle classifier whose category evidence drives the true responses."""
         output:
-            model=f"{RESULTS}/oracle/oracle.pt",
+            model=L.oracle().model,
             metrics=report(
-                f"{RESULTS}/oracle/metrics.tsv",
+                L.oracle().metrics,
                 caption="../report/oracle.rst",
                 category="Demo world",
                 labels={"table": "oracle accuracy"},
             ),
-            provenance=f"{RESULTS}/oracle/provenance.json",
+            provenance=L.oracle().provenance,
         log:
-            f"{LOGS}/oracle.log",
+            L.log("oracle"),
         # No benchmark: Snakemake forbids it on cached rules (the log records time and memory).
         # Everything the result depends on is in params, code included: the between-workflow
         # cache hashes params and the script, not the modules the script imports.
@@ -28,12 +28,12 @@ if MODE == "demo":
             runtime=30,
             gpu=CFG["gpus_per_job"],
         params:
-            settings={
-                **CFG["oracle"],
-                "categories": CFG["stimuli"]["categories"],
-                "image_size": CFG["stimuli"]["image_size"],
-                "device": CFG["device"],
-            },
-            code=source_digest("cortexplorer.oracle", "cortexplorer.stimuli"),
+            # plain JSON: the between-workflow cache hashes params with json.dumps
+            settings=OracleSettings.from_config(CFG).params(),
+            code=source_digest(
+                "cortexplorer.oracle",
+                "cortexplorer.stimuli",
+                "cortexplorer.models.training",
+            ),
         script:
             "../scripts/oracle.py"

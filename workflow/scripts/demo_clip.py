@@ -1,11 +1,4 @@
-import torch
-
 from cortexplorer.models.demo_clip import train_demo_clip
 from cortexplorer.runner import run_stage
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-torch.set_num_threads(smk.threads)
-out = smk.output
-run_stage(smk, train_demo_clip, pool_images=smk.input.images, pool_table=smk.input.table, out_model=out.model,
-          out_metrics=out.metrics, out_curve=out.curve, out_provenance=out.provenance, seed=smk.params.seed,
-          **smk.params.settings)
+run_stage(snakemake, train_demo_clip)  # noqa: F821 (injected by Snakemake)

@@ -1,11 +1,4 @@
-import torch
-
 from cortexplorer.models.demo_diffusion import train_demo_diffusion
 from cortexplorer.runner import run_stage
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-torch.set_num_threads(smk.threads)
-out = smk.output
-run_stage(smk, train_demo_diffusion, pool_images=smk.input.images, pool_table=smk.input.table, out_model=out.model,
-          out_curve=out.curve, out_samples=out.samples, out_provenance=out.provenance, seed=smk.params.seed,
-          **smk.params.settings)
+run_stage(snakemake, train_demo_diffusion)  # noqa: F821 (injected by Snakemake)

@@ -10,9 +10,9 @@ voxel weights (:mod:`cortexplorer.brainscuba.projection`) and decodes with CLIPC
   that old transformers saved and new ones no longer have (:func:`clipcap_state_dict_fix`).
 - :func:`beam_search` is CLIPCap's ``generate_beam`` batched over images, with GPT-2's key/value
   cache instead of re-running the whole sequence each step (same tokens, many times faster).
-- The demo has no COCO weights: :func:`train_demo_captioner` trains a tiny CLIPCap (mapper and a
-  2-layer GPT-2, jointly) from the demo CLIP's embeddings of the image pool to the pool's captions,
-  with the word-level :class:`WordTokenizer`.
+- The demo has no COCO weights: :mod:`cortexplorer.models.demo_captioner` trains a tiny CLIPCap
+  (mapper and a 2-layer GPT-2, jointly) from the demo CLIP's embeddings of the image pool to the
+  pool's captions, with the word-level :class:`WordTokenizer`.
 - :class:`Captioner` turns N × D embeddings into caption strings; :func:`load_captioner` builds one
   from the config's ``brainscuba.captioner`` spec.
 """
@@ -29,16 +29,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 import torch
 import transformers
 from torch import nn
 
 from cortexplorer.device import resolve as resolve_device
-from cortexplorer.io.tables import write_tsv
-from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.backbone import file_sha256
-from cortexplorer.seeding import rng as make_rng
 
 log = logging.getLogger(__name__)
 
@@ -488,141 +484,8 @@ class Captioner:
 # ---------------------------------------------------------------------------------------------------------- demo
 
 
-def build_demo_captioner(*, prefix_size: int, vocab_size: int, prefix_length: int = 4, n_layer: int = 2,
-                         n_embd: int = 64, n_head: int = 2, n_positions: int = 64) -> ClipCaptionModel:
-    """A tiny CLIPCap for the demo, whose GPT-2 speaks a :class:`WordTokenizer` vocabulary."""
-    config = transformers.GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
-                                     n_head=n_head, bos_token_id=EOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
-    return ClipCaptionModel(prefix_length, prefix_size, config)
-
-
-_DEMO_CONFIG_KEYS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "bos_token_id", "eos_token_id",
-                     "pad_token_id", "resid_pdrop", "embd_pdrop", "attn_pdrop", "activation_function")
-
-
-def _caption_tokens(tokenizer: WordTokenizer, captions: Sequence[str]) -> torch.Tensor:
-    """Captions + "." as a right-padded N × T id matrix (padding = ``PAD_ID``)."""
-    seqs = [[*tokenizer.encode(c), EOS_ID] for c in captions]
-    out = torch.full((len(seqs), max(map(len, seqs))), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, :len(s)] = torch.tensor(s)
-    return out
-
-
-def _caption_loss(model: ClipCaptionModel, tokens: torch.Tensor, prefix: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """CLIPCap's loss: cross-entropy of each caption token given the prefix and the tokens before it.
-
-    No attention mask: padding is only at the end, where causal attention never looks back from a
-    real token; padded targets are ignored.
-    """
-    logits = model(tokens, prefix)[:, model.prefix_length - 1:-1]
-    loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.flatten(), ignore_index=PAD_ID)
-    return loss, int((logits.argmax(-1) == tokens)[tokens != PAD_ID].sum())
-
-
-def train_demo_captioner(*, embeddings: np.ndarray, captions: Sequence[str], out_model: str | os.PathLike,
-                         out_curve: str | os.PathLike, epochs: int = 10, batch_size: int = 64,
-                         learning_rate: float = 3e-3, prefix_length: int = 4, n_layer: int = 2, n_embd: int = 64,
-                         n_head: int = 2, heldout_fraction: float = 0.1, seed: int = 0, device: str = "cpu"
-                         ) -> dict[str, float]:
-    """Train a tiny CLIPCap (mapper and GPT-2 jointly) from raw embeddings to their captions.
-
-    As CLIPCap: cross-entropy on the caption tokens and the final "." (prefix positions and
-    padding ignored), AdamW, a linear warm-up (the first 10 % of the steps, CLIPCap's 5,000 scaled
-    down) then a linear decay. The vocabulary comes from the training captions only. Writes the
-    weights (a blob with ``state_dict``, ``tokenizer``, ``config``, ``prefix_length``,
-    ``prefix_size``) and the curve (epoch, train_loss, heldout_loss); returns held-out metrics,
-    among them the exact-caption match rate of beam search.
-    """
-    device = resolve_device(device)
-    emb = np.asarray(embeddings, dtype=np.float32)
-    captions = [str(c) for c in captions]
-    if emb.ndim != 2 or len(emb) != len(captions):
-        raise ValueError(f"The demo captioner needs one caption per embedding row; got embeddings {emb.shape} and "
-                         f"{len(captions)} captions.")
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}.")
-    if not np.isfinite(emb).all():
-        raise ValueError("The demo captioner's training embeddings contain NaN or inf; re-extract the features.")
-    n = len(emb)
-    n_held = max(1, round(heldout_fraction * n))
-    if n - n_held < batch_size:
-        raise ValueError(f"{n} captions are too few to train the demo captioner with batch size {batch_size} and "
-                         f"{n_held} held out; lower the batch size or use more images.")
-    order = make_rng(seed, "demo_captioner", "split").permutation(n)
-    held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
-    tokenizer = WordTokenizer.from_captions([captions[i] for i in train])
-    tokens = _caption_tokens(tokenizer, captions)
-    x = torch.from_numpy(emb)
-    torch.manual_seed(seed)
-    n_positions = prefix_length + max(tokens.shape[1], 67) - 1  # room for CLIPCap's 67-token beam search
-    model = build_demo_captioner(prefix_size=emb.shape[1], vocab_size=len(tokenizer), prefix_length=prefix_length,
-                                 n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate)
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    total = epochs * steps_per_epoch
-    sched = transformers.get_linear_schedule_with_warmup(opt, num_warmup_steps=max(1, total // 10),
-                                                         num_training_steps=total)
-    batches = make_rng(seed, "demo_captioner", "batches")
-    log.info("training the demo captioner (CLIPCap: MLP mapper, GPT-2 with %d layers × %d, prefix %d, vocabulary %d) "
-             "on %d captions (%d held out) for %d epochs × %d steps on %s", n_layer, n_embd, prefix_length,
-             len(tokenizer), len(train), n_held, epochs, steps_per_epoch, device)
-    start = time.perf_counter()
-    curve = []
-    for epoch in range(epochs):
-        model.train()
-        perm = train[batches.permutation(len(train))]
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = torch.from_numpy(perm[b * batch_size:(b + 1) * batch_size])
-            width = int((tokens[idx] != PAD_ID).sum(1).max())  # trim the batch's padding
-            loss, _ = _caption_loss(model, tokens[idx, :width].to(device), x[idx].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        held_loss, held_acc = _heldout(model, tokens[held], x[held], device)
-        curve.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "heldout_loss": held_loss})
-        log.info("demo captioner epoch %d/%d: train loss %.3f, held-out loss %.3f, held-out token accuracy %.3f "
-                 "(%.0f s)", epoch + 1, epochs, curve[-1]["train_loss"], held_loss, held_acc,
-                 time.perf_counter() - start)
-    train_seconds = time.perf_counter() - start
-
-    model.source = {"kind": "demo_captioner", "weights": str(out_model)}
-    generated = Captioner(model, tokenizer).caption(emb[held], progress=False)
-    wanted = [tokenizer.decode([*tokenizer.encode(captions[i]), EOS_ID]) for i in held]
-    exact = float(np.mean([g == w for g, w in zip(generated, wanted, strict=True)]))
-    log.info("demo captioner: held-out exact-caption match %.3f with beam search, e.g. %r for %r", exact,
-             generated[0], wanted[0])
-    write_tsv(pd.DataFrame(curve), out_curve)
-    config = model.gpt.config
-    save_torch({"arch": "clipcap_demo", "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "tokenizer": tokenizer.to_dict(), "config": {k: getattr(config, k) for k in _DEMO_CONFIG_KEYS},
-                "prefix_length": int(prefix_length), "prefix_size": int(emb.shape[1])}, out_model)
-    return {"heldout_exact_match": exact, "heldout_token_accuracy": held_acc, "heldout_loss": held_loss,
-            "train_loss": curve[-1]["train_loss"], "n_train": len(train), "n_heldout": n_held,
-            "vocab_size": len(tokenizer), "train_seconds": train_seconds}
-
-
-@torch.no_grad()
-def _heldout(model: ClipCaptionModel, tokens: torch.Tensor, x: torch.Tensor, device: str,
-             batch_size: int = 256) -> tuple[float, float]:
-    """Teacher-forced held-out loss (per token) and next-token accuracy."""
-    model.eval()
-    loss_sum = hits = count = 0.0
-    for i in range(0, len(tokens), batch_size):
-        t = tokens[i:i + batch_size].to(device)
-        loss, h = _caption_loss(model, t, x[i:i + batch_size].to(device))
-        n_tok = int((t != PAD_ID).sum())
-        loss_sum += loss.item() * n_tok
-        hits += h
-        count += n_tok
-    return loss_sum / count, hits / count
-
-
 def load_demo_captioner(path: str | os.PathLike, device: str = "cpu") -> Captioner:
-    """The demo captioner written by :func:`train_demo_captioner`."""
+    """The demo captioner written by :func:`cortexplorer.models.demo_captioner.train_demo_captioner`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"The demo captioner weights '{path}' do not exist; run the demo_captioner rule "

@@ -1,4 +1,4 @@
-"""Stage ``encoder`` (in progress): voxelwise ridge encoders on image features."""
+"""Stage ``encoder``: voxelwise ridge encoders from image features to betas (:mod:`~cortexplorer.encoder.stage`)."""
 
 from cortexplorer.encoder.model import ImageEncoder, VoxelEncoder, held_out_scores
 from cortexplorer.encoder.ridge import RidgeFit, grouped_kfold, ridge_cv

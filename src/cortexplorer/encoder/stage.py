@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
 import pandas as pd
 
 from cortexplorer.encoder.model import VoxelEncoder, held_out_scores
-from cortexplorer.encoder.ridge import grouped_kfold, ridge_cv
-from cortexplorer.features import read_features
-from cortexplorer.io.atomic import atomic_path
+from cortexplorer.encoder.ridge import RidgeFit, grouped_kfold, ridge_cv
+from cortexplorer.features import Features, read_features
+from cortexplorer.io.figures import write_figure
 from cortexplorer.io.nifti import save_image
 from cortexplorer.io.tables import read_tsv, write_tsv
-from cortexplorer.io.truth import truth_on_voxels
+from cortexplorer.io.truth import DemoTruth
 from cortexplorer.models import BackboneSpec
-from cortexplorer.preprocess.contract import read_betas
+from cortexplorer.preprocess.contract import Betas, read_betas
 from cortexplorer.preprocess.noise_ceiling import noise_ceiling
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.rois.contract import read_roi_set
@@ -55,58 +57,104 @@ def localizer_regions(ijk: np.ndarray, rois_dir: str | os.PathLike) -> dict[str,
     return out
 
 
-def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model: str, out_metrics: str,
-                out_regions: str, out_maps: dict[str, str], out_qc: str, out_provenance: str, backbone: str,
-                backbone_spec: dict | None = None, target: str = "averaged", test_split: str = "test", n_folds: int = 5,
-                alphas: dict | None = None, seed: int = 0, rois_dir: str | None = None,
-                truth_dir: str | None = None) -> pd.DataFrame:
-    """Fit, score and write the encoder of one subject on one backbone's features; return the region table."""
-    grid = alphas or {}
-    alpha_grid = np.logspace(grid.get("log10_min", -2), grid.get("log10_max", 4), grid.get("n", 13))
-    betas = read_betas(betas_h5)
+@dataclass(frozen=True)
+class EncoderSettings:
+    """One subject's encoder on one backbone: config ``encoder``, the backbone's spec and the run's seed."""
+
+    backbone: str
+    backbone_spec: dict | None  # None: do not check which model made the features
+    target: str  # "averaged" (per-image betas) or "trials"
+    test_split: str
+    n_folds: int
+    alphas: dict  # log10_min, log10_max, n: the ridge grid
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, backbone: str) -> EncoderSettings:
+        e = cfg["encoder"]
+        return cls(backbone, dict(cfg["features"]["backbones"][backbone]), e["target"], e["test_split"], e["n_folds"],
+                   dict(e["alphas"]), cfg["seed"])
+
+    @property
+    def alpha_grid(self) -> np.ndarray:
+        return np.logspace(self.alphas["log10_min"], self.alphas["log10_max"], self.alphas["n"])
+
+
+@dataclass
+class EncoderData:
+    """What the encoder is fitted and scored on, read and checked."""
+
+    betas: Betas
+    feats: Features
+    x_stim: np.ndarray  # features of each stimulus of the betas (rows of betas.stim_id)
+    is_test: np.ndarray  # per stimulus: in the test split
+    localizer: dict[str, np.ndarray] | None  # region → voxel indices, from the rois stage
+    truth: DemoTruth | None
+
+
+@dataclass
+class EncoderResult:
+    fit: RidgeFit
+    metrics: pd.DataFrame  # one row per voxel
+    regions: pd.DataFrame  # one row per region, then all voxels
+    n_train_rows: int
+
+
+def load_encoder_data(inputs: dict, s: EncoderSettings) -> EncoderData:
+    """Betas (``betas``), features (``features``), the split (``stimuli``), regions (``rois``), truth (``truth``)."""
+    betas = read_betas(inputs["betas"])
     expect = None
-    if backbone_spec is not None:  # the weights' hash is checked where the weights are loaded
-        spec = BackboneSpec.from_config(backbone, backbone_spec)
+    if s.backbone_spec is not None:  # the weights' hash is checked where the weights are loaded
+        spec = BackboneSpec.from_config(s.backbone, s.backbone_spec)
         expect = {"kind": spec.kind, "arch": spec.arch, "pretrained": spec.pretrained or ""}
-    feats = read_features(features_h5, expect, expected_from=f"features.backbones.{backbone}")
-    table = read_tsv(stimuli_tsv, required=["stim_id", "split"])
+    feats = read_features(inputs["features"], expect, expected_from=f"features.backbones.{s.backbone}")
+    table = read_tsv(inputs["stimuli"], required=["stim_id", "split"])
     split = dict(zip(table["stim_id"].astype(str), table["split"].astype(str), strict=True))
-    unknown = [s for s in betas.stim_id if s not in split]
+    unknown = [v for v in betas.stim_id if v not in split]
     if unknown:
-        raise ValueError(f"{len(unknown)} stimuli of '{betas_h5}' are not in '{stimuli_tsv}' (e.g. {unknown[:3]}); "
-                         "the betas and the stimulus table come from different datasets.")
-    rows = align_features(feats.stim_id, betas.stim_id, features_h5, betas_h5)
-    x_stim = feats.features[rows]
-    is_test = np.array([split[s] == test_split for s in betas.stim_id])
+        raise ValueError(f"{len(unknown)} stimuli of '{inputs['betas']}' are not in '{inputs['stimuli']}' (e.g. "
+                         f"{unknown[:3]}); the betas and the stimulus table come from different datasets.")
+    rows = align_features(feats.stim_id, betas.stim_id, inputs["features"], inputs["betas"])
+    is_test = np.array([split[v] == s.test_split for v in betas.stim_id])
     if not is_test.any():
-        raise ValueError(f"No stimulus of '{betas_h5}' has split '{test_split}' in '{stimuli_tsv}'; set "
+        raise ValueError(f"No stimulus of '{inputs['betas']}' has split '{s.test_split}' in '{inputs['stimuli']}'; set "
                          f"encoder.test_split to a value of its split column ({sorted(set(split.values()))}).")
     if is_test.all():
-        raise ValueError(f"Every stimulus of '{betas_h5}' is in the test split '{test_split}'; nothing to train on.")
-    train_ids = betas.stim_id[~is_test]
+        raise ValueError(f"Every stimulus of '{inputs['betas']}' is in the test split '{s.test_split}'; nothing to "
+                         "train on.")
+    localizer = localizer_regions(betas.voxel_ijk, inputs["rois"]) if inputs.get("rois") else None
+    truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
+    return EncoderData(betas, feats, feats.features[rows], is_test, localizer, truth)
+
+
+def _training_rows(d: EncoderData, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, betas and stimulus of each training row: one per stimulus (averaged) or per trial."""
+    betas, is_test = d.betas, d.is_test
     if target == "trials":
-        stim_row = {s: i for i, s in enumerate(betas.stim_id)}
-        trial_rows = np.array([stim_row[s] for s in betas.trial_stim_id])
+        stim_row = {v: i for i, v in enumerate(betas.stim_id)}
+        trial_rows = np.array([stim_row[v] for v in betas.trial_stim_id])
         keep = ~is_test[trial_rows]
-        x_train, y_train, groups = x_stim[trial_rows[keep]], betas.trial_betas[keep], betas.trial_stim_id[keep]
-    else:
-        x_train, y_train, groups = x_stim[~is_test], betas.betas[~is_test], train_ids
+        return d.x_stim[trial_rows[keep]], betas.trial_betas[keep], betas.trial_stim_id[keep]
+    return d.x_stim[~is_test], betas.betas[~is_test], betas.stim_id[~is_test]
+
+
+def fit_voxel_encoder(d: EncoderData, s: EncoderSettings) -> EncoderResult:
+    """Ridge per voxel (alpha by grouped K-fold CV on the training stimuli), scored on the test stimuli."""
+    betas, is_test, alpha_grid = d.betas, d.is_test, s.alpha_grid
+    x_train, y_train, groups = _training_rows(d, s.target)
     log.info("encoder %s: %d training rows (%s) of %d stimuli, %d test stimuli, %d features, %d voxels, "
-             "%d folds × %d alphas", backbone, len(x_train), target, len(train_ids), int(is_test.sum()),
-             x_stim.shape[1], betas.n_voxels, n_folds, len(alpha_grid))
-    folds = grouped_kfold(groups, n_folds, seed=seed)
-    fit = ridge_cv(x_train, y_train, alpha_grid, folds)
+             "%d folds × %d alphas", s.backbone, len(x_train), s.target, int((~is_test).sum()), int(is_test.sum()),
+             d.x_stim.shape[1], betas.n_voxels, s.n_folds, len(alpha_grid))
+    fit = ridge_cv(x_train, y_train, alpha_grid, grouped_kfold(groups, s.n_folds, seed=s.seed))
     low, high = int((fit.alpha == alpha_grid[0]).sum()), int((fit.alpha == alpha_grid[-1]).sum())
     log.info("alpha at the lowest grid value for %d voxels, at the highest for %d (there: mostly voxels without "
              "signal)", low, high)
     if low > 0.05 * betas.n_voxels:
         log.warning("%d voxels (%.0f%%) chose the smallest alpha of the grid (%g): the best may lie below it; "
                     "lower encoder.alphas.log10_min", low, 100 * low / betas.n_voxels, alpha_grid[0])
-    predicted = fit.predict(x_stim[is_test])
-    measured = betas.betas[is_test]
-    test_counts = betas.n_trials[is_test]
-    nc = noise_ceiling(betas.maps["ncsnr"], test_counts) if "ncsnr" in betas.maps else None
-    scores = held_out_scores(predicted, measured, nc)
+    predicted = fit.predict(d.x_stim[is_test])
+    nc = noise_ceiling(betas.maps["ncsnr"], betas.n_trials[is_test]) if "ncsnr" in betas.maps else None
+    scores = held_out_scores(predicted, betas.betas[is_test], nc)
     metrics = pd.DataFrame({"voxel": np.arange(betas.n_voxels), "i": betas.voxel_ijk[:, 0],
                             "j": betas.voxel_ijk[:, 1], "k": betas.voxel_ijk[:, 2], "alpha": fit.alpha,
                             "r": scores["r"], "r2": scores["r2"]})
@@ -115,30 +163,41 @@ def fit_encoder(*, betas_h5: str, features_h5: str, stimuli_tsv: str, out_model:
         metrics["r2_noise_normalised"] = scores["r2_noise_normalised"]
     regions: dict[str, tuple[str, np.ndarray]] = {}
     metrics["region"] = "n/a"
-    if rois_dir is not None:
-        for name, idx in localizer_regions(betas.voxel_ijk, rois_dir).items():
-            regions[name] = ("localizer", idx)
-            metrics.loc[idx, "region"] = name
-    if truth_dir is not None:
-        truth = truth_on_voxels(truth_dir, betas.stim_id[is_test], betas.voxel_ijk)
+    for name, idx in (d.localizer or {}).items():
+        regions[name] = ("localizer", idx)
+        metrics.loc[idx, "region"] = name
+    if d.truth is not None:
+        truth = d.truth.on_voxels(betas.stim_id[is_test], betas.voxel_ijk)
         metrics["r_truth"] = column_corr(predicted, truth.responses)
         metrics["region_planted"] = truth.region
         regions.update({name: ("planted", np.flatnonzero(truth.region == name)) for name in truth.regions})
-    region_table = _region_table(metrics, regions)
-    write_tsv(metrics, out_metrics)
-    write_tsv(region_table, out_regions)
-    for name, path in out_maps.items():
-        save_image(betas.volume(metrics[name].to_numpy(dtype=np.float32)), path)
-    enc = VoxelEncoder.from_fit(fit, betas.voxel_ijk, identity=feats.identity, affine=betas.affine, shape=betas.shape)
-    enc.save(out_model)
-    with atomic_path(out_qc) as tmp:
-        _qc_figure(fit, metrics, region_table, alpha_grid).savefig(tmp, dpi=110, format="png")
-    write_sidecar(out_provenance, stage="encoder",
-                  settings=dict(backbone=backbone, target=target, test_split=test_split, n_folds=n_folds,
-                                alphas=alpha_grid.tolist()),
-                  seed=seed, features_identity=feats.identity, n_train_rows=len(x_train),
-                  n_test_stimuli=int(is_test.sum()), n_voxels=betas.n_voxels)
-    return region_table
+    return EncoderResult(fit, metrics, _region_table(metrics, regions), len(x_train))
+
+
+def write_encoder(result: EncoderResult, d: EncoderData, outputs: dict, s: EncoderSettings) -> None:
+    betas, metrics = d.betas, result.metrics
+    write_tsv(metrics, outputs["metrics"])
+    write_tsv(result.regions, outputs["regions"])
+    for column, key in (("r2", "r2"), ("r2_noise_normalised", "r2nn")):
+        save_image(betas.volume(metrics[column].to_numpy(dtype=np.float32)), outputs[key])
+    enc = VoxelEncoder.from_fit(result.fit, betas.voxel_ijk, identity=d.feats.identity, affine=betas.affine,
+                                shape=betas.shape)
+    enc.save(outputs["model"])
+    write_figure(_qc_figure(result.fit, metrics, result.regions, s.alpha_grid), outputs["qc"], dpi=110)
+    write_sidecar(outputs["provenance"], stage="encoder",
+                  settings=dict(backbone=s.backbone, target=s.target, test_split=s.test_split, n_folds=s.n_folds,
+                                alphas=s.alpha_grid.tolist()),
+                  seed=s.seed, features_identity=d.feats.identity, n_train_rows=result.n_train_rows,
+                  n_test_stimuli=int(d.is_test.sum()), n_voxels=betas.n_voxels)
+
+
+def fit_encoder(inputs: dict, outputs: dict, settings: EncoderSettings) -> pd.DataFrame:
+    """Stage ``encoder``: fit, score and write one subject's encoder on one backbone's features; return the
+    region table. ``outputs``: ``model``, ``metrics``, ``regions``, ``r2``, ``r2nn``, ``qc``, ``provenance``."""
+    data = load_encoder_data(inputs, settings)
+    result = fit_voxel_encoder(data, settings)
+    write_encoder(result, data, outputs, settings)
+    return result.regions
 
 
 def _region_table(metrics: pd.DataFrame, regions: dict[str, tuple[str, np.ndarray]]) -> pd.DataFrame:

@@ -78,8 +78,8 @@ def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = No
 
 
 def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mapping[str, Any], out_h5: str,
-                     out_provenance: str, batch_size: int = 64, demo_weights: str | None = None,
-                     device: str = "auto", seed: int = 0, normalize: bool = True) -> Features:
+                     out_provenance: str, batch_size: int, demo_weights: str | None, device: str, seed: int,
+                     normalize: bool = True) -> Features:
     """Embed every stimulus of an image set with the backbone ``name`` (config ``features.backbones``);
     unit-normalised, or raw with ``normalize=False``."""
     device = resolve_device(device)
@@ -104,3 +104,32 @@ def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mappi
                                                               "device": device, "normalize": normalize},
                   seed=seed, identity=backbone.identity)
     return Features(feats, ids, backbone.identity)
+
+
+@dataclass(frozen=True)
+class FeaturesSettings:
+    """One backbone's embedding of the stimuli: config ``features`` (the backbone's spec, ``batch_size``),
+    the run's ``device`` and ``seed``; ``normalize`` is False only for BrainSCUBA's raw bank."""
+
+    backbone: str
+    spec: dict
+    batch_size: int
+    device: str
+    seed: int
+    normalize: bool
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], backbone: str) -> FeaturesSettings:
+        f = cfg["features"]
+        return cls(backbone, dict(f["backbones"][backbone]), f["batch_size"], cfg["device"], cfg["seed"],
+                   normalize=True)
+
+
+def embed_stimuli(inputs: dict, outputs: dict, settings: FeaturesSettings) -> Features:
+    """Stage ``features``: embed the stimuli (``images``, ``table``; ``demo_clip`` weights in the demo) into
+    ``features`` and ``provenance``."""
+    s = settings
+    return extract_features(images_h5=inputs["images"], stimuli_tsv=inputs["table"], name=s.backbone, spec=s.spec,
+                            out_h5=outputs["features"], out_provenance=outputs["provenance"], batch_size=s.batch_size,
+                            demo_weights=inputs.get("demo_clip"), device=s.device, seed=s.seed,
+                            normalize=s.normalize)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,14 @@ def open_clip_module():
     return open_clip
 
 
+def spec_kind(spec: Mapping[str, Any], kinds: Sequence[str], key: str) -> str:
+    """The ``kind`` of a model spec from the config, one of ``kinds``; ``key`` names the spec in errors."""
+    kind = spec.get("kind")
+    if kind not in kinds:
+        raise ValueError(f"{key}.kind is {kind!r}; use one of {list(kinds)}.")
+    return kind
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
     """One entry of ``features.backbones`` (``name`` is its key there)."""
@@ -64,9 +72,7 @@ class BackboneSpec:
 
     @classmethod
     def from_config(cls, name: str, spec: Mapping[str, Any]) -> BackboneSpec:
-        kind = spec.get("kind")
-        if kind not in KINDS:
-            raise ValueError(f"features.backbones.{name}.kind is {kind!r}; use one of {list(KINDS)}.")
+        kind = spec_kind(spec, KINDS, f"features.backbones.{name}")
         if kind == "demo_clip":
             return cls(name=name, kind=kind, arch=DEMO_ARCH)
         if not spec.get("arch") or not spec.get("pretrained"):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cortexplorer.models.backbone import file_sha256
+from cortexplorer.models.backbone import file_sha256, spec_kind
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,15 @@ class CnnSpec:
 
     @classmethod
     def from_config(cls, name: str, spec: Mapping[str, Any]) -> CnnSpec:
-        kind = spec.get("kind")
-        if kind not in KINDS:
-            raise ValueError(f"networks.{name}.kind is {kind!r}; use one of {list(KINDS)}.")
-        if kind == "demo_cnn":
-            return cls(name=name, kind=kind, arch="demo_vgg16", weights="demo")
+        if spec_kind(spec, KINDS, f"networks.{name}") == "demo_cnn":
+            return cls(name=name, kind="demo_cnn", arch="demo_vgg16", weights="demo")
         import torchvision
 
         arch = str(spec.get("arch", ""))
         if arch not in torchvision.models.list_models(module=torchvision.models):
             raise ValueError(f"networks.{name}.arch: torchvision has no classification model {arch!r} "
                              f"(e.g. vgg16, vgg16_bn, alexnet, resnet50; torchvision.models.list_models() lists all).")
-        return cls(name=name, kind=kind, arch=arch, weights=str(spec.get("weights", "IMAGENET1K_V1")),
+        return cls(name=name, kind=spec["kind"], arch=arch, weights=str(spec.get("weights", "IMAGENET1K_V1")),
                    cache_dir=spec.get("cache_dir"))
 
 

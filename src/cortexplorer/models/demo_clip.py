@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import logging
 import math
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
 from cortexplorer.device import resolve as resolve_device
-from cortexplorer.io.images import read_image_set
+from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.backbone import DEMO_ARCH, OPENAI_MEAN, OPENAI_STD, open_clip_module
+from cortexplorer.models.training import DemoModelSettings, EpochLoop, heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -102,95 +105,113 @@ def category_phrase(category: str) -> str:
     return CATEGORY_PHRASES.get(category, f"a {category}")
 
 
-def train_demo_clip(*, pool_images: str, pool_table: str, out_model: str | os.PathLike, out_metrics: str | os.PathLike,
-                    out_curve: str | os.PathLike, out_provenance: str | os.PathLike, seed: int, epochs: int,
-                    batch_size: int, learning_rate: float, weight_decay: float, heldout_fraction: float,
-                    clause_keep: float = 1.0, category_captions: float = 0.0,
-                    device: str = "auto") -> dict[str, float]:
-    """Train on the pool's image–caption pairs; write weights, retrieval metrics and the loss curve.
+@dataclass(frozen=True)
+class DemoClipSettings(DemoModelSettings):
+    """Config ``demo_clip``: the recipe, AdamW's weight decay, and how captions are shortened (web alt-text)."""
+
+    section: ClassVar[str] = "demo_clip"
+    weight_decay: float
+    clause_keep: float  # chance that each clause after the first stays in a training caption
+    category_captions: float  # share of captions replaced by the category's phrase alone ('some food')
+
+
+@dataclass
+class TrainedClip:
+    model: Any
+    scores: dict[str, float]  # held-out retrieval (:func:`retrieval_scores`)
+    curve: pd.DataFrame  # epoch, step, train_loss, heldout_loss
+    image_size: int
+    n_pairs: int
+
+
+def fit_demo_clip(pool: ImageSet, s: DemoClipSettings) -> TrainedClip:
+    """Train on the pool's image–caption pairs; score held-out retrieval with the full captions.
 
     With ``clause_keep`` < 1 each training step sees shortened captions (:func:`short_captions`), and
     a share ``category_captions`` of them is only the category's phrase ('some food', 'a person'),
-    as web alt-text often is; held-out retrieval is always measured with the full captions.
+    as web alt-text often is.
     """
     open_clip = open_clip_module()
-    device = resolve_device(device)
-    pool = read_image_set(pool_images, pool_table)
+    device = resolve_device(s.device)
     n = len(pool)
-    rng = make_rng(seed, "demo_clip", "split")
-    order = rng.permutation(n)
-    n_held = max(2, round(heldout_fraction * n))
-    if n - n_held < batch_size:
-        raise ValueError(f"The pool has {n} images: too few to train the demo CLIP with batch size {batch_size} "
-                         f"and {n_held} held out; raise stimuli.n_pool or lower demo_clip.batch_size.")
-    held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
+    held, train = heldout_split(
+        n, s.heldout_fraction, make_rng(s.seed, "demo_clip", "split"), minimum=2, batch_size=s.batch_size,
+        too_few="The pool has {n} images: too few to train the demo CLIP with batch size {batch_size} and {n_held} "
+                "held out; raise stimuli.n_pool or lower demo_clip.batch_size.")
     captions = pool.table["caption"].astype(str).to_numpy()
     categories = pool.table["category"].astype(str).to_numpy()
     image_size = pool.images.shape[1]
-    torch.manual_seed(seed)
+    torch.manual_seed(s.seed)
     model = _quiet_create(open_clip, force_image_size=image_size).to(device)
     tokenizer = open_clip.get_tokenizer(DEMO_ARCH)
     pixels = _pixels(pool.images)
     tokens = tokenizer(list(captions))
-    decay = [p for name, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in name]
-    rest = [p for name, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in name)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                            lr=learning_rate)
-    steps_per_epoch = len(train) // batch_size  # full batches only: the contrastive loss depends on batch size
-    total = epochs * steps_per_epoch
-    warmup = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
-    batches = make_rng(seed, "demo_clip", "batches")
-    curve = []
+    loop = _loop(model, len(train), s)
     log.info("training the demo CLIP (%s) on %d pairs (%d held out) for %d epochs × %d steps on %s",
-             DEMO_ARCH, len(train), n_held, epochs, steps_per_epoch, device)
-    step = 0
-    for epoch in range(epochs):
-        model.train()
-        perm = train[batches.permutation(len(train))]
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = torch.from_numpy(perm[b * batch_size:(b + 1) * batch_size])
-            img = model.encode_image(pixels[idx].to(device), normalize=True)
-            texts = short_captions(captions[idx.numpy()], clause_keep, batches)
-            short = batches.random(len(texts)) < category_captions
-            texts = [category_phrase(c) if k else t for t, c, k in zip(texts, categories[idx.numpy()], short,
-                                                                         strict=True)]
-            txt = model.encode_text(tokenizer(texts).to(device), normalize=True)
-            # symmetric InfoNCE; identical captions in a batch need no special care: their text embeddings
-            # are equal, so these targets give the same loss as spreading each target over all of them
-            logits = model.logit_scale.exp() * img @ txt.T
-            target = torch.arange(len(idx), device=device)
-            loss = 0.5 * (torch.nn.functional.cross_entropy(logits, target)
-                          + torch.nn.functional.cross_entropy(logits.T, target))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            losses.append(loss.item())
-            step += 1
-        held_loss = _heldout_loss(model, pixels[held], tokens[held], batch_size, device)
-        curve.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
-                      "heldout_loss": held_loss})
-        log.info("demo CLIP epoch %d/%d: train loss %.3f, held-out loss %.3f", epoch + 1, epochs,
-                 curve[-1]["train_loss"], held_loss)
+             DEMO_ARCH, len(train), len(held), s.epochs, loop.steps_per_epoch, device)
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        img = model.encode_image(pixels[idx].to(device), normalize=True)
+        texts = short_captions(captions[idx.numpy()], s.clause_keep, loop.batches)
+        short = loop.batches.random(len(texts)) < s.category_captions
+        texts = [category_phrase(c) if k else t for t, c, k in zip(texts, categories[idx.numpy()], short,
+                                                                     strict=True)]
+        txt = model.encode_text(tokenizer(texts).to(device), normalize=True)
+        # symmetric InfoNCE; identical captions in a batch need no special care: their text embeddings
+        # are equal, so these targets give the same loss as spreading each target over all of them
+        logits = model.logit_scale.exp() * img @ txt.T
+        target = torch.arange(len(idx), device=device)
+        return 0.5 * (torch.nn.functional.cross_entropy(logits, target)
+                      + torch.nn.functional.cross_entropy(logits.T, target))
+
+    def clamp_scale() -> None:
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+
+    def end_epoch(epoch: int, losses: list[float]) -> dict:
+        held_loss = _heldout_loss(model, pixels[held], tokens[held], s.batch_size, device)
+        row = {"epoch": epoch + 1, "step": (epoch + 1) * loop.steps_per_epoch, "train_loss": float(np.mean(losses)),
+               "heldout_loss": held_loss}
+        log.info("demo CLIP epoch %d/%d: train loss %.3f, held-out loss %.3f", epoch + 1, s.epochs,
+                 row["train_loss"], held_loss)
+        return row
+
+    curve = loop.run(train, s.epochs, batch_loss, end_epoch, after_step=clamp_scale)
     img_emb, txt_emb = _embed(model, pixels[held], tokens[held], device)
     scores = retrieval_scores(img_emb, txt_emb, captions[held], categories[held])
     log.info("demo CLIP held-out retrieval: %s", {k: round(v, 3) for k, v in scores.items()})
-    write_tsv(pd.DataFrame([{"metric": k, "value": v} for k, v in scores.items()]), out_metrics)
-    write_tsv(pd.DataFrame(curve), out_curve)
-    save_torch({"arch": DEMO_ARCH, "image_size": int(image_size),
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, out_model)
-    write_sidecar(out_provenance, stage="demo_clip",
-                  settings=dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                weight_decay=weight_decay, heldout_fraction=heldout_fraction, clause_keep=clause_keep,
-                                category_captions=category_captions, n_pairs=n,
-                                image_size=int(image_size)),
-                  seed=seed, **{k: v for k, v in scores.items()})
-    return scores
+    return TrainedClip(model, scores, pd.DataFrame(curve), int(image_size), n)
+
+
+def _loop(model: torch.nn.Module, n_train: int, s: DemoClipSettings) -> EpochLoop:
+    """AdamW (no decay on gains, biases and embeddings), linear warm-up then cosine decay, full batches only."""
+    decay = [p for name, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in name]
+    rest = [p for name, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in name)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                            lr=s.learning_rate)
+    steps_per_epoch = n_train // s.batch_size  # full batches only: the contrastive loss depends on batch size
+    total = s.epochs * steps_per_epoch
+    warmup = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda t: (t + 1) / warmup if t < warmup else 0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup))))
+    return EpochLoop(model, opt, sched, make_rng(s.seed, "demo_clip", "batches"), s.batch_size, steps_per_epoch)
+
+
+def train_demo_clip(inputs: dict, outputs: dict, settings: DemoClipSettings | Mapping) -> dict[str, float]:
+    """Stage ``demo_clip``: train on the pool (``images``, ``table``); write ``model``, ``retrieval``, ``curve``
+    and ``provenance``."""
+    s = DemoClipSettings.of(settings)
+    fit = fit_demo_clip(read_image_set(inputs["images"], inputs["table"]), s)
+    write_tsv(pd.DataFrame([{"metric": k, "value": v} for k, v in fit.scores.items()]), outputs["retrieval"])
+    write_tsv(fit.curve, outputs["curve"])
+    save_torch({"arch": DEMO_ARCH, "image_size": fit.image_size, "state_dict": state_dict_cpu(fit.model)},
+               outputs["model"])
+    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    write_sidecar(outputs["provenance"], stage="demo_clip",
+                  settings={**recorded, "n_pairs": fit.n_pairs, "image_size": fit.image_size},
+                  seed=s.seed, **fit.scores)
+    return fit.scores
 
 
 @torch.no_grad()

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 import math
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
 from cortexplorer.device import resolve as resolve_device
-from cortexplorer.io.images import read_image_set
+from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.cnn import IMAGENET_MEAN, IMAGENET_STD, DemoVGG
+from cortexplorer.models.training import DemoModelSettings, EpochLoop, heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -45,63 +48,76 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_si
     return hits / max(1, len(x))
 
 
-def train_demo_cnn(*, pool_images: str, pool_table: str, out_model: str | os.PathLike, out_curve: str | os.PathLike,
-                   out_provenance: str | os.PathLike, seed: int, width: int, epochs: int, batch_size: int,
-                   learning_rate: float, heldout_fraction: float, batch_norm: bool = True, hidden: int = 128,
-                   device: str = "auto") -> dict[str, float]:
-    """Train :class:`DemoVGG` on the pool's categories; write weights, the loss/accuracy curve and provenance."""
-    device = resolve_device(device)
-    pool = read_image_set(pool_images, pool_table)
+@dataclass(frozen=True)
+class DemoCnnSettings(DemoModelSettings):
+    """Config ``demo_cnn`` with the run's ``seed`` and ``device``."""
+
+    section: ClassVar[str] = "demo_cnn"
+
+    width: int
+    batch_norm: bool = True  # not configurable: the behavioural models were validated with these
+    hidden: int = 128
+
+
+@dataclass
+class TrainedCnn:
+    model: DemoVGG
+    classes: list[str]
+    curve: pd.DataFrame  # epoch, train_loss, heldout_accuracy
+    chance: float  # share of the most frequent class
+
+
+def fit_demo_cnn(pool: ImageSet, s: DemoCnnSettings) -> TrainedCnn:
+    """Train :class:`DemoVGG` on the pool's categories, scoring held-out accuracy after each epoch."""
+    device = resolve_device(s.device)
     classes = sorted(pool.table["category"].astype(str).unique())
     labels = pool.table["category"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
     n = len(pool)
-    rng = make_rng(seed, "demo_cnn", "split")
-    order = rng.permutation(n)
-    n_held = max(1, round(heldout_fraction * n))
-    if n - n_held < batch_size:
-        raise ValueError(f"The pool has {n} images: too few to train the demo CNN with batch size {batch_size} and "
-                         f"{n_held} held out; raise stimuli.n_pool or lower demo_cnn.batch_size.")
-    held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
+    held, train = heldout_split(
+        n, s.heldout_fraction, make_rng(s.seed, "demo_cnn", "split"), minimum=1, batch_size=s.batch_size,
+        too_few="The pool has {n} images: too few to train the demo CNN with batch size {batch_size} and {n_held} "
+                "held out; raise stimuli.n_pool or lower demo_cnn.batch_size.")
     x = torch.from_numpy(np.ascontiguousarray(pool.images)).permute(0, 3, 1, 2).float() / 255.0
     x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     y = torch.from_numpy(labels.astype(np.int64))
-    torch.manual_seed(seed)
-    model = DemoVGG(width, len(classes), batch_norm=batch_norm, hidden=hidden).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    total = epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=total, pct_start=0.15)
-    batches = make_rng(seed, "demo_cnn", "batches")
+    torch.manual_seed(s.seed)
+    model = DemoVGG(s.width, len(classes), batch_norm=s.batch_norm, hidden=s.hidden).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.learning_rate, weight_decay=1e-4)
+    steps_per_epoch = math.ceil(len(train) / s.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.learning_rate, total_steps=s.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    loop = EpochLoop(model, opt, sched, make_rng(s.seed, "demo_cnn", "batches"), s.batch_size, steps_per_epoch)
     shift = max(1, pool.images.shape[1] // 16)
     log.info("training the demo CNN (VGG16-shaped, width %d, %s) on %d images of %d categories (%d held out) for "
-             "%d epochs × %d steps on %s", width, "batch norm" if batch_norm else "no batch norm", len(train),
-             len(classes), n_held, epochs, steps_per_epoch, device)
-    curve = []
-    for epoch in range(epochs):
-        model.train()
-        perm = train[batches.permutation(len(train))]
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = torch.from_numpy(perm[b * batch_size:(b + 1) * batch_size])
-            xb = _augment(x[idx], batches, shift).to(device)
-            loss = torch.nn.functional.cross_entropy(model(xb), y[idx].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+             "%d epochs × %d steps on %s", s.width, "batch norm" if s.batch_norm else "no batch norm", len(train),
+             len(classes), len(held), s.epochs, steps_per_epoch, device)
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        xb = _augment(x[idx], loop.batches, shift).to(device)
+        return torch.nn.functional.cross_entropy(model(xb), y[idx].to(device))
+
+    def end_epoch(epoch: int, losses: list[float]) -> dict:
         acc = _accuracy(model, x[held].to(device), y[held].to(device))
-        curve.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "heldout_accuracy": acc})
-        log.info("demo CNN epoch %d/%d: train loss %.3f, held-out accuracy %.3f", epoch + 1, epochs,
-                 curve[-1]["train_loss"], acc)
-    write_tsv(pd.DataFrame(curve), out_curve)
-    save_torch({"arch": "demo_vgg16", "width": int(width), "batch_norm": bool(batch_norm), "hidden": int(hidden),
-                "classes": classes, "image_size": int(pool.images.shape[1]),
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, out_model)
-    result = {"heldout_accuracy": curve[-1]["heldout_accuracy"], "chance": float(np.bincount(labels).max() / n)}
-    write_sidecar(out_provenance, stage="demo_cnn",
-                  settings=dict(width=width, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                heldout_fraction=heldout_fraction, batch_norm=batch_norm, hidden=hidden,
-                                n_images=n, classes=classes),
-                  seed=seed, **result)
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "heldout_accuracy": acc}
+        log.info("demo CNN epoch %d/%d: train loss %.3f, held-out accuracy %.3f", epoch + 1, s.epochs,
+                 row["train_loss"], acc)
+        return row
+
+    curve = loop.run(train, s.epochs, batch_loss, end_epoch)
+    return TrainedCnn(model, classes, pd.DataFrame(curve), float(np.bincount(labels).max() / n))
+
+
+def train_demo_cnn(inputs: dict, outputs: dict, settings: DemoCnnSettings | Mapping) -> dict[str, float]:
+    """Stage ``demo_cnn``: train on the pool (``images``, ``table``); write ``model``, ``curve`` and ``provenance``."""
+    s = DemoCnnSettings.of(settings)
+    pool = read_image_set(inputs["images"], inputs["table"])
+    fit = fit_demo_cnn(pool, s)
+    write_tsv(fit.curve, outputs["curve"])
+    save_torch({"arch": "demo_vgg16", "width": int(s.width), "batch_norm": bool(s.batch_norm), "hidden": int(s.hidden),
+                "classes": fit.classes, "image_size": int(pool.images.shape[1]),
+                "state_dict": state_dict_cpu(fit.model)}, outputs["model"])
+    result = {"heldout_accuracy": float(fit.curve["heldout_accuracy"].iloc[-1]), "chance": fit.chance}
+    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    write_sidecar(outputs["provenance"], stage="demo_cnn",
+                  settings={**recorded, "n_images": len(pool), "classes": fit.classes}, seed=s.seed, **result)
     return result

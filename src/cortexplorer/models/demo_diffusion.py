@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,7 @@ from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.diffusion import build_pixel_unet
+from cortexplorer.models.training import JsonSettings, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -43,37 +47,63 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def train_demo_diffusion(*, pool_images: str, pool_table: str, out_model: str, out_curve: str, out_samples: str,
-                         out_provenance: str, seed: int, image_size: int = 32, channels: list[int] | None = None,
-                         layers_per_block: int = 1, steps: int = 3000, batch_size: int = 32,
-                         learning_rate: float = 5e-4, warmup_steps: int = 100, ema_decay: float = 0.999,
-                         n_samples: int = 64, sample_steps: int = 25, device: str = "auto") -> pd.DataFrame:
-    """Train, write ``model.pt`` (EMA weights + configs), the loss curve and a grid of unguided samples."""
+N_GRID_SAMPLES, GRID_SAMPLE_STEPS = 64, 25  # the unguided samples shown in samples.png
+
+
+@dataclass(frozen=True)
+class DemoDiffusionSettings(JsonSettings):
+    """Config ``demo_diffusion`` with the run's ``seed`` and ``device``."""
+
+    image_size: int
+    channels: tuple[int, ...]
+    layers_per_block: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    warmup_steps: int
+    ema_decay: float
+    seed: int
+    device: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> DemoDiffusionSettings:
+        c = cfg["demo_diffusion"]
+        return cls(**{**c, "channels": tuple(c["channels"])}, seed=cfg["seed"], device=cfg["device"])
+
+
+@dataclass
+class TrainedDiffusion:
+    unet: Any  # diffusers UNet2DModel holding the EMA weights
+    noise_schedule: Any  # the DDPMScheduler it was trained with
+    curve: pd.DataFrame  # step, loss (mean over each 50 steps)
+    n_parameters: int
+
+
+def fit_demo_diffusion(data: torch.Tensor, s: DemoDiffusionSettings) -> TrainedDiffusion:
+    """Train on ``data`` (N × 3 × size × size in [-1, 1]); the returned UNet holds the EMA weights."""
     from diffusers import DDPMScheduler
 
-    device = resolve_device(device)
-    channels = tuple(channels or (32, 64, 64))
-    pool = read_image_set(pool_images, pool_table)
-    data = to_model_range(pool.images, image_size)
+    device = resolve_device(s.device)
+    channels = tuple(s.channels)
     log.info("demo diffusion: %d pool images at %d px, UNet channels %s, %d steps of batch %d on %s",
-             len(data), image_size, channels, steps, batch_size, device)
-    torch.manual_seed(int(make_rng(seed, "demo_diffusion", "init").integers(2**31)))
-    unet = build_pixel_unet(sample_size=image_size, channels=channels, layers_per_block=layers_per_block).to(device)
+             len(data), s.image_size, channels, s.steps, s.batch_size, device)
+    torch.manual_seed(int(make_rng(s.seed, "demo_diffusion", "init").integers(2**31)))
+    unet = build_pixel_unet(sample_size=s.image_size, channels=channels, layers_per_block=s.layers_per_block).to(device)
     n_params = sum(p.numel() for p in unet.parameters())
     log.info("UNet2DModel with %.2f M parameters", n_params / 1e6)
     noise_sched = DDPMScheduler(num_train_timesteps=1000)
     abar = noise_sched.alphas_cumprod.to(device)
     ema = [p.detach().clone() for p in unet.parameters()]
-    opt = torch.optim.AdamW(unet.parameters(), lr=learning_rate, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(int(make_rng(seed, "demo_diffusion", "noise").integers(2**31)))
-    order = make_rng(seed, "demo_diffusion", "batches")
-    rows, window, recent, start = [], [], [], time.perf_counter()
+    opt = torch.optim.AdamW(unet.parameters(), lr=s.learning_rate, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(int(make_rng(s.seed, "demo_diffusion", "noise").integers(2**31)))
+    order = make_rng(s.seed, "demo_diffusion", "batches")
+    progress = _Progress(s.steps)
     unet.train()
-    for step in range(steps):
-        idx = torch.from_numpy(order.integers(0, len(data), batch_size))
+    for step in range(s.steps):
+        idx = torch.from_numpy(order.integers(0, len(data), s.batch_size))
         x0 = data[idx].to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        t = torch.randint(0, noise_sched.config.num_train_timesteps, (batch_size,), generator=gen).to(device)
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (s.batch_size,), generator=gen).to(device)
         a = abar[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         loss = torch.nn.functional.mse_loss(unet(xt, t).sample, noise)
@@ -81,41 +111,59 @@ def train_demo_diffusion(*, pool_images: str, pool_table: str, out_model: str, o
             raise FloatingPointError(f"demo diffusion training diverged at step {step} (loss {loss.item()}); "
                                      "lower demo_diffusion.learning_rate.")
         for g in opt.param_groups:
-            g["lr"] = _lr_at(step, steps, learning_rate, warmup_steps)
+            g["lr"] = _lr_at(step, s.steps, s.learning_rate, s.warmup_steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
-        decay = min(ema_decay, (1 + step) / (10 + step))
+        decay = min(s.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
             for e, p in zip(ema, unet.parameters(), strict=True):
                 e.mul_(decay).add_(p.detach(), alpha=1 - decay)
-        window.append(loss.item())
-        recent.append(window[-1])
-        if (step + 1) % 50 == 0 or step + 1 == steps:
-            rows.append({"step": step + 1, "loss": float(np.mean(window))})
-            window = []
-        if (step + 1) % max(1, steps // 20) == 0:
-            spent = time.perf_counter() - start
-            log.info("step %d/%d  loss %.4f  (%.0f s, about %.0f s left)", step + 1, steps, np.mean(recent[-50:]),
-                     spent, spent / (step + 1) * (steps - step - 1))
+        progress.record(step, loss.item())
     with torch.no_grad():
         for e, p in zip(ema, unet.parameters(), strict=True):
             p.copy_(e)
     unet.eval()
-    curve = pd.DataFrame(rows)
-    blob = {"unet_config": _plain(unet.config), "state_dict": {k: v.cpu() for k, v in unet.state_dict().items()},
-            "scheduler_config": _plain(noise_sched.config), "image_size": int(image_size)}
-    save_torch(blob, out_model)
-    write_tsv(curve, out_curve)
-    _sample_grid(out_model, out_samples, n_samples, sample_steps, device)
-    write_sidecar(out_provenance, stage="demo_diffusion",
-                  settings=dict(image_size=image_size, channels=list(channels), layers_per_block=layers_per_block,
-                                steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                                warmup_steps=warmup_steps, ema_decay=ema_decay),
-                  seed=seed, n_parameters=n_params, n_pool_images=len(data), final_loss=rows[-1]["loss"],
-                  seconds=round(time.perf_counter() - start, 1))
-    return curve
+    return TrainedDiffusion(unet, noise_sched, pd.DataFrame(progress.rows), n_params)
+
+
+class _Progress:
+    """The loss curve (mean of each 50 steps) and a log line every 5 % of the steps."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.rows, self.window, self.recent = steps, [], [], []
+        self.start = time.perf_counter()
+
+    def record(self, step: int, loss: float) -> None:
+        self.window.append(loss)
+        self.recent.append(loss)
+        if (step + 1) % 50 == 0 or step + 1 == self.steps:
+            self.rows.append({"step": step + 1, "loss": float(np.mean(self.window))})
+            self.window = []
+        if (step + 1) % max(1, self.steps // 20) == 0:
+            spent = time.perf_counter() - self.start
+            log.info("step %d/%d  loss %.4f  (%.0f s, about %.0f s left)", step + 1, self.steps,
+                     np.mean(self.recent[-50:]), spent, spent / (step + 1) * (self.steps - step - 1))
+
+
+def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSettings | Mapping) -> pd.DataFrame:
+    """Stage ``demo_diffusion``: train on the pool (``images``, ``table``); write ``model`` (EMA weights + configs),
+    the loss ``curve``, a grid of unguided ``samples`` and ``provenance``."""
+    s = DemoDiffusionSettings.of(settings)
+    start = time.perf_counter()
+    data = to_model_range(read_image_set(inputs["images"], inputs["table"]).images, s.image_size)
+    fit = fit_demo_diffusion(data, s)
+    blob = {"unet_config": _plain(fit.unet.config), "state_dict": state_dict_cpu(fit.unet),
+            "scheduler_config": _plain(fit.noise_schedule.config), "image_size": int(s.image_size)}
+    save_torch(blob, outputs["model"])
+    write_tsv(fit.curve, outputs["curve"])
+    _sample_grid(outputs["model"], outputs["samples"], N_GRID_SAMPLES, GRID_SAMPLE_STEPS, resolve_device(s.device))
+    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    write_sidecar(outputs["provenance"], stage="demo_diffusion", settings={**recorded, "channels": list(s.channels)},
+                  seed=s.seed, n_parameters=fit.n_parameters, n_pool_images=len(data),
+                  final_loss=float(fit.curve["loss"].iloc[-1]), seconds=round(time.perf_counter() - start, 1))
+    return fit.curve
 
 
 def _plain(cfg) -> dict:

@@ -151,7 +151,7 @@ def load_stable_diffusion(model_id: str, *, revision: str = "main", variant: str
     return from_pipeline(pipe, identity=identity)
 
 
-def text_to_image(pipe, prompt: str, seeds: list[int], *, steps: int = 50, guidance_scale: float = 7.5):
+def text_to_image(pipe, prompt: str, seeds: list[int], *, steps: int, guidance_scale: float):
     """Images (uint8 N × H × W × 3) of a text prompt with Stable Diffusion's own text conditioning and
     classifier-free guidance, DPM-Solver++ (order 2), one image per seed (each from its own CPU generator)."""
     import numpy as np

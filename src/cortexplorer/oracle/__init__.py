@@ -5,7 +5,7 @@ gives receptive-field contrast energy for early visual voxels. The simulated sub
 (:mod:`cortexplorer.simulate`) combines them into each voxel's true response.
 """
 
-from cortexplorer.oracle.classifier import OracleClassifier, load_oracle, train_oracle
+from cortexplorer.oracle.classifier import OracleClassifier, OracleSettings, load_oracle, train_oracle
 from cortexplorer.oracle.energy import contrast_energy_maps, rf_energy
 
-__all__ = ["OracleClassifier", "contrast_energy_maps", "load_oracle", "rf_energy", "train_oracle"]
+__all__ = ["OracleClassifier", "OracleSettings", "contrast_energy_maps", "load_oracle", "rf_energy", "train_oracle"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from torch import nn
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
+from cortexplorer.models.training import EpochLoop, JsonSettings, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 from cortexplorer.stimuli.generate import generate_image_set
@@ -79,64 +81,51 @@ class OracleClassifier(nn.Module):
         return {"categories": self.categories, "width": self.width, "temperature": self.temperature}
 
 
-def train_oracle(
-    *,
-    out_model: str | os.PathLike,
-    out_metrics: str | os.PathLike,
-    out_provenance: str | os.PathLike,
-    categories: Sequence[str],
-    image_size: int,
-    seed: int,
-    n_train: int,
-    n_heldout: int,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    width: int,
-    temperature: float,
-    device: str = "cpu",
-) -> float:
-    """Train the oracle on freshly drawn images of the world; return held-out accuracy.
+@dataclass(frozen=True)
+class OracleSettings(JsonSettings):
+    """The oracle's training (config ``oracle``, the world's categories and image size, ``device``)."""
 
-    ``device`` is a config value (``auto``, ``cpu``, ``cuda``…) resolved by :mod:`cortexplorer.device`.
-    """
-    device = resolve_device(device)
-    torch.manual_seed(seed)
-    train = generate_image_set(n_train, categories=categories, image_size=image_size, seed=seed,
+    categories: tuple[str, ...]
+    image_size: int
+    seed: int
+    n_train: int
+    n_heldout: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    width: int
+    temperature: float
+    device: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> OracleSettings:
+        return cls(**cfg["oracle"], categories=tuple(cfg["stimuli"]["categories"]),
+                   image_size=cfg["stimuli"]["image_size"], device=cfg["device"])
+
+
+@dataclass
+class TrainedOracle:
+    model: OracleClassifier
+    metrics: pd.DataFrame  # accuracy on the held-out images: all, then per category
+    accuracy: float
+
+
+def fit_oracle(settings: OracleSettings) -> TrainedOracle:
+    """Train the oracle on freshly drawn images of the world and score it on other fresh images."""
+    s = settings
+    device = resolve_device(s.device)
+    categories = list(s.categories)
+    torch.manual_seed(s.seed)
+    train = generate_image_set(s.n_train, categories=categories, image_size=s.image_size, seed=s.seed,
                                stream="oracle-train", id_prefix="otr")
-    heldout = generate_image_set(n_heldout, categories=categories, image_size=image_size, seed=seed,
+    heldout = generate_image_set(s.n_heldout, categories=categories, image_size=s.image_size, seed=s.seed,
                                  stream="oracle-heldout", id_prefix="oho")
     index = {c: i for i, c in enumerate(categories)}
     x = OracleClassifier.preprocess(train.images)
     y = torch.tensor([index[c] for c in train.table["category"]])
-    model = OracleClassifier(categories, width=width, temperature=temperature).to(device)
+    model = OracleClassifier(categories, width=s.width, temperature=s.temperature).to(device)
     log.info("training the oracle on %s", device)
-    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    steps = epochs * int(np.ceil(len(x) / batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=steps)
-    rng = make_rng(seed, "oracle", "batches")
-    step = 0
-    for epoch in range(epochs):
-        model.train()
-        order = torch.from_numpy(rng.permutation(len(x)))
-        total, correct, loss_sum = 0, 0, 0.0
-        for i in range(0, len(x), batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            if rng.random() < 0.5:  # the world is left-right symmetric
-                xb = xb.flip(3)
-            logits = model(xb)
-            loss = nn.functional.cross_entropy(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-            total += len(idx)
-        log.info("oracle epoch %d/%d: loss %.4f, train accuracy %.3f (%d steps)", epoch + 1, epochs,
-                 loss_sum / total, correct / total, step)
+    _train(model, x, y, s, device)
     pred = model.evidence(heldout.images).argmax(1)
     truth = np.array([index[c] for c in heldout.table["category"]])
     accuracy = float((pred == truth).mean())
@@ -145,15 +134,46 @@ def train_oracle(
     for c, i in index.items():
         sel = truth == i
         rows.append({"category": c, "n_heldout": int(sel.sum()), "accuracy": float((pred[sel] == i).mean())})
-    write_tsv(pd.DataFrame(rows), out_metrics)
-    state = {k: v.cpu() for k, v in model.state_dict().items()}
-    save_torch({"config": model.config(), "image_size": image_size, "state_dict": state}, out_model)
-    write_sidecar(out_provenance, stage="oracle",
-                  settings=dict(categories=list(categories), image_size=image_size, n_train=n_train, n_heldout=n_heldout,
-                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, width=width,
-                                temperature=temperature),
-                  seed=seed, heldout_accuracy=accuracy)
-    return accuracy
+    return TrainedOracle(model, pd.DataFrame(rows), accuracy)
+
+
+def _train(model: OracleClassifier, x: torch.Tensor, y: torch.Tensor, s: OracleSettings, device: str) -> None:
+    opt = torch.optim.AdamW(model.parameters(), lr=s.learning_rate, weight_decay=1e-4)
+    steps_per_epoch = int(np.ceil(len(x) / s.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.learning_rate, total_steps=s.epochs * steps_per_epoch)
+    rng = make_rng(s.seed, "oracle", "batches")
+    correct: list[int] = []
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        xb, yb = x[idx].to(device), y[idx].to(device)
+        if rng.random() < 0.5:  # the world is left-right symmetric
+            xb = xb.flip(3)
+        logits = model(xb)
+        correct.append(int((logits.argmax(1) == yb).sum()))
+        return nn.functional.cross_entropy(logits, yb)
+
+    def end_epoch(epoch: int, losses: list[float]) -> dict:
+        sizes = [min(s.batch_size, len(x) - b * s.batch_size) for b in range(steps_per_epoch)]
+        loss = sum(v * n for v, n in zip(losses, sizes, strict=True)) / len(x)
+        log.info("oracle epoch %d/%d: loss %.4f, train accuracy %.3f (%d steps)", epoch + 1, s.epochs, loss,
+                 sum(correct[-steps_per_epoch:]) / len(x), (epoch + 1) * steps_per_epoch)
+        return {"epoch": epoch + 1, "train_loss": loss}
+
+    loop = EpochLoop(model, opt, sched, rng, s.batch_size, steps_per_epoch)
+    loop.run(np.arange(len(x)), s.epochs, batch_loss, end_epoch)
+
+
+def train_oracle(inputs: dict, outputs: dict, settings: OracleSettings | Mapping) -> float:
+    """Stage ``oracle``: train, write the weights (``model``), ``metrics`` and ``provenance``; return the accuracy."""
+    s = OracleSettings.of(settings)
+    fit = fit_oracle(s)
+    write_tsv(fit.metrics, outputs["metrics"])
+    save_torch({"config": fit.model.config(), "image_size": s.image_size, "state_dict": state_dict_cpu(fit.model)},
+               outputs["model"])
+    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    write_sidecar(outputs["provenance"], stage="oracle", settings={**recorded, "categories": list(s.categories)},
+                  seed=s.seed, heldout_accuracy=fit.accuracy)
+    return fit.accuracy
 
 
 def load_oracle(path: str | os.PathLike) -> OracleClassifier:

@@ -1,0 +1,28 @@
+# Input functions, constants and targets of stage `models` (its rules are in ../models.smk).
+from cortexplorer.models.demo_captioner import DemoCaptionerSettings
+from cortexplorer.models.demo_clip import DemoClipSettings
+from cortexplorer.models.demo_cnn import DemoCnnSettings
+from cortexplorer.models.demo_diffusion import DemoDiffusionSettings
+
+
+def models_targets():
+    """The oracle and the demo's own models (rule all); nothing outside the demo."""
+    if MODE != "demo":
+        return []
+    outs = [
+        L.oracle().model,
+        L.oracle().metrics,
+        L.demo_clip().model,
+        L.demo_clip().retrieval,
+        *L.demo_diffusion().files(),
+        *L.demo_cnn().files(),
+    ]
+    if BRAINSCUBA:
+        outs += L.demo_captioner().files()
+    return outs
+
+
+DEMO_POOL = L.image_set("pool")
+
+
+TARGETS.append(models_targets)
