@@ -97,8 +97,8 @@ def main() -> None:
     t_guided = timed(lambda: result.update(g=sample(model, score, seeds=seeds, steps=args.steps, scale=args.scale,
                                                       progress=False)), args.device)
     peak = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else float("nan")
-    t_plain = timed(lambda: result.update(u=sample(model, None, seeds=seeds, steps=args.steps, progress=False)),
-                    args.device)
+    t_plain = timed(lambda: result.update(u=sample(model, None, seeds=seeds, steps=args.steps, scale=0.0,
+                                                   progress=False)), args.device)
     g = result["g"]
     size = g.images.shape[-1]
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -229,39 +228,6 @@ def test_zero_shot_labels_equal_a_direct_open_clip_computation():
     assert (labels(images) == np.asarray(SEMANTIC_CATEGORIES)[cosines.argmax(1)]).all()
 
 
-def test_smoke_braindive_outputs_are_consistent(smoke_results):
-    """Every seed is written, ranked and the top 20% kept; the PNGs re-scored by the encoder give the recorded
-    predictions; guidance plus re-ranking raises the region's predicted activation above the unguided samples."""
-    from PIL import Image
-
-    from cortexplorer.braindive.stage import region_mask
-    from cortexplorer.encoder import VoxelEncoder
-    from cortexplorer.io.tables import read_tsv
-    from cortexplorer.models import BackboneSpec, load_backbone
-
-    d = smoke_results / "braindive" / "sub-01" / "faces"
-    scores = read_tsv(d / "scores.tsv", required=["seed", "file", "predicted", "rank", "kept", "status"])
-    unguided = read_tsv(smoke_results / "braindive" / "unguided" / "seeds.tsv")
-    assert scores["seed"].tolist() == unguided["seed"].tolist() == list(range(10))
-    assert (scores["status"] == "ok").all() and sorted(scores["rank"]) == list(range(1, 11))
-    assert scores["kept"].sum() == 2 and set(scores.loc[scores["kept"], "rank"]) == {1, 2}
-    enc = VoxelEncoder.load(smoke_results / "encoder" / "sub-01" / "democlip" / "encoder.pt")
-    net = load_backbone(BackboneSpec.from_config("democlip", {"kind": "demo_clip"}),
-                        demo_weights=smoke_results / "models" / "demo_clip" / "model.pt")
-    mask, category, path = region_mask("faces", smoke_results / "rois" / "sub-01")
-    assert category == "face"
-    vox = region_voxels(enc, mask, region="faces", mask_path=path, encoder_path="encoder.pt")
-    images = np.stack([np.asarray(Image.open(d / "images" / f)) for f in scores["file"]])
-    with torch.no_grad():
-        rescored = RegionScore(net, enc, vox)(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
-    np.testing.assert_allclose(rescored, scores["predicted"], atol=0.02 * np.ptp(scores["predicted"]) + 1e-3)
-    summary = read_tsv(smoke_results / "evaluation" / "sub-01" / "braindive" / "summary.tsv").set_index("region")
-    assert list(summary.index) == ["faces", "places", "V1"]
-    assert (summary["predicted_kept"] > summary["predicted_unguided"]).all(), summary
-    assert pd.isna(summary.loc["V1", "category"]) and np.isnan(summary.loc["V1", "share_kept"])  # 'low-level': no share
-    assert summary["true_unguided_sd"].gt(0).all()
-
-
 def test_stable_diffusion_loads_from_a_local_hub_cache_only(tmp_path, monkeypatch):
     """The real loader reads every component from a Hugging Face cache (no network) and samples like the
     pipeline it was saved from; a model not in the cache is one clear error."""
@@ -288,3 +254,44 @@ def test_stable_diffusion_loads_from_a_local_hub_cache_only(tmp_path, monkeypatc
         load_diffusion({**spec, "model_id": "someone/other-sd"})
     with pytest.raises(ValueError, match=r"Unknown braindive\.diffusion\.kind"):
         load_diffusion({"kind": "imagen"})
+
+
+def test_settings_come_from_the_config_and_its_mode_defaults():
+    from cortexplorer.braindive.settings import BrainDiVESettings, EvaluationSettings, SamplingSettings
+    from cortexplorer.config import check_config, mode_default
+
+    cfg = check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 3,
+                        "braindive": {"n_seeds": 7, "first_seed": 2, "keep_fraction": 0.5}})
+    s = BrainDiVESettings.from_config(cfg, region="faces")
+    assert s.region == "faces" and s.keep_fraction == 0.5 and s.augmentations == 0
+    assert s.guidance_scale == mode_default("demo", "braindive.guidance_scale")  # the mode's default, stated once
+    assert s.sampling == SamplingSettings.from_config(cfg)
+    assert s.sampling.seeds == [2, 3, 4, 5, 6, 7, 8] and s.sampling.seed == 3 and s.sampling.device == "auto"
+    assert s.sampling.steps == mode_default("demo", "braindive.steps")
+    assert s.backbone_spec == cfg["features"]["backbones"][s.backbone]
+    ev = EvaluationSettings.from_config(cfg)
+    assert ev.regions == tuple(mode_default("demo", "braindive.regions")) and ev.classifier is None  # the oracle
+
+
+def test_backbone_identity_check_names_the_config_key_and_the_difference():
+    from cortexplorer.models.identity import check_same_backbone
+
+    fitted = {"kind": "demo_clip", "arch": "x", "weights_sha256": "abc"}
+    check_same_backbone(dict(fitted, embed_dim=8), fitted, encoder_path="e.pt", config_key="braindive.backbone")
+    with pytest.raises(ValueError, match=r"'e\.pt'.*brainscuba\.backbone.*weights_sha256.*'zzz', 'abc'"):
+        check_same_backbone(dict(fitted, weights_sha256="zzz"), fitted, encoder_path="e.pt",
+                            config_key="brainscuba.backbone")
+
+
+def test_unguided_comparison_on_known_answers():
+    from cortexplorer.braindive.judge import UnguidedBaseline, category_share, true_effect
+
+    labels = np.array(["face", "place", "face", "food"], dtype=object)
+    assert category_share(labels, "face") == 0.5 and category_share(labels, "body") == 0.0
+    assert np.isnan(category_share(np.zeros(0, dtype=object), "face"))
+    effect = true_effect(3.0, np.array([1.0, 2.0, 3.0]))  # mean 2, SD (ddof 1) 1
+    assert effect == {"true_unguided": 2.0, "true_unguided_sd": 1.0, "true_effect_sd": 1.0}
+    assert np.isnan(true_effect(3.0, np.array([2.0, 2.0]))["true_effect_sd"])  # no spread: no effect size
+    images = np.zeros((3, 4, 4, 3), np.uint8)
+    base = UnguidedBaseline.judge(images, lambda x: np.array(["face"] * len(x), dtype=object), None)
+    assert base.labels.tolist() == ["face"] * 3 and base.true is None and base.images is images

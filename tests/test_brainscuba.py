@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 
 from cortexplorer.brainscuba.bank import bank_paths
-from cortexplorer.brainscuba.projection import dense_projection
+from cortexplorer.brainscuba.projection import BRAINSCUBA_TEMPERATURE, dense_projection
 from cortexplorer.brainscuba.semantics import (
     annotate,
     caption_category,
@@ -21,6 +22,7 @@ from cortexplorer.brainscuba.semantics import (
     region_shares,
     top_nouns,
 )
+from cortexplorer.brainscuba.settings import ProjectionSettings
 from cortexplorer.brainscuba.stage import category_map, run_projection, typical_captions
 from cortexplorer.io.hdf5 import write_h5
 from tests.tiny_models import random_encoder, tiny_stable_diffusion
@@ -88,7 +90,7 @@ def test_region_shares_and_top_nouns_match_hand_counts():
     assert shares["ratio"] == pytest.approx(2.0)
     assert shares["first_face"] == pytest.approx(2 / 4)            # first nouns: face, face, house, man
     assert shares["first_place"] == pytest.approx(1 / 4) and shares["first_body"] == pytest.approx(1 / 4)
-    nouns = top_nouns(ann, {"A": np.array([0, 1, 2, 3])})
+    nouns = top_nouns(ann, {"A": np.array([0, 1, 2, 3])}, 20)
     assert nouns.set_index("noun")["count"].to_dict() == {"face": 2, "man": 2, "house": 1}
     # with two repeats a voxel's share is the mean over its repeats
     second = captions.assign(repeat=1, caption=["a pizza."] * 8)
@@ -117,6 +119,18 @@ def encoder_file(tmp_path):
     return path, enc
 
 
+def _projection_settings(**changes) -> ProjectionSettings:
+    settings = dict(temperature=BRAINSCUBA_TEMPERATURE, repeats=1, sample_size=None, chunk_rows=32768,
+                    bank_dataset="features", device="cpu", seed=0)
+    return ProjectionSettings(**{**settings, **changes})
+
+
+def _project(encoder, bank, out, **changes) -> None:
+    run_projection(inputs={"encoder": str(encoder), "bank": [str(b) for b in bank]},
+                   outputs={"projection": str(out), "provenance": str(out) + ".provenance.json"},
+                   settings=_projection_settings(**changes))
+
+
 def test_projection_rule_matches_dense_and_skips_zero_voxels(tmp_path, encoder_file, caplog):
     path, enc = encoder_file
     rng = np.random.default_rng(0)
@@ -124,21 +138,20 @@ def test_projection_rule_matches_dense_and_skips_zero_voxels(tmp_path, encoder_f
     np.save(tmp_path / "a.npy", bank[:150])
     write_h5(tmp_path / "b.h5", {"features": bank[150:]})
     out = tmp_path / "projection.h5"
+    shards = [tmp_path / "a.npy", tmp_path / "b.h5"]
     with caplog.at_level(logging.WARNING):
-        run_projection(encoder_path=str(path), bank=[str(tmp_path / "a.npy"), str(tmp_path / "b.h5")],
-                       out_h5=str(out), out_provenance=str(tmp_path / "p.json"), chunk_rows=64, device="cpu")
+        _project(path, shards, out, chunk_rows=64)
     assert "all-zero" in caplog.text
     with h5py.File(out) as f:
         projected = f["projected"][()]
     with np.errstate(invalid="ignore"):  # the zero voxel divides by zero in the dense reference
-        dense = dense_projection(enc.weight.T.numpy(), bank)
+        dense = dense_projection(enc.weight.T.numpy(), bank, temperature=BRAINSCUBA_TEMPERATURE)
     ok = np.arange(12) != 5
     assert projected.shape == (1, 12, 16)
     assert np.isnan(projected[0, 5]).all()
     np.testing.assert_allclose(projected[0, ok], dense.projected[ok], atol=1e-5)
     # two repeats use disjoint halves of the bank
-    run_projection(encoder_path=str(path), bank=[str(tmp_path / "a.npy"), str(tmp_path / "b.h5")], out_h5=str(out),
-                   out_provenance=str(tmp_path / "p.json"), repeats=2, device="cpu", seed=1)
+    _project(path, shards, out, repeats=2, seed=1)
     with h5py.File(out) as f:
         assert f["projected"].shape == (2, 12, 16)
         assert f.attrs["bank_rows_per_repeat"] == "[200, 200]"
@@ -146,21 +159,20 @@ def test_projection_rule_matches_dense_and_skips_zero_voxels(tmp_path, encoder_f
 
 def test_projection_rule_refuses_bad_banks(tmp_path, encoder_file):
     path, _ = encoder_file
-    kw = dict(encoder_path=str(path), out_h5=str(tmp_path / "o.h5"), out_provenance=str(tmp_path / "o.json"),
-              device="cpu")
+    out = tmp_path / "o.h5"
     np.save(tmp_path / "wrong.npy", np.ones((10, 8), np.float32))
     with pytest.raises(ValueError, match=r"wrong\.npy.*\(10, 8\).*16-dimensional"):
-        run_projection(bank=[str(tmp_path / "wrong.npy")], **kw)
+        _project(path, [tmp_path / "wrong.npy"], out)
     np.save(tmp_path / "empty.npy", np.zeros((0, 16), np.float32))
     with pytest.raises(ValueError, match="is empty"):
-        run_projection(bank=[str(tmp_path / "empty.npy")], **kw)
+        _project(path, [tmp_path / "empty.npy"], out)
     with pytest.raises(ValueError, match="lists no shards"):
-        run_projection(bank=[], **kw)
+        _project(path, [], out)
     write_h5(tmp_path / "other.h5", {"features": np.ones((10, 16), np.float32)},
              attrs={"identity": '{"kind": "demo_clip", "arch": "x", "weights_sha256": "zzz"}'})
     with pytest.raises(ValueError, match="another model"):
-        run_projection(bank=[str(tmp_path / "other.h5")], **kw)
-    assert not (tmp_path / "o.h5").exists()  # nothing half-written
+        _project(path, [tmp_path / "other.h5"], out)
+    assert not out.exists()  # nothing half-written
 
 
 def test_bank_manifest_paths(tmp_path):
@@ -180,6 +192,7 @@ def test_bank_manifest_paths(tmp_path):
 
 
 def test_category_map_draws_on_fsaverage5():
+    from cortexplorer.brainscuba.stage import CATEGORY_COLOURS
     from cortexplorer.encoder.model import VoxelEncoder
 
     # a coarse MNI grid (4 mm) with voxels where the cortex is, labelled by quadrant
@@ -191,10 +204,28 @@ def test_category_map_draws_on_fsaverage5():
                                     dtype=torch.float64), torch.tensor([45, 54, 45]))
     cats = np.array(["face", "place", "none", "food"])[(ijk[:, 0] > 22).astype(int) * 2 + (ijk[:, 1] > 26)]
     ann = pd.DataFrame({"voxel": range(n), "category": cats})
-    fig = category_map(ann, enc, ["face", "place", "food", "none"], on_template=True)
-    assert len(fig.axes) >= 4
-    fig = category_map(ann, enc, ["face", "place", "food", "none"], on_template=False)
-    assert fig is not None
+    order = ["face", "place", "food", "none"]
+    legend = [f"{c} ({int((cats == c).sum())})" for c in order]  # every category with its number of voxels
+    colours = [to_rgba(CATEGORY_COLOURS.get(c, "#ff00ff")) for c in order]
+
+    def legend_of(fig):
+        (box,) = fig.legends
+        return [t.get_text() for t in box.get_texts()], [tuple(h.get_facecolor()) for h in box.legend_handles]
+
+    fig = category_map(ann, enc, order, on_template=True)
+    assert [ax.get_title() for ax in fig.axes] == ["left lateral", "left ventral", "right ventral", "right lateral"]
+    assert legend_of(fig) == (legend, colours)
+    fig = category_map(ann, enc, order, on_template=False)
+    assert legend_of(fig) == (legend, colours)
+    # the slices shown are slices of the label volume: 1..4 in the order of `order` where a voxel is, else 0
+    volume = np.zeros((45, 54, 45), int)
+    volume[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = [order.index(c) + 1 for c in cats]
+    shown = [np.asarray(im.get_array().filled(0)) for ax in fig.axes for im in ax.get_images()]
+    assert len(shown) == 6
+    matches = [[z for z in range(45) if np.array_equal(img, volume[:, :, z].T[::-1])
+                or np.array_equal(img, volume[:, :, z].T)] for img in shown]
+    assert all(len(m) >= 1 for m in matches), matches
+    assert len({m[0] for m in matches}) == 6  # six different slices
 
 
 def test_text_to_image_is_seeded_and_uses_the_prompt(tmp_path):
@@ -207,3 +238,33 @@ def test_text_to_image_is_seeded_and_uses_the_prompt(tmp_path):
     np.testing.assert_array_equal(a[1], again[0])  # an image depends only on its seed
     other = text_to_image(pipe, "zzz qqq", [1], steps=3, guidance_scale=7.5)
     assert np.abs(other[0].astype(int) - a[0].astype(int)).max() > 0  # the text conditions the image
+
+
+def test_settings_come_from_the_config_and_its_mode_defaults():
+    from cortexplorer.brainscuba.settings import (
+        BankSettings,
+        CaptionImageSettings,
+        CaptionSettings,
+        ProjectionSettings,
+        SemanticsSettings,
+    )
+    from cortexplorer.config import check_config, mode_default
+
+    cfg = check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 4,
+                        "brainscuba": {"temperature": 90.0, "images": {"steps": 3}}})
+    def demo(key):
+        return mode_default("demo", f"brainscuba.{key}")
+
+    p = ProjectionSettings.from_config(cfg)
+    assert (p.temperature, p.repeats, p.sample_size, p.seed) == (90.0, demo("repeats"), None, 4)
+    c = CaptionSettings.from_config(cfg)
+    assert c.captioner == demo("captioner") and c.regions == tuple(cfg["braindive"]["regions"])
+    sem = SemanticsSettings.from_config(cfg)
+    assert sem.on_template and sem.top_k == cfg["brainscuba"]["top_nouns"]
+    im = CaptionImageSettings.from_config(cfg)
+    assert im.steps == 3 and im.guidance_scale == demo("images.guidance_scale")
+    assert im.seeds == list(range(cfg["braindive"]["first_seed"],
+                                  cfg["braindive"]["first_seed"] + demo("images.seeds_per_caption")))
+    assert im.diffusion == cfg["braindive"]["diffusion"] and im.classifier is None
+    bank = BankSettings.from_config(cfg)
+    assert bank.backbone == cfg["brainscuba"]["backbone"] and bank.batch_size == cfg["features"]["batch_size"]

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from cortexplorer.brainscuba.projection import dense_projection, disjoint_bank_samples, iter_bank_chunks, project_voxels
+from cortexplorer.brainscuba.projection import (
+    BRAINSCUBA_TEMPERATURE,
+    dense_projection,
+    disjoint_bank_samples,
+    iter_bank_chunks,
+    project_voxels,
+)
 from cortexplorer.io.hdf5 import write_h5
 
 torch.set_num_threads(1)
@@ -32,7 +38,7 @@ def problem():
 @pytest.mark.parametrize("temperature", [150.0, 1.0])
 def test_streamed_equals_dense(problem, temperature):
     weights, bank = problem
-    dense = dense_projection(weights, bank, temperature)
+    dense = dense_projection(weights, bank, temperature=temperature)
     streamed = project_voxels(weights, chunks(bank, 97), temperature=temperature, chunk_voxels=16)
     diff = np.abs(streamed.projected - dense.projected).max()
     size = np.linalg.norm(dense.projected, axis=1).mean()
@@ -46,12 +52,12 @@ def test_streamed_equals_dense(problem, temperature):
 
 def test_independent_of_chunking_and_row_order(problem):
     weights, bank = problem
-    ref = project_voxels(weights, [bank], chunk_voxels=50).projected
+    ref = project_voxels(weights, [bank], chunk_voxels=50, temperature=BRAINSCUBA_TEMPERATURE).projected
     for rows, vox in [(97, 7), (1000, 50), (2999, 3)]:
-        np.testing.assert_allclose(project_voxels(weights, chunks(bank, rows), chunk_voxels=vox).projected, ref,
+        np.testing.assert_allclose(project_voxels(weights, chunks(bank, rows), chunk_voxels=vox, temperature=BRAINSCUBA_TEMPERATURE).projected, ref,
                                    atol=1e-6, rtol=0)
     perm = np.random.default_rng(1).permutation(len(bank))
-    np.testing.assert_allclose(project_voxels(weights, chunks(bank[perm], 97)).projected, ref, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(project_voxels(weights, chunks(bank[perm], 97), temperature=BRAINSCUBA_TEMPERATURE).projected, ref, atol=1e-6, rtol=0)
 
 
 def test_single_direction_bank_returns_it_at_the_mean_norm():
@@ -60,7 +66,7 @@ def test_single_direction_bank_returns_it_at_the_mean_norm():
     direction /= np.linalg.norm(direction)
     norms = rng.uniform(2, 20, 500)
     bank = norms[:, None] * direction
-    out = project_voxels(rng.standard_normal((10, 32)), chunks(bank, 64))
+    out = project_voxels(rng.standard_normal((10, 32)), chunks(bank, 64), temperature=BRAINSCUBA_TEMPERATURE)
     # every row has the same cosine with a voxel, so the softmax is uniform: the norm is the bank's mean norm
     np.testing.assert_allclose(out.projected, np.tile(norms.mean() * direction, (10, 1)), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(out.effective_images, 500, rtol=1e-9)
@@ -89,7 +95,7 @@ def test_peak_memory_does_not_grow_with_the_bank():
         for n_rows in (20_000, 200_000):
             tracemalloc.reset_peak()
             base = tracemalloc.get_traced_memory()[0]
-            out = project_voxels(weights, synthetic_bank(n_rows), chunk_voxels=25)
+            out = project_voxels(weights, synthetic_bank(n_rows), chunk_voxels=25, temperature=BRAINSCUBA_TEMPERATURE)
             peaks[n_rows] = tracemalloc.get_traced_memory()[1] - base
             assert out.n_bank_rows == n_rows
     finally:
@@ -104,10 +110,10 @@ def test_zero_bank_rows_are_dropped_and_counted(problem):
     dirty = bank.copy()
     dirty[[0, 5, 2000]] = 0
     dirty[7, 3] = np.nan
-    out = project_voxels(weights, chunks(dirty, 97))
+    out = project_voxels(weights, chunks(dirty, 97), temperature=BRAINSCUBA_TEMPERATURE)
     clean = np.delete(bank, [0, 5, 7, 2000], axis=0)
     assert out.n_bank_rows == 3000 and out.n_dropped_bank_rows == 4
-    np.testing.assert_allclose(out.projected, dense_projection(weights, clean).projected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out.projected, dense_projection(weights, clean, temperature=BRAINSCUBA_TEMPERATURE).projected, atol=1e-5, rtol=0)
 
 
 def test_zero_voxel_row_is_skipped_with_a_warning(problem, caplog):
@@ -116,7 +122,7 @@ def test_zero_voxel_row_is_skipped_with_a_warning(problem, caplog):
     w[[3, 40]] = 0
     w[10, 0] = np.inf
     with caplog.at_level(logging.WARNING, logger="cortexplorer.brainscuba.projection"):
-        out = project_voxels(w, chunks(bank, 500))
+        out = project_voxels(w, chunks(bank, 500), temperature=BRAINSCUBA_TEMPERATURE)
     assert out.skipped_voxels.tolist() == [3, 10, 40]
     assert np.isnan(out.projected[[3, 10, 40]]).all() and np.isnan(out.effective_images[[3, 10, 40]]).all()
     assert np.isfinite(np.delete(out.projected, [3, 10, 40], axis=0)).all()
@@ -126,15 +132,15 @@ def test_zero_voxel_row_is_skipped_with_a_warning(problem, caplog):
 def test_errors(problem):
     weights, bank = problem
     with pytest.raises(ValueError, match=r"D = 32 but the encoder weights have D = 64"):
-        project_voxels(weights, [bank[:, :32]])
+        project_voxels(weights, [bank[:, :32]], temperature=BRAINSCUBA_TEMPERATURE)
     with pytest.raises(ValueError, match="transposed"):
-        project_voxels(weights.T, [bank])
+        project_voxels(weights.T, [bank], temperature=BRAINSCUBA_TEMPERATURE)
     with pytest.raises(ValueError, match="empty"):
-        project_voxels(weights, [])
+        project_voxels(weights, [], temperature=BRAINSCUBA_TEMPERATURE)
     with pytest.raises(ValueError, match="All 10 bank rows have zero"):
-        project_voxels(weights, [np.zeros((10, 64))])
+        project_voxels(weights, [np.zeros((10, 64))], temperature=BRAINSCUBA_TEMPERATURE)
     with pytest.raises(ValueError, match="must be 2-D"):
-        project_voxels(weights[0], [bank])
+        project_voxels(weights[0], [bank], temperature=BRAINSCUBA_TEMPERATURE)
 
 
 def test_iter_bank_chunks_reads_npy_and_hdf5_shards(tmp_path, problem):
@@ -144,15 +150,15 @@ def test_iter_bank_chunks_reads_npy_and_hdf5_shards(tmp_path, problem):
     write_h5(tmp_path / "c.h5", {"features": bank[1700:]})
     paths = [tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "c.h5"]
     expected = np.concatenate([bank[:1000], bank[1000:1700].astype(np.float16), bank[1700:]])
-    got = list(iter_bank_chunks(paths, chunk_rows=300))
+    got = list(iter_bank_chunks(paths, chunk_rows=300, dataset="features"))
     assert max(len(c) for c in got) == 300
     np.testing.assert_array_equal(np.concatenate(got), expected)
     rows = disjoint_bank_samples(3000, 2, 400, rng=0)[1]
-    np.testing.assert_array_equal(np.concatenate(list(iter_bank_chunks(paths, 128, rows=rows))), expected[rows])
+    np.testing.assert_array_equal(np.concatenate(list(iter_bank_chunks(paths, 128, rows=rows, dataset="features"))), expected[rows])
     with pytest.raises(FileNotFoundError, match=r"missing\.npy"):
-        iter_bank_chunks([*paths, tmp_path / "missing.npy"])
+        iter_bank_chunks([*paths, tmp_path / "missing.npy"], 300, dataset="features")
     with pytest.raises(ValueError, match="no dataset 'emb'"):
-        iter_bank_chunks(paths, dataset="emb")
+        iter_bank_chunks(paths, 300, dataset="emb")
 
 
 def test_disjoint_bank_samples():

@@ -1,19 +1,22 @@
 # Stage `braindive`: images that drive a region (encoder-guided diffusion), and their evaluation.
 
 
+include: "functions/braindive.smk"
+
+
 rule braindive_unguided:
     """The same seeds without guidance: the baseline every region's images are compared with."""
     input:
         unpack(diffusion_inputs),
     output:
-        images=directory(f"{RESULTS}/braindive/unguided/images"),
-        table=f"{RESULTS}/braindive/unguided/seeds.tsv",
-        grid=f"{RESULTS}/braindive/unguided/grid.png",
-        provenance=f"{RESULTS}/braindive/unguided/provenance.json",
+        images=directory(L.braindive_unguided().images),
+        table=L.braindive_unguided().table,
+        grid=L.braindive_unguided().grid,
+        provenance=L.braindive_unguided().provenance,
     log:
-        f"{LOGS}/braindive_unguided.log",
+        L.log("braindive_unguided"),
     benchmark:
-        f"{BENCH}/braindive_unguided.tsv"
+        L.benchmark("braindive_unguided")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -22,14 +25,8 @@ rule braindive_unguided:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=braindive_sampling(),
-        device=CFG["device"],
-        seed=SEED,
-        code=source_digest(
-            "cortexplorer.braindive",
-            "cortexplorer.models.backbone",
-            "cortexplorer.models.diffusion",
-        ),
+        settings=SamplingSettings.from_config(CFG),
+        code=source_digest(*BRAINDIVE_CODE),
     script:
         "../scripts/braindive_unguided.py"
 
@@ -39,20 +36,20 @@ rule braindive:
     input:
         unpack(braindive_inputs),
     output:
-        images=directory(f"{RESULTS}/braindive/sub-{{subject}}/{{region}}/images"),
-        scores=f"{RESULTS}/braindive/sub-{{subject}}/{{region}}/scores.tsv",
+        images=directory(L.braindive("{subject}", "{region}").images),
+        scores=L.braindive("{subject}", "{region}").scores,
         grid=report(
-            f"{RESULTS}/braindive/sub-{{subject}}/{{region}}/grid.png",
+            L.braindive("{subject}", "{region}").grid,
             caption="../report/braindive.rst",
             category="BrainDiVE",
             subcategory="sub-{subject}",
             labels={"region": "{region}"},
         ),
-        provenance=f"{RESULTS}/braindive/sub-{{subject}}/{{region}}/provenance.json",
+        provenance=L.braindive("{subject}", "{region}").provenance,
     log:
-        f"{LOGS}/braindive_sub-{{subject}}_{{region}}.log",
+        L.log("braindive_sub-{subject}_{region}"),
     benchmark:
-        f"{BENCH}/braindive_sub-{{subject}}_{{region}}.tsv"
+        L.benchmark("braindive_sub-{subject}_{region}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -61,22 +58,8 @@ rule braindive:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings={
-            **braindive_sampling(),
-            "guidance_scale": CFG["braindive"]["guidance_scale"],
-            "keep_fraction": CFG["braindive"]["keep_fraction"],
-            "augmentations": CFG["braindive"]["augmentations"],
-        },
-        backbone=CFG["braindive"]["backbone"],
-        spec=BACKBONES[CFG["braindive"]["backbone"]],
-        device=CFG["device"],
-        seed=SEED,
-        code=source_digest(
-            "cortexplorer.braindive",
-            "cortexplorer.models.backbone",
-            "cortexplorer.models.diffusion",
-            "cortexplorer.encoder",
-        ),
+        settings=lambda wc: BrainDiVESettings.from_config(CFG, region=wc.region),
+        code=source_digest(*BRAINDIVE_CODE, "cortexplorer.encoder"),
     script:
         "../scripts/braindive.py"
 
@@ -87,20 +70,20 @@ rule braindive_evaluate:
         unpack(braindive_evaluate_inputs),
     output:
         summary=report(
-            f"{RESULTS}/evaluation/sub-{{subject}}/braindive/summary.tsv",
+            L.braindive_evaluation("{subject}").summary,
             caption="../report/braindive_evaluation.rst",
             category="BrainDiVE",
             subcategory="sub-{subject}",
             labels={"table": "evaluation"},
         ),
-        images=f"{RESULTS}/evaluation/sub-{{subject}}/braindive/images.tsv",
-        figure=f"{RESULTS}/evaluation/sub-{{subject}}/braindive/activation.png",
-        grids=f"{RESULTS}/evaluation/sub-{{subject}}/braindive/grids.png",
-        provenance=f"{RESULTS}/evaluation/sub-{{subject}}/braindive/provenance.json",
+        images=L.braindive_evaluation("{subject}").images,
+        figure=L.braindive_evaluation("{subject}").figure,
+        grids=L.braindive_evaluation("{subject}").grids,
+        provenance=L.braindive_evaluation("{subject}").provenance,
     log:
-        f"{LOGS}/braindive_evaluate_sub-{{subject}}.log",
+        L.log("braindive_evaluate_sub-{subject}"),
     benchmark:
-        f"{BENCH}/braindive_evaluate_sub-{{subject}}.tsv"
+        L.benchmark("braindive_evaluate_sub-{subject}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -109,16 +92,7 @@ rule braindive_evaluate:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        regions=CFG["braindive"]["regions"],
-        backbone=CFG["braindive"]["backbone"],
-        spec=BACKBONES[CFG["braindive"]["backbone"]],
-        classifier=CFG["braindive"]["classifier"],
-        device=CFG["device"],
-        seed=SEED,
-        code=source_digest(
-            "cortexplorer.braindive",
-            "cortexplorer.models.backbone",
-            "cortexplorer.models.diffusion",
-        ),
+        settings=EvaluationSettings.from_config(CFG),
+        code=source_digest(*BRAINDIVE_CODE),
     script:
         "../scripts/braindive_evaluate.py"

@@ -1,21 +1,24 @@
 # Stage `brainscuba`: a caption for every voxel, per-region caption semantics, caption-driven images.
 
 
+include: "functions/brainscuba.smk"
+
+
 if MODE == "demo":
 
     rule brainscuba_bank:
         """The demo's image bank: raw embeddings of the disjoint pool (never the fMRI stimuli)."""
         input:
-            images=f"{RESULTS}/pool/images.h5",
-            table=f"{RESULTS}/pool/stimuli.tsv",
-            demo_clip=f"{RESULTS}/models/demo_clip/model.pt",
+            images=L.image_set("pool").images,
+            table=L.image_set("pool").table,
+            demo_clip=L.demo_clip().model,
         output:
-            features=f"{RESULTS}/brainscuba/bank/pool.h5",
-            provenance=f"{RESULTS}/brainscuba/bank/pool.provenance.json",
+            features=L.brainscuba_bank().features,
+            provenance=L.brainscuba_bank().provenance,
         log:
-            f"{LOGS}/brainscuba_bank.log",
+            L.log("brainscuba_bank"),
         benchmark:
-            f"{BENCH}/brainscuba_bank.tsv"
+            L.benchmark("brainscuba_bank")
         conda:
             MODELS_ENV
         threads: workflow.cores
@@ -24,12 +27,12 @@ if MODE == "demo":
             runtime=30,
             gpu=CFG["gpus_per_job"],
         params:
-            backbone=BS["backbone"],
-            spec=BACKBONES[BS["backbone"]],
-            batch_size=CFG["features"]["batch_size"],
-            device=CFG["device"],
-            seed=SEED,
-            code=source_digest("cortexplorer.features", "cortexplorer.models.backbone"),
+            settings=BankSettings.from_config(CFG),
+            code=source_digest(
+                "cortexplorer.features",
+                "cortexplorer.models.backbone",
+                "cortexplorer.brainscuba.stage",
+            ),
         script:
             "../scripts/brainscuba_bank.py"
 
@@ -40,12 +43,12 @@ rule brainscuba_project:
         encoder=brainscuba_encoder,
         bank=brainscuba_bank(),
     output:
-        projection=f"{RESULTS}/brainscuba/sub-{{subject}}/projection.h5",
-        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/projection.provenance.json",
+        projection=L.brainscuba_projection("{subject}").projection,
+        provenance=L.brainscuba_projection("{subject}").provenance,
     log:
-        f"{LOGS}/brainscuba_project_sub-{{subject}}.log",
+        L.log("brainscuba_project_sub-{subject}"),
     benchmark:
-        f"{BENCH}/brainscuba_project_sub-{{subject}}.tsv"
+        L.benchmark("brainscuba_project_sub-{subject}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -54,19 +57,10 @@ rule brainscuba_project:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings={
-            k: BS[k]
-            for k in (
-                "temperature",
-                "repeats",
-                "sample_size",
-                "chunk_rows",
-                "bank_dataset",
-            )
-        },
-        device=CFG["device"],
-        seed=SEED,
-        code=source_digest("cortexplorer.brainscuba.projection"),
+        settings=ProjectionSettings.from_config(CFG),
+        code=source_digest(
+            "cortexplorer.brainscuba.projection", "cortexplorer.brainscuba.stage"
+        ),
     script:
         "../scripts/brainscuba_project.py"
 
@@ -76,12 +70,12 @@ rule brainscuba_captions:
     input:
         unpack(brainscuba_caption_inputs),
     output:
-        captions=f"{RESULTS}/brainscuba/sub-{{subject}}/captions.tsv",
-        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/captions.provenance.json",
+        captions=L.brainscuba_captions("{subject}").captions,
+        provenance=L.brainscuba_captions("{subject}").provenance,
     log:
-        f"{LOGS}/brainscuba_captions_sub-{{subject}}.log",
+        L.log("brainscuba_captions_sub-{subject}"),
     benchmark:
-        f"{BENCH}/brainscuba_captions_sub-{{subject}}.tsv"
+        L.benchmark("brainscuba_captions_sub-{subject}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -90,11 +84,7 @@ rule brainscuba_captions:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        captioner=BS["captioner"],
-        regions=BS["regions"],
-        settings={k: BS[k] for k in ("beam_size", "max_length", "batch_size")},
-        device=CFG["device"],
-        seed=SEED,
+        settings=CaptionSettings.from_config(CFG),
         code=source_digest(
             "cortexplorer.brainscuba.captioner", "cortexplorer.brainscuba.stage"
         ),
@@ -106,29 +96,29 @@ rule brainscuba_semantics:
     """Nouns and categories of the captions: per-region shares, top nouns, examples, a surface map."""
     input:
         unpack(brainscuba_region_inputs),
-        captions=f"{RESULTS}/brainscuba/sub-{{subject}}/captions.tsv",
+        captions=L.brainscuba_captions("{subject}").captions,
     output:
         regions=report(
-            f"{RESULTS}/brainscuba/sub-{{subject}}/semantics/regions.tsv",
+            L.brainscuba_semantics("{subject}").regions,
             caption="../report/brainscuba.rst",
             category="BrainSCUBA",
             subcategory="sub-{subject}",
             labels={"table": "caption categories per region"},
         ),
-        nouns=f"{RESULTS}/brainscuba/sub-{{subject}}/semantics/nouns.tsv",
-        examples=f"{RESULTS}/brainscuba/sub-{{subject}}/semantics/examples.tsv",
-        map=report(
-            f"{RESULTS}/brainscuba/sub-{{subject}}/semantics/category_map.png",
+        nouns=L.brainscuba_semantics("{subject}").nouns,
+        examples=L.brainscuba_semantics("{subject}").examples,
+        category_map=report(
+            L.brainscuba_semantics("{subject}").category_map,
             caption="../report/brainscuba.rst",
             category="BrainSCUBA",
             subcategory="sub-{subject}",
             labels={"figure": "caption categories on fsaverage5"},
         ),
-        provenance=f"{RESULTS}/brainscuba/sub-{{subject}}/semantics/provenance.json",
+        provenance=L.brainscuba_semantics("{subject}").provenance,
     log:
-        f"{LOGS}/brainscuba_semantics_sub-{{subject}}.log",
+        L.log("brainscuba_semantics_sub-{subject}"),
     benchmark:
-        f"{BENCH}/brainscuba_semantics_sub-{{subject}}.tsv"
+        L.benchmark("brainscuba_semantics_sub-{subject}")
     conda:
         DATA_ENV
     threads: 1
@@ -136,12 +126,10 @@ rule brainscuba_semantics:
         mem_mb=4000,
         runtime=30,
     params:
-        regions=BS["regions"],
-        lexicon=BS["lexicon"],
-        top_k=BS["top_nouns"],
-        on_template=MODE != "nsd",
-        seed=SEED,
-        code=source_digest("cortexplorer.brainscuba.semantics"),
+        settings=SemanticsSettings.from_config(CFG),
+        code=source_digest(
+            "cortexplorer.brainscuba.semantics", "cortexplorer.brainscuba.stage"
+        ),
     script:
         "../scripts/brainscuba_semantics.py"
 
@@ -151,27 +139,27 @@ rule brainscuba_images:
     input:
         unpack(brainscuba_image_inputs),
     output:
-        images=directory(f"{RESULTS}/brainscuba/sub-{{subject}}/images"),
+        images=directory(L.brainscuba_images("{subject}").images),
         summary=report(
-            f"{RESULTS}/evaluation/sub-{{subject}}/brainscuba/summary.tsv",
+            L.brainscuba_images("{subject}").summary,
             caption="../report/brainscuba_images.rst",
             category="BrainSCUBA",
             subcategory="sub-{subject}",
             labels={"table": "caption-driven images"},
         ),
-        table=f"{RESULTS}/evaluation/sub-{{subject}}/brainscuba/images.tsv",
+        table=L.brainscuba_images("{subject}").table,
         grid=report(
-            f"{RESULTS}/evaluation/sub-{{subject}}/brainscuba/grid.png",
+            L.brainscuba_images("{subject}").grid,
             caption="../report/brainscuba_images.rst",
             category="BrainSCUBA",
             subcategory="sub-{subject}",
             labels={"figure": "caption-driven images"},
         ),
-        provenance=f"{RESULTS}/evaluation/sub-{{subject}}/brainscuba/provenance.json",
+        provenance=L.brainscuba_images("{subject}").provenance,
     log:
-        f"{LOGS}/brainscuba_images_sub-{{subject}}.log",
+        L.log("brainscuba_images_sub-{subject}"),
     benchmark:
-        f"{BENCH}/brainscuba_images_sub-{{subject}}.tsv"
+        L.benchmark("brainscuba_images_sub-{subject}")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -180,22 +168,12 @@ rule brainscuba_images:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        regions=BS["regions"],
-        backbone=BS["backbone"],
-        spec=BACKBONES[BS["backbone"]],
-        diffusion=CFG["braindive"]["diffusion"],
-        classifier=CFG["braindive"]["classifier"],
-        settings={
-            **BS["images"],
-            "first_seed": CFG["braindive"]["first_seed"],
-            "batch_size": CFG["braindive"]["batch_size"],
-        },
-        device=CFG["device"],
-        seed=SEED,
+        settings=CaptionImageSettings.from_config(CFG),
         code=source_digest(
             "cortexplorer.brainscuba.stage",
-            "cortexplorer.braindive.guidance",
+            "cortexplorer.braindive",
             "cortexplorer.models.diffusion",
+            "cortexplorer.models.identity",
         ),
     script:
         "../scripts/brainscuba_images.py"

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -30,17 +31,19 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from cortexplorer.braindive.stage import region_mask, region_voxels
+from cortexplorer.braindive.judge import DemoJudge, UnguidedBaseline, category_share, true_effect
+from cortexplorer.braindive.settings import EvaluationSettings
+from cortexplorer.braindive.stage import region_mask, region_voxels, write_image
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.encoder.model import VoxelEncoder
 from cortexplorer.encoder.stage import align_features
-from cortexplorer.features import read_features
-from cortexplorer.io.atomic import atomic_path
-from cortexplorer.io.images import read_image_set
+from cortexplorer.features import Features, read_features
+from cortexplorer.io.figures import write_figure
+from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import read_tsv, write_tsv
-from cortexplorer.io.truth import match_voxels, truth_voxel_ijk
+from cortexplorer.io.truth import DemoTruth, match_voxels
 from cortexplorer.models import BackboneSpec, create_clip, load_backbone, open_clip_module
-from cortexplorer.preprocess.contract import read_betas
+from cortexplorer.preprocess.contract import Betas, read_betas
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.report.figures import labelled_rows
 
@@ -115,118 +118,164 @@ def make_classifier(spec: dict | None, *, oracle: str | None, categories: Sequen
     return ZeroShotLabels(model, tokenizer, pre, categories, name=f"{bspec.arch} ({bspec.pretrained}) zero-shot")
 
 
-def evaluate_braindive(*, regions: Sequence[str], region_dirs: Sequence[str], unguided_dir: str, encoder_path: str,
-                       rois_dir: str, backbone: str, backbone_spec: dict, features_h5: str, betas_h5: str,
-                       stimuli_h5: str, stimuli_tsv: str, out_summary: str, out_images: str, out_figure: str,
-                       out_grids: str, out_provenance: str, demo_clip: str | None = None, oracle: str | None = None,
-                       truth_dir: str | None = None, classifier: dict | None = None, device: str = "auto",
-                       seed: int = 0) -> pd.DataFrame:
-    """Score every region's kept images against unguided samples and the top natural stimuli; write the tables
-    and figures."""
-    device = resolve_device(device)
-    encoder = VoxelEncoder.load(encoder_path)
-    net = load_backbone(BackboneSpec.from_config(backbone, backbone_spec), demo_weights=demo_clip, device=device)
-    feats = read_features(features_h5)
-    betas = read_betas(betas_h5)
-    stim = read_image_set(stimuli_h5, stimuli_tsv)
-    unguided_table = read_tsv(Path(unguided_dir) / "seeds.tsv", required=["seed", "file"])
-    unguided = read_png_folder(Path(unguided_dir) / "images", unguided_table)
-    categories = []
-    masks = {}
-    for region in regions:
-        mask, category, path = region_mask(region, rois_dir, truth_dir)
+@dataclass
+class EvaluationData:
+    """Everything the evaluation reads: the encoder and its backbone, the natural stimuli with their betas, each
+    region's mask, the classifier, the demo's judge and the unguided samples (judged once)."""
+
+    encoder: VoxelEncoder
+    net: torch.nn.Module
+    feats: Features
+    betas: Betas
+    stim: ImageSet
+    masks: dict[str, tuple]  # region -> (mask, path)
+    categories: list[str]  # preferred category of each region among SEMANTIC_CATEGORIES, else ""
+    label: Callable[[np.ndarray], np.ndarray]
+    truth: DemoJudge | None
+    unguided: UnguidedBaseline
+
+
+def load_evaluation(inputs: dict, settings: EvaluationSettings) -> EvaluationData:
+    device = resolve_device(settings.device)
+    encoder = VoxelEncoder.load(inputs["encoder"])
+    net = load_backbone(BackboneSpec.from_config(settings.backbone, settings.backbone_spec),
+                        demo_weights=inputs.get("demo_clip"), device=device)
+    feats = read_features(inputs["features"])
+    betas = read_betas(inputs["betas"])
+    stim = read_image_set(inputs["images"], inputs["stimuli"])
+    unguided = read_png_folder(inputs["unguided_images"], read_tsv(inputs["unguided"], required=["seed", "file"]))
+    truth_folder = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
+    masks, categories = {}, []
+    for region in settings.regions:
+        mask, category, path = region_mask(region, inputs["rois"], truth_folder)
         masks[region] = (mask, path)
         categories.append(category if category in SEMANTIC_CATEGORIES else "")
-    label = make_classifier(classifier, oracle=oracle, categories=SEMANTIC_CATEGORIES, device=device)
-    truth = oracle_model = None
-    if truth_dir is not None:
-        from cortexplorer.oracle import load_oracle
-        from cortexplorer.simulate.response import TrueResponseModel
+    label = make_classifier(settings.classifier, oracle=inputs.get("oracle"), categories=SEMANTIC_CATEGORIES,
+                            device=device)
+    truth = DemoJudge(truth_folder, inputs["oracle"], encoder.voxel_ijk.numpy()) if truth_folder else None
+    return EvaluationData(encoder, net, feats, betas, stim, masks, categories, label, truth,
+                          UnguidedBaseline.judge(unguided, label, truth))
 
-        truth = TrueResponseModel.load(Path(truth_dir) / "model.h5")
-        oracle_model = load_oracle(oracle)
-        truth_cols = match_voxels(truth_voxel_ijk(truth_dir), encoder.voxel_ijk.numpy())
-        truth_unguided = truth.predict(unguided, oracle_model)
-    unguided_labels = label(unguided)
-    with torch.no_grad():  # every voxel's predicted response to the unguided images (the backbone runs once)
-        predicted_unguided = encoder(torch.from_numpy(net.embed(unguided, progress=False))).numpy()
-    # natural stimuli: measured (averaged betas) and predicted responses, on the betas' stimuli
-    beta_cols = match_voxels(encoder.voxel_ijk.numpy(), betas.voxel_ijk)  # encoder voxel of each beta column
-    stim_pos = {s: i for i, s in enumerate(stim.table["stim_id"].astype(str))}
-    beta_stim = betas.stim_id.astype(str)
-    rows = align_features(feats.stim_id, beta_stim, features_h5, betas_h5)
-    predicted_nat = encoder(torch.from_numpy(feats.features[rows])).numpy()
-    stim_images = stim.images[[stim_pos[s] for s in beta_stim]]
-    stim_labels = label(stim_images)
-    truth_nat = truth.predict(stim_images, oracle_model) if truth is not None else None
-    summary, per_image, grid_rows = [], [], []
-    for region, category, d in zip(regions, categories, region_dirs, strict=True):
-        mask, path = masks[region]
-        vox = region_voxels(encoder, mask, region=region, mask_path=path, encoder_path=encoder_path)
-        scores = read_tsv(Path(d) / "scores.tsv", required=["seed", "file", "predicted", "rank", "kept"])
-        kept_table = scores[scores["kept"].astype(bool)].sort_values("rank")
-        kept = read_png_folder(Path(d) / "images", kept_table)
-        k = len(kept)
-        pred_unguided = predicted_unguided[:, vox].mean(1)
-        measured = betas.betas[:, np.flatnonzero(np.isin(beta_cols, vox))].mean(1)
-        pred_nat = predicted_nat[:, vox].mean(1)
-        top_measured = np.argsort(-measured, kind="stable")[:k]
-        top_predicted = np.argsort(-pred_nat, kind="stable")[:k]
-        kept_labels = label(kept)
-        sets = {"kept": (kept_table["predicted"].to_numpy(float), kept_labels),
-                "unguided": (pred_unguided, unguided_labels),
-                "top_measured": (pred_nat[top_measured], stim_labels[top_measured]),
-                "top_predicted": (pred_nat[top_predicted], stim_labels[top_predicted])}
-        row = {"region": region, "category": category or "n/a", "n_voxels": len(vox), "n_kept": k,
-               "n_unguided": len(unguided)}
-        true_sets = {}
-        if truth is not None:
-            cols = truth_cols[vox]
-            cols = cols[cols >= 0]
-            true_sets = {"kept": truth.predict(kept, oracle_model)[:, cols].mean(1),
-                         "unguided": truth_unguided[:, cols].mean(1),
-                         "top_measured": truth_nat[top_measured][:, cols].mean(1),
-                         "top_predicted": truth_nat[top_predicted][:, cols].mean(1)}
-        for name, (pred, labels) in sets.items():
-            row[f"predicted_{name}"] = float(np.mean(pred))
-            if category:
-                row[f"share_{name}"] = float(np.mean(labels == category))
-            if name in true_sets:
-                row[f"true_{name}"] = float(np.mean(true_sets[name]))
-        row["predicted_unguided_sd"] = float(np.std(sets["unguided"][0], ddof=1)) if len(unguided) > 1 else np.nan
-        if truth is not None:
-            sd = float(np.std(true_sets["unguided"], ddof=1))
-            row["true_unguided_sd"] = sd
-            row["true_effect_sd"] = (row["true_kept"] - row["true_unguided"]) / sd if sd > 0 else np.nan
+
+@dataclass
+class NaturalStimuli:
+    """The betas' stimuli (in the betas' order) with every encoder voxel's predicted response, the classifier's
+    labels and, in the demo, the true responses."""
+
+    ids: np.ndarray
+    images: np.ndarray
+    predicted: np.ndarray  # stimuli × encoder voxels
+    labels: np.ndarray
+    true: np.ndarray | None
+    beta_cols: np.ndarray  # encoder voxel of each beta column
+
+
+def natural_stimuli(data: EvaluationData, features_h5: str, betas_h5: str) -> NaturalStimuli:
+    """Measured (averaged betas) and predicted responses, on the betas' stimuli."""
+    beta_cols = match_voxels(data.encoder.voxel_ijk.numpy(), data.betas.voxel_ijk)
+    stim_pos = {s: i for i, s in enumerate(data.stim.table["stim_id"].astype(str))}
+    beta_stim = data.betas.stim_id.astype(str)
+    rows = align_features(data.feats.stim_id, beta_stim, features_h5, betas_h5)
+    predicted = data.encoder(torch.from_numpy(data.feats.features[rows])).numpy()
+    images = data.stim.images[[stim_pos[s] for s in beta_stim]]
+    labels = data.label(images)
+    true = data.truth.responses(images) if data.truth is not None else None
+    return NaturalStimuli(beta_stim, images, predicted, labels, true, beta_cols)
+
+
+@dataclass
+class RegionEvaluation:
+    row: dict  # the region's summary row
+    images: list[dict]  # one row per image of the kept and top natural sets
+    grid: list[tuple[str, np.ndarray]]  # labelled rows of the grid figure
+
+
+def evaluate_region(region: str, category: str, kept_table: pd.DataFrame, kept: np.ndarray, data: EvaluationData,
+                    natural: NaturalStimuli, predicted_unguided: np.ndarray, encoder_path: str) -> RegionEvaluation:
+    """The region's four image sets (kept, unguided, top natural by measured and by predicted response), judged."""
+    mask, path = data.masks[region]
+    vox = region_voxels(data.encoder, mask, region=region, mask_path=path, encoder_path=encoder_path)
+    k = len(kept)
+    measured = data.betas.betas[:, np.flatnonzero(np.isin(natural.beta_cols, vox))].mean(1)
+    pred_nat = natural.predicted[:, vox].mean(1)
+    top_measured = np.argsort(-measured, kind="stable")[:k]
+    top_predicted = np.argsort(-pred_nat, kind="stable")[:k]
+    kept_labels = data.label(kept)
+    base = data.unguided
+    sets = {"kept": (kept_table["predicted"].to_numpy(float), kept_labels),
+            "unguided": (predicted_unguided[:, vox].mean(1), base.labels),
+            "top_measured": (pred_nat[top_measured], natural.labels[top_measured]),
+            "top_predicted": (pred_nat[top_predicted], natural.labels[top_predicted])}
+    true_sets, true_nat = {}, None
+    if data.truth is not None:
+        true_nat = data.truth.region_activation(natural.true, vox)
+        true_sets = {"kept": data.truth.region_activation(data.truth.responses(kept), vox),
+                     "unguided": data.truth.region_activation(base.true, vox),
+                     "top_measured": true_nat[top_measured], "top_predicted": true_nat[top_predicted]}
+    row = _summary_row(region, category, len(vox), k, sets, true_sets)
+    images = [{"region": region, "set": "kept", "id": f"seed-{int(seed_):05d}", "predicted": pred,
+               "label": kept_labels[i], "true": float(true_sets["kept"][i]) if true_sets else np.nan}
+              for i, (seed_, pred) in enumerate(zip(kept_table["seed"], kept_table["predicted"], strict=True))]
+    for name, idx in (("top_measured", top_measured), ("top_predicted", top_predicted)):
+        images += [{"region": region, "set": name, "id": natural.ids[j], "predicted": float(pred_nat[j]),
+                    "measured": float(measured[j]), "label": natural.labels[j],
+                    "true": float(true_nat[j]) if true_nat is not None else np.nan} for j in idx]
+    log.info("region %s: predicted kept %.3f vs unguided %.3f; %s", region, row["predicted_kept"],
+             row["predicted_unguided"], ", ".join(f"{k_} {v:.3f}" for k_, v in row.items()
+                                                   if k_.startswith(("share_kept", "true_effect"))))
+    return RegionEvaluation(row, images, [(f"{region} guided", kept),
+                                          (f"{region} top natural", natural.images[top_measured])])
+
+
+def _summary_row(region: str, category: str, n_voxels: int, k: int, sets: dict, true_sets: dict) -> dict:
+    """Mean predicted (and true) activation and category share of each set; the true effect over unguided."""
+    n_unguided = len(sets["unguided"][0])
+    row = {"region": region, "category": category or "n/a", "n_voxels": n_voxels, "n_kept": k,
+           "n_unguided": n_unguided}
+    for name, (pred, labels) in sets.items():
+        row[f"predicted_{name}"] = float(np.mean(pred))
         if category:
-            row["share_ratio"] = row["share_kept"] / row["share_unguided"] if row["share_unguided"] > 0 else np.inf
-        summary.append(row)
-        for i, (seed_, pred) in enumerate(zip(kept_table["seed"], kept_table["predicted"], strict=True)):
-            per_image.append({"region": region, "set": "kept", "id": f"seed-{int(seed_):05d}", "predicted": pred,
-                              "label": kept_labels[i],
-                              "true": float(true_sets["kept"][i]) if true_sets else np.nan})
-        for name, idx in (("top_measured", top_measured), ("top_predicted", top_predicted)):
-            for j in idx:
-                per_image.append({"region": region, "set": name, "id": beta_stim[j], "predicted": float(pred_nat[j]),
-                                  "measured": float(measured[j]), "label": stim_labels[j],
-                                  "true": float(truth_nat[j, truth_cols[vox][truth_cols[vox] >= 0]].mean())
-                                  if truth is not None else np.nan})
-        grid_rows.append((f"{region} guided", kept))
-        grid_rows.append((f"{region} top natural", stim_images[top_measured]))
-        log.info("region %s: predicted kept %.3f vs unguided %.3f; %s", region, row["predicted_kept"],
-                 row["predicted_unguided"], ", ".join(f"{k_} {v:.3f}" for k_, v in row.items()
-                                                       if k_.startswith(("share_kept", "true_effect"))))
-    table = pd.DataFrame(summary)
-    write_tsv(table, out_summary)
-    write_tsv(pd.DataFrame(per_image), out_images)
+            row[f"share_{name}"] = category_share(labels, category)
+        if name in true_sets:
+            row[f"true_{name}"] = float(np.mean(true_sets[name]))
+    row["predicted_unguided_sd"] = float(np.std(sets["unguided"][0], ddof=1)) if n_unguided > 1 else np.nan
+    if true_sets:
+        row.update(true_effect(row["true_kept"], true_sets["unguided"]))
+    if category:
+        row["share_ratio"] = row["share_kept"] / row["share_unguided"] if row["share_unguided"] > 0 else np.inf
+    return row
+
+
+def read_kept(scores_tsv: str, images_dir: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """A region's kept images (by rank) and their rows of ``scores.tsv``."""
+    scores = read_tsv(scores_tsv, required=["seed", "file", "predicted", "rank", "kept"])
+    kept_table = scores[scores["kept"].astype(bool)].sort_values("rank")
+    return kept_table, read_png_folder(images_dir, kept_table)
+
+
+def evaluate_braindive(*, inputs: dict, outputs: dict, settings: EvaluationSettings) -> pd.DataFrame:
+    """Score every region's kept images against unguided samples and the top natural stimuli; write the tables
+    and figures."""
+    data = load_evaluation(inputs, settings)
+    unguided = data.unguided.images
+    with torch.no_grad():  # every voxel's predicted response to the unguided images (the backbone runs once)
+        predicted_unguided = data.encoder(torch.from_numpy(data.net.embed(unguided, progress=False))).numpy()
+    natural = natural_stimuli(data, inputs["features"], inputs["betas"])
+    results = [evaluate_region(region, category, *read_kept(scores, images), data, natural, predicted_unguided,
+                               inputs["encoder"])
+               for region, category, scores, images in zip(settings.regions, data.categories, inputs["scores"],
+                                                           inputs["region_images"], strict=True)]
+    table = pd.DataFrame([r.row for r in results])
+    write_tsv(table, outputs["summary"])
+    write_tsv(pd.DataFrame([im for r in results for im in r.images]), outputs["images"])
+    grid_rows = [g for r in results for g in r.grid]
     grid_rows.insert(0, ("unguided", unguided[: max(len(r[1]) for r in grid_rows)]))
-    with atomic_path(out_grids) as tmp:
-        labelled_rows(grid_rows).save(tmp, format="png")
-    with atomic_path(out_figure) as tmp:
-        activation_figure(table).savefig(tmp, dpi=110, format="png")
-    write_sidecar(out_provenance, stage="braindive_evaluate",
-                  settings=dict(regions=list(regions), classifier=classifier or "oracle", backbone=backbone),
-                  seed=seed, classifier=label.name, n_unguided=len(unguided))
+    write_image(labelled_rows(grid_rows), outputs["grids"])
+    write_figure(activation_figure(table), outputs["figure"], dpi=110)
+    write_sidecar(outputs["provenance"], stage="braindive_evaluate",
+                  settings=dict(regions=list(settings.regions), classifier=settings.classifier or "oracle",
+                                backbone=settings.backbone),
+                  seed=settings.seed, classifier=data.label.name, n_unguided=len(unguided))
     return table
 
 

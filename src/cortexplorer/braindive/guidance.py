@@ -177,7 +177,7 @@ def initial_noise(model: DiffusionModel, seeds: Sequence[int], scheduler) -> tor
     return x * scheduler.init_noise_sigma
 
 
-def sample(model: DiffusionModel, score_fn: ScoreFn | None, *, seeds: Sequence[int], steps: int = 50,
+def sample(model: DiffusionModel, score_fn: ScoreFn | None, *, seeds: Sequence[int], steps: int,
            scale: float = 0.0, progress: bool = True, label: str = "") -> SampleResult:
     """Sample one image per seed (one batch), guided by ``score_fn`` with guidance scale ``scale``."""
     if scale != 0 and score_fn is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from pathlib import Path
+from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
@@ -22,13 +22,15 @@ import torch
 from PIL import Image
 
 from cortexplorer.braindive.guidance import AugmentedScore, RegionScore, SampleResult, sample
+from cortexplorer.braindive.settings import BrainDiVESettings, SamplingSettings
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.encoder.model import VoxelEncoder
-from cortexplorer.features.extract import identity_differences
 from cortexplorer.io.atomic import atomic_dir, atomic_path
-from cortexplorer.io.tables import read_tsv, write_tsv
+from cortexplorer.io.tables import write_tsv
+from cortexplorer.io.truth import DemoTruth
 from cortexplorer.models import BackboneSpec, load_backbone
 from cortexplorer.models.diffusion import DiffusionModel, load_diffusion
+from cortexplorer.models.identity import check_same_backbone
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.report.figures import image_grid
 from cortexplorer.rois.contract import read_roi_set
@@ -36,7 +38,7 @@ from cortexplorer.rois.contract import read_roi_set
 log = logging.getLogger(__name__)
 
 
-def region_mask(region: str, rois_dir: str | os.PathLike, truth_dir: str | os.PathLike | None = None
+def region_mask(region: str, rois_dir: str | os.PathLike, truth: DemoTruth | None = None
                 ) -> tuple[nib.Nifti1Image, str, str]:
     """``(mask, preferred category, source)`` of a region: a mask of the rois stage, else (demo) a planted region."""
     table, images = read_roi_set(rois_dir)
@@ -44,15 +46,15 @@ def region_mask(region: str, rois_dir: str | os.PathLike, truth_dir: str | os.Pa
         category = table.set_index("roi").loc[region, "category"]
         return images[region], _category(category), f"{rois_dir}/{region}.nii.gz"
     names = list(table["roi"])
-    if truth_dir is not None:
-        planted = read_tsv(Path(truth_dir) / "regions.tsv", required=["roi", "category"])
-        path = Path(truth_dir) / "regions" / f"{region}.nii.gz"
+    if truth is not None:
+        planted = truth.planted_table()
+        path = truth.planted_mask_path(region)
         if region in set(planted["roi"]) and path.is_file():
             category = planted.set_index("roi").loc[region, "category"]
             return nib.load(path), _category(category), str(path)
         names += list(planted["roi"])
     raise ValueError(f"Region {region!r} (braindive.regions) is not a region of '{rois_dir}'"
-                     f"{' or of the planted regions' if truth_dir else ''}; available: {names}.")
+                     f"{' or of the planted regions' if truth else ''}; available: {names}.")
 
 
 def _category(value) -> str:
@@ -96,8 +98,11 @@ def sample_in_batches(model: DiffusionModel, score_fn, *, seeds: list[int], batc
                         [f for p in parts for f in p.failed])
 
 
+SCORE_BATCH = 64  # images per forward pass when scoring finished images
+
+
 @torch.no_grad()
-def score_images(score_fn, images: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+def score_images(score_fn, images: torch.Tensor, batch_size: int = SCORE_BATCH) -> np.ndarray:
     device = next(score_fn.parameters()).device
     out = [score_fn(images[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
@@ -113,54 +118,92 @@ def write_pngs(images: np.ndarray, seeds: list[int], ok: np.ndarray, folder: str
     return names
 
 
-def _setup(diffusion_spec: dict, demo_diffusion: str | None, device: str) -> tuple[DiffusionModel, str]:
-    device = resolve_device(device)
-    return load_diffusion(diffusion_spec, demo_weights=demo_diffusion, device=device), device
+@dataclass
+class RegionSetup:
+    """What guides one region: the diffusion model, the region's voxels and the score on them."""
+
+    model: DiffusionModel
+    net: torch.nn.Module
+    score: RegionScore
+    voxels: np.ndarray
+    category: str
+    mask_path: str
+    device: str
 
 
-def generate_region(*, region: str, encoder_path: str, rois_dir: str, out_images: str, out_scores: str, out_grid: str,
-                    out_provenance: str, diffusion_spec: dict, backbone: str, backbone_spec: dict,
-                    demo_diffusion: str | None = None, demo_clip: str | None = None, truth_dir: str | None = None,
-                    n_seeds: int = 500, first_seed: int = 0, batch_size: int = 8, steps: int = 50,
-                    guidance_scale: float = 130.0, keep_fraction: float = 0.2, augmentations: int = 0,
-                    device: str = "auto", seed: int = 0) -> pd.DataFrame:
-    """Guided images for one region: PNGs of every finished seed, ``scores.tsv`` (seed, file, predicted, rank,
-    kept, status) and a grid of the kept images."""
-    model, device = _setup(diffusion_spec, demo_diffusion, device)
-    encoder = VoxelEncoder.load(encoder_path)
-    mask, category, mask_path = region_mask(region, rois_dir, truth_dir)
-    voxels = region_voxels(encoder, mask, region=region, mask_path=mask_path, encoder_path=encoder_path)
-    spec = BackboneSpec.from_config(backbone, backbone_spec)
-    net = load_backbone(spec, demo_weights=demo_clip, device=device)
-    _check_same_backbone(net.identity, encoder.identity, encoder_path)
-    score_fn = RegionScore(net, encoder.to(device), voxels).to(device).eval()
-    seeds = list(range(first_seed, first_seed + n_seeds))
-    log.info("region %s (%s, %d voxels): %d seeds, %d steps, guidance scale %g, %s diffusion on %s", region,
-             category or "no category", len(voxels), n_seeds, steps, guidance_scale, model.kind, device)
-    guide = AugmentedScore(score_fn, augmentations, seed=seed) if augmentations else score_fn
-    result = sample_in_batches(model, guide, seeds=seeds, batch_size=batch_size, steps=steps, scale=guidance_scale,
-                               label=f"braindive {region}")
-    ok = check_finished(result, region, guidance_scale)
+def load_region(inputs: dict, settings: BrainDiVESettings) -> RegionSetup:
+    """Load the diffusion model, the encoder, the region's mask and the guiding backbone (checked to be the
+    encoder's)."""
+    device = resolve_device(settings.sampling.device)
+    model = load_diffusion(settings.sampling.diffusion, demo_weights=inputs.get("diffusion"), device=device)
+    encoder = VoxelEncoder.load(inputs["encoder"])
+    truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
+    mask, category, mask_path = region_mask(settings.region, inputs["rois"], truth)
+    voxels = region_voxels(encoder, mask, region=settings.region, mask_path=mask_path, encoder_path=inputs["encoder"])
+    spec = BackboneSpec.from_config(settings.backbone, settings.backbone_spec)
+    net = load_backbone(spec, demo_weights=inputs.get("demo_clip"), device=device)
+    check_same_backbone(net.identity, encoder.identity, encoder_path=inputs["encoder"],
+                        config_key="braindive.backbone")
+    score = RegionScore(net, encoder.to(device), voxels).to(device).eval()
+    return RegionSetup(model, net, score, voxels, category, mask_path, device)
+
+
+@dataclass
+class GuidedImages:
+    """A region's guided samples: ``table`` (seed, predicted, rank, kept, status) and the images' pixels."""
+
+    table: pd.DataFrame
+    pixels: np.ndarray
+    ok: np.ndarray
+
+
+def guided_images(setup: RegionSetup, settings: BrainDiVESettings) -> GuidedImages:
+    """Sample every seed with guidance, score each finished image once more and keep the top fraction."""
+    s = settings.sampling
+    seeds = s.seeds
+    log.info("region %s (%s, %d voxels): %d seeds, %d steps, guidance scale %g, %s diffusion on %s", settings.region,
+             setup.category or "no category", len(setup.voxels), s.n_seeds, s.steps, settings.guidance_scale,
+             setup.model.kind, setup.device)
+    score_fn = setup.score
+    guide = AugmentedScore(score_fn, settings.augmentations, seed=s.seed) if settings.augmentations else score_fn
+    result = sample_in_batches(setup.model, guide, seeds=seeds, batch_size=s.batch_size, steps=s.steps,
+                               scale=settings.guidance_scale, label=f"braindive {settings.region}")
+    ok = check_finished(result, settings.region, settings.guidance_scale)
     predicted = np.full(len(seeds), np.nan, dtype=np.float32)
     predicted[ok] = score_images(score_fn, result.images[torch.as_tensor(ok)])
-    table = rank_and_keep(seeds, predicted, ok, keep_fraction)
+    table = rank_and_keep(seeds, predicted, ok, settings.keep_fraction)
     table["status"] = [f or "ok" for f in result.failed]
-    pixels = result.uint8()
-    table.insert(1, "file", write_pngs(pixels, seeds, ok, out_images))
-    write_tsv(table, out_scores)
+    return GuidedImages(table, result.uint8(), ok)
+
+
+def generate_region(*, inputs: dict, outputs: dict, settings: BrainDiVESettings) -> pd.DataFrame:
+    """Guided images for one region: PNGs of every finished seed, ``scores.tsv`` (seed, file, predicted, rank,
+    kept, status) and a grid of the kept images."""
+    setup = load_region(inputs, settings)
+    result = guided_images(setup, settings)
+    table, pixels = result.table, result.pixels
+    table.insert(1, "file", write_pngs(pixels, settings.sampling.seeds, result.ok, outputs["images"]))
+    write_tsv(table, outputs["scores"])
     kept = table[table["kept"]].sort_values("rank")
-    with atomic_path(out_grid) as tmp:
-        image_grid(pixels[kept.index.to_numpy()], columns=min(10, max(1, len(kept))), scale=3,
-                   labels=[f"{v:.2f}" for v in kept["predicted"]]).save(tmp, format="png")
-    write_sidecar(out_provenance, stage="braindive",
-                  settings=dict(region=region, n_seeds=n_seeds, first_seed=first_seed, steps=steps,
-                                guidance_scale=guidance_scale, keep_fraction=keep_fraction, batch_size=batch_size,
-                                augmentations=augmentations,
-                                diffusion=diffusion_spec, backbone=backbone),
-                  seed=seed, region_category=category, region_mask=mask_path, n_voxels=len(voxels),
-                  diffusion_identity=model.identity, backbone_identity=net.identity,
-                  n_failed=int((~ok).sum()), n_kept=int(table["kept"].sum()))
+    write_image(image_grid(pixels[kept.index.to_numpy()], columns=min(10, max(1, len(kept))), scale=3,
+                           labels=[f"{v:.2f}" for v in kept["predicted"]]), outputs["grid"])
+    s = settings.sampling
+    write_sidecar(outputs["provenance"], stage="braindive",
+                  settings=dict(region=settings.region, n_seeds=s.n_seeds, first_seed=s.first_seed, steps=s.steps,
+                                guidance_scale=settings.guidance_scale, keep_fraction=settings.keep_fraction,
+                                batch_size=s.batch_size, augmentations=settings.augmentations,
+                                diffusion=dict(s.diffusion), backbone=settings.backbone),
+                  seed=s.seed, region_category=setup.category, region_mask=setup.mask_path,
+                  n_voxels=len(setup.voxels), diffusion_identity=setup.model.identity,
+                  backbone_identity=setup.net.identity, n_failed=int((~result.ok).sum()),
+                  n_kept=int(table["kept"].sum()))
     return table
+
+
+def write_image(image: Image.Image, path: str) -> None:
+    """A PIL image (a grid) saved as PNG under a temporary name, renamed when complete."""
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="png")
 
 
 def check_finished(result: SampleResult, region: str, guidance_scale: float) -> np.ndarray:
@@ -175,14 +218,6 @@ def check_finished(result: SampleResult, region: str, guidance_scale: float) -> 
     return ok
 
 
-def _check_same_backbone(loaded: dict, fitted: dict, encoder_path: str) -> None:
-    diff = identity_differences(loaded, fitted)
-    if diff:
-        raise ValueError(f"The encoder '{encoder_path}' reads features of another backbone than braindive.backbone "
-                         f"({diff}: loaded vs fitted); set braindive.backbone to the backbone the encoder was "
-                         "fitted on.")
-
-
 def rank_and_keep(seeds: list[int], predicted: np.ndarray, ok: np.ndarray, keep_fraction: float) -> pd.DataFrame:
     """Rank finished images by predicted activation (1 = highest) and keep the top ``keep_fraction`` (at least one)."""
     order = np.argsort(-np.where(ok, predicted, -np.inf), kind="stable")
@@ -193,23 +228,22 @@ def rank_and_keep(seeds: list[int], predicted: np.ndarray, ok: np.ndarray, keep_
                          "kept": ok & (rank <= n_keep)})
 
 
-def generate_unguided(*, out_images: str, out_table: str, out_grid: str, out_provenance: str, diffusion_spec: dict,
-                      demo_diffusion: str | None = None, n_seeds: int = 500, first_seed: int = 0, batch_size: int = 8,
-                      steps: int = 50, device: str = "auto", seed: int = 0) -> pd.DataFrame:
+def generate_unguided(*, inputs: dict, outputs: dict, settings: SamplingSettings) -> pd.DataFrame:
     """The same seeds without guidance (the baseline every region is compared with)."""
-    model, device = _setup(diffusion_spec, demo_diffusion, device)
-    seeds = list(range(first_seed, first_seed + n_seeds))
-    result = sample_in_batches(model, None, seeds=seeds, batch_size=batch_size, steps=steps, scale=0.0,
-                               label="braindive unguided")
+    device = resolve_device(settings.device)
+    model = load_diffusion(settings.diffusion, demo_weights=inputs.get("diffusion"), device=device)
+    seeds = settings.seeds
+    result = sample_in_batches(model, None, seeds=seeds, batch_size=settings.batch_size, steps=settings.steps,
+                               scale=0.0, label="braindive unguided")
     ok = result.ok
     pixels = result.uint8()
-    table = pd.DataFrame({"seed": seeds, "file": write_pngs(pixels, seeds, ok, out_images),
+    table = pd.DataFrame({"seed": seeds, "file": write_pngs(pixels, seeds, ok, outputs["images"]),
                           "status": [f or "ok" for f in result.failed]})
-    write_tsv(table, out_table)
+    write_tsv(table, outputs["table"])
     n = min(40, len(seeds))
-    with atomic_path(out_grid) as tmp:
-        image_grid(pixels[:n], columns=10, scale=3).save(tmp, format="png")
-    write_sidecar(out_provenance, stage="braindive_unguided",
-                  settings=dict(n_seeds=n_seeds, first_seed=first_seed, steps=steps, diffusion=diffusion_spec),
-                  seed=seed, diffusion_identity=model.identity)
+    write_image(image_grid(pixels[:n], columns=10, scale=3), outputs["grid"])
+    write_sidecar(outputs["provenance"], stage="braindive_unguided",
+                  settings=dict(n_seeds=settings.n_seeds, first_seed=settings.first_seed, steps=settings.steps,
+                                diffusion=dict(settings.diffusion)),
+                  seed=settings.seed, diffusion_identity=model.identity)
     return table

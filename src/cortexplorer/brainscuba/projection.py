@@ -67,9 +67,8 @@ def _voxel_rows(weights: np.ndarray | torch.Tensor) -> torch.Tensor:
     return w
 
 
-def project_voxels(weights: np.ndarray | torch.Tensor, bank_chunks: Iterable[np.ndarray], *,
-                   temperature: float = BRAINSCUBA_TEMPERATURE, chunk_voxels: int = 1024,
-                   device: str = "cpu") -> ProjectionResult:
+def project_voxels(weights: np.ndarray | torch.Tensor, bank_chunks: Iterable[np.ndarray], *, temperature: float,
+                   chunk_voxels: int = 1024, device: str = "cpu") -> ProjectionResult:
     """Soft convex projection of each voxel's weight row onto a streamed bank of image embeddings.
 
     Parameters
@@ -80,7 +79,8 @@ def project_voxels(weights: np.ndarray | torch.Tensor, bank_chunks: Iterable[np.
         Iterable of n_k × D arrays of raw (not unit-normalised) natural-image embeddings, read
         once; e.g. :func:`iter_bank_chunks`. Any float dtype (fp16 banks are fine).
     temperature
-        τ, the softmax inverse temperature on cosine similarities (BrainSCUBA: 150).
+        τ, the softmax inverse temperature on cosine similarities (BrainSCUBA: 150,
+        :data:`BRAINSCUBA_TEMPERATURE`; config ``brainscuba.temperature``).
     chunk_voxels
         Voxels per block; the working memory is about chunk rows × chunk_voxels × 8 bytes.
     device
@@ -93,49 +93,92 @@ def project_voxels(weights: np.ndarray | torch.Tensor, bank_chunks: Iterable[np.
     device = resolve_device(device)
     w = _voxel_rows(weights).to(device=device, dtype=torch.float64)
     n_voxels, dim = w.shape
+    w_hat, valid, skipped = _unit_voxel_rows(w)
+    state = _RunningSoftmax.empty(w_hat.shape[0], dim, device)
+    n_rows = n_dropped = 0
+    for chunk in bank_chunks:
+        u, u_norm, rows, dropped = _bank_directions(chunk, dim, n_voxels, device)
+        n_rows += rows
+        n_dropped += dropped
+        if u is not None and w_hat.shape[0]:
+            state.add(w_hat, u, u_norm, temperature, chunk_voxels)
+    _check_bank_rows(n_rows, n_dropped)
+    projected, effective = state.finish(valid.cpu().numpy(), n_voxels, dim)
+    return ProjectionResult(projected=projected, n_bank_rows=n_rows, n_dropped_bank_rows=n_dropped,
+                            skipped_voxels=skipped, effective_images=effective, temperature=float(temperature))
 
+
+def _unit_voxel_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Unit weight rows of the usable voxels, which voxels are usable, and the indices of the others."""
     w_norm = torch.linalg.vector_norm(w, dim=1)
     valid = torch.isfinite(w_norm) & (w_norm > 0)
     skipped = np.flatnonzero(~valid.cpu().numpy())
     if len(skipped):
         log.warning("%d of %d voxels have an all-zero or non-finite weight row (first: %s); their projection is NaN.",
-                    len(skipped), n_voxels, skipped[:10].tolist())
-    w_hat = w[valid] / w_norm[valid, None]
-    n_valid = w_hat.shape[0]
+                    len(skipped), w.shape[0], skipped[:10].tolist())
+    return w[valid] / w_norm[valid, None], valid, skipped
 
-    # running log-sum-exp state per voxel, relative to the running max logit `m`:
-    # z = Σ e_j, z2 = Σ e_j², d = Σ e_j u_j, n = Σ e_j n_j with e_j = exp(x_j − m).
-    # float64 throughout: at τ = 150 logits span ±150 and the softmax is sharply peaked.
-    m = torch.full((n_valid,), -torch.inf, dtype=torch.float64, device=device)
-    z = torch.zeros(n_valid, dtype=torch.float64, device=device)
-    z2 = torch.zeros_like(z)
-    n = torch.zeros_like(z)
-    d = torch.zeros((n_valid, dim), dtype=torch.float64, device=device)
 
-    n_rows = n_dropped = 0
-    for chunk in bank_chunks:
-        # a copy per chunk: the source may be a read-only memory map, and fp16/fp32 are widened anyway
-        bank = np.array(chunk, dtype=np.float64)
-        if bank.ndim != 2:
-            raise ValueError(f"Bank chunks must be 2-D (rows × D), got shape {bank.shape}.")
-        if bank.shape[1] != dim:
-            hint = (" The weights look transposed: pass one row per voxel (`encoder.weight.T`)."
-                    if bank.shape[1] == n_voxels else "")
-            raise ValueError(f"Bank embeddings have size D = {bank.shape[1]} but the encoder weights have D = {dim}; "
-                             f"embed the bank with the encoder's backbone.{hint}")
-        n_rows += bank.shape[0]
-        if bank.shape[0] == 0:
-            continue
-        u = torch.from_numpy(bank).to(device)
-        u_norm = torch.linalg.vector_norm(u, dim=1)
-        keep = torch.isfinite(u_norm) & (u_norm > 0)
-        n_dropped += int((~keep).sum())
-        if not keep.all():
-            u, u_norm = u[keep], u_norm[keep]
-        if u.shape[0] == 0 or n_valid == 0:
-            continue
-        u = u / u_norm[:, None]
-        for v0 in range(0, n_valid, chunk_voxels):
+def _bank_directions(chunk: np.ndarray, dim: int, n_voxels: int, device: str
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None, int, int]:
+    """A bank chunk's unit directions and norms (rows of zero or non-finite norm dropped; None when no row is
+    left), with its number of rows and of dropped rows."""
+    # a copy per chunk: the source may be a read-only memory map, and fp16/fp32 are widened anyway
+    bank = np.array(chunk, dtype=np.float64)
+    if bank.ndim != 2:
+        raise ValueError(f"Bank chunks must be 2-D (rows × D), got shape {bank.shape}.")
+    if bank.shape[1] != dim:
+        hint = (" The weights look transposed: pass one row per voxel (`encoder.weight.T`)."
+                if bank.shape[1] == n_voxels else "")
+        raise ValueError(f"Bank embeddings have size D = {bank.shape[1]} but the encoder weights have D = {dim}; "
+                         f"embed the bank with the encoder's backbone.{hint}")
+    if bank.shape[0] == 0:
+        return None, None, 0, 0
+    u = torch.from_numpy(bank).to(device)
+    u_norm = torch.linalg.vector_norm(u, dim=1)
+    keep = torch.isfinite(u_norm) & (u_norm > 0)
+    dropped = int((~keep).sum())
+    if not keep.all():
+        u, u_norm = u[keep], u_norm[keep]
+    if u.shape[0] == 0:
+        return None, None, bank.shape[0], dropped
+    return u / u_norm[:, None], u_norm, bank.shape[0], dropped
+
+
+def _check_bank_rows(n_rows: int, n_dropped: int) -> None:
+    if n_rows == 0:
+        raise ValueError("The image bank is empty (no rows); check the bank shard paths or the sample indices.")
+    if n_rows == n_dropped:
+        raise ValueError(f"All {n_rows} bank rows have zero or non-finite norm; the bank holds no usable embeddings "
+                         "(unreadable images are stored as zero vectors), re-extract it.")
+    if n_dropped:
+        log.warning("Dropped %d of %d bank rows with zero or non-finite norm (unreadable images).", n_dropped, n_rows)
+
+
+@dataclass
+class _RunningSoftmax:
+    """Running log-sum-exp state per voxel, relative to the running max logit ``m``:
+    ``z = Σ e_j``, ``z2 = Σ e_j²``, ``d = Σ e_j u_j``, ``n = Σ e_j n_j`` with ``e_j = exp(x_j − m)``.
+    float64 throughout: at τ = 150 logits span ±150 and the softmax is sharply peaked."""
+
+    m: torch.Tensor
+    z: torch.Tensor
+    z2: torch.Tensor
+    n: torch.Tensor
+    d: torch.Tensor
+
+    @classmethod
+    def empty(cls, n_valid: int, dim: int, device: str) -> _RunningSoftmax:
+        z = torch.zeros(n_valid, dtype=torch.float64, device=device)
+        return cls(m=torch.full((n_valid,), -torch.inf, dtype=torch.float64, device=device), z=z,
+                   z2=torch.zeros_like(z), n=torch.zeros_like(z),
+                   d=torch.zeros((n_valid, dim), dtype=torch.float64, device=device))
+
+    def add(self, w_hat: torch.Tensor, u: torch.Tensor, u_norm: torch.Tensor, temperature: float,
+            chunk_voxels: int) -> None:
+        """Fold one chunk of unit bank directions ``u`` (norms ``u_norm``) into every voxel's sums."""
+        m, z, z2, n, d = self.m, self.z, self.z2, self.n, self.d
+        for v0 in range(0, w_hat.shape[0], chunk_voxels):
             v = slice(v0, v0 + chunk_voxels)
             x = temperature * (w_hat[v] @ u.T)
             m_new = torch.maximum(m[v], x.max(dim=1).values)
@@ -147,30 +190,22 @@ def project_voxels(weights: np.ndarray | torch.Tensor, bank_chunks: Iterable[np.
             z2[v] = z2[v] * rescale**2 + e.square_().sum(dim=1)
             m[v] = m_new
 
-    if n_rows == 0:
-        raise ValueError("The image bank is empty (no rows); check the bank shard paths or the sample indices.")
-    if n_rows == n_dropped:
-        raise ValueError(f"All {n_rows} bank rows have zero or non-finite norm; the bank holds no usable embeddings "
-                         "(unreadable images are stored as zero vectors), re-extract it.")
-    if n_dropped:
-        log.warning("Dropped %d of %d bank rows with zero or non-finite norm (unreadable images).", n_dropped, n_rows)
-
-    d_norm = torch.linalg.vector_norm(d, dim=1)
-    p = (n / z)[:, None] * d / d_norm[:, None]
-    cancelled = int((d_norm == 0).sum())
-    if cancelled:  # only when the weighted bank directions sum to exactly zero, e.g. a bank of ±u
-        log.warning("%d voxels have a softmax-weighted bank direction of zero; their projection is NaN.", cancelled)
-    projected = np.full((n_voxels, dim), np.nan, dtype=np.float32)
-    effective = np.full(n_voxels, np.nan)
-    valid_np = valid.cpu().numpy()
-    projected[valid_np] = p.cpu().numpy()
-    effective[valid_np] = (z**2 / z2).cpu().numpy()
-    return ProjectionResult(projected=projected, n_bank_rows=n_rows, n_dropped_bank_rows=n_dropped,
-                            skipped_voxels=skipped, effective_images=effective, temperature=float(temperature))
+    def finish(self, valid: np.ndarray, n_voxels: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``p_i = n̄_i · d_i/‖d_i‖`` (NaN rows for skipped voxels) and the effective number of images."""
+        d_norm = torch.linalg.vector_norm(self.d, dim=1)
+        p = (self.n / self.z)[:, None] * self.d / d_norm[:, None]
+        cancelled = int((d_norm == 0).sum())
+        if cancelled:  # only when the weighted bank directions sum to exactly zero, e.g. a bank of ±u
+            log.warning("%d voxels have a softmax-weighted bank direction of zero; their projection is NaN.",
+                        cancelled)
+        projected = np.full((n_voxels, dim), np.nan, dtype=np.float32)
+        effective = np.full(n_voxels, np.nan)
+        projected[valid] = p.cpu().numpy()
+        effective[valid] = (self.z**2 / self.z2).cpu().numpy()
+        return projected, effective
 
 
-def dense_projection(weights: np.ndarray, bank: np.ndarray, temperature: float = BRAINSCUBA_TEMPERATURE
-                     ) -> ProjectionResult:
+def dense_projection(weights: np.ndarray, bank: np.ndarray, *, temperature: float) -> ProjectionResult:
     """The same projection computed in memory in one go (float64, scipy softmax), as a reference.
 
     No filtering: ``weights`` and ``bank`` must have no zero or non-finite rows.
@@ -188,7 +223,7 @@ def dense_projection(weights: np.ndarray, bank: np.ndarray, temperature: float =
                             temperature=float(temperature))
 
 
-def shard_shape(path: str | os.PathLike, dataset: str = "features") -> tuple[int, ...]:
+def shard_shape(path: str | os.PathLike, dataset: str) -> tuple[int, ...]:
     """Shape of a bank shard (rows × D) without reading it."""
     path = Path(path)
     if not path.is_file():
@@ -205,7 +240,7 @@ def _shard_rows(path: Path, dataset: str) -> int:
     return int(shard_shape(path, dataset)[0])
 
 
-def iter_bank_chunks(paths: Sequence[str | os.PathLike], chunk_rows: int = 32768, *, dataset: str = "features",
+def iter_bank_chunks(paths: Sequence[str | os.PathLike], chunk_rows: int, *, dataset: str,
                      rows: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Read a bank of embeddings stored as ``.npy`` and/or HDF5 shards piecewise, ``chunk_rows`` at a time.
 

@@ -136,7 +136,7 @@ def region_shares(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarra
     return pd.DataFrame(rows)
 
 
-def top_nouns(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarray], k: int = 20) -> pd.DataFrame:
+def top_nouns(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarray], k: int) -> pd.DataFrame:
     """The ``k`` most frequent nouns of each region's captions: region, rank, noun, count, share of captions."""
     rows = []
     for region, vox in region_voxels.items():
@@ -148,8 +148,8 @@ def top_nouns(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarray], 
     return pd.DataFrame(rows, columns=["region", "rank", "noun", "count", "share_of_captions"])
 
 
-def example_captions(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarray], n: int = 5,
-                     seed: int = 0) -> pd.DataFrame:
+def example_captions(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarray], n: int, *,
+                     seed: int) -> pd.DataFrame:
     """``n`` captions per region: its most frequent caption first, then voxels drawn at random (seeded)."""
     rng = np.random.default_rng(seed)
     rows = []
