@@ -18,7 +18,11 @@ import pandas as pd
 import torch
 
 from cortexplorer.models.cnn import load_network
+from cortexplorer.visual_search.settings import SearchSettings, StimuliSettings
 from cortexplorer.visual_search.stage import generate_stimuli, run_search
+from cortexplorer.visual_search.stimuli import read_stimulus_set
+
+NETWORK, NETWORK_SPEC = "democnn", {"kind": "demo_cnn"}
 
 
 def main() -> None:
@@ -29,18 +33,24 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2, help="trials per set size and target")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    cnn = load_network("democnn", {"kind": "demo_cnn"}, demo_weights=args.weights, device="cpu")
+    cnn = load_network(NETWORK, NETWORK_SPEC, demo_weights=args.weights, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         stim = Path(tmp) / "stimuli"
-        trials = generate_stimuli(args.experiment, stim, scale=args.scale, trials_per_set_size=args.trials, seed=0)
+        generate_stimuli({}, {"stimuli": stim}, StimuliSettings(experiment=args.experiment, scale=args.scale,
+                                                                trials_per_set_size=args.trials, seed=0))
+        trials = read_stimulus_set(stim).trials
+        outputs = {"fixations": Path(tmp) / "f.tsv", "scanpaths": Path(tmp) / "s.png"}
         times: dict[tuple[str, int], list[float]] = {}
         tables = {}
         for rep in range(args.repeats):
             for model in ("eccnet", "ivsn"):
                 for threads in (1, 2):
+                    # the search settings the benchmark always used (run_search's former defaults)
+                    settings = SearchSettings(model=model, network=NETWORK, network_spec=NETWORK_SPEC, batch_size=8,
+                                              recognition_px=1, device="cpu", seed=0)
                     torch.set_num_threads(threads)
                     start = time.perf_counter()
-                    tables[model, threads] = run_search(stim, cnn, model, Path(tmp) / "f.tsv", Path(tmp) / "s.png")
+                    tables[model, threads] = run_search(stim, cnn, settings, outputs)
                     times.setdefault((model, threads), []).append(time.perf_counter() - start)
                     print(f"repeat {rep + 1}: {model} with {threads} thread(s): {times[model, threads][-1]:.1f} s")
     rows = []

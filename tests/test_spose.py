@@ -29,9 +29,10 @@ def planted(one_torch_thread):
     rng = np.random.default_rng(7)
     categories = np.arange(N_OBJECTS) % N_CATEGORY_DIMS
     X = spose.planted_embedding(N_OBJECTS, categories, N_CATEGORY_DIMS, N_RANDOM_DIMS, rng, scale=1.5)
-    train, _ = spose.simulate_odd_one_out(X, 40_000, rng)
-    heldout, heldout_p = spose.simulate_odd_one_out(X, 10_000, rng)
-    fit = spose.fit_spose(train, N_OBJECTS, n_dims=30, l1=0.08, epochs=60, seed=0, validation=heldout)
+    train, _ = spose.simulate_odd_one_out(X, 40_000, rng, temperature=1.0)
+    heldout, heldout_p = spose.simulate_odd_one_out(X, 10_000, rng, temperature=1.0)
+    hyper = spose.SposeHyperparameters(n_dims=30, l1=0.08, epochs=60, batch_size=512, lr=0.01, seed=0)
+    fit = spose.fit_spose(train, N_OBJECTS, hyper, device="cpu", validation=heldout)
     return {"X": X, "train": train, "heldout": heldout, "heldout_p": heldout_p, "fit": fit}
 
 
@@ -45,7 +46,7 @@ def test_planted_embedding_is_sparse_nonnegative_and_categorical():
     assert abs((X[:, 4:] > 0).mean() - 0.25) < 0.03
     assert abs(X[X > 0].mean() - 2.0) < 0.1
     with pytest.raises(ValueError, match="categories must lie in 0 … 3"):
-        spose.planted_embedding(300, categories + 1, 4, 3, rng)
+        spose.planted_embedding(300, categories + 1, 4, 3, rng, scale=1.5)
 
 
 def test_simulated_choices_follow_the_softmax_in_things_order():
@@ -65,13 +66,13 @@ def test_simulated_choices_follow_the_softmax_in_things_order():
 
 def test_planted_dimensions_and_ceiling_are_recovered(planted):
     X, fit, heldout, heldout_p = planted["X"], planted["fit"], planted["heldout"], planted["heldout_p"]
-    ceiling = spose.analytic_ceiling(X, heldout)
+    ceiling = spose.analytic_ceiling(X, heldout, 1.0)
     assert ceiling == pytest.approx(heldout_p.max(axis=1).mean())
     accuracy = spose.odd_one_out_accuracy(fit.W, heldout)
     # Expected accuracy under the true probabilities: no sampling noise, and never above the ceiling.
     s = spose.pair_similarities(fit.W, heldout)
     expected = heldout_p[np.arange(len(heldout)), np.argmax(s, axis=1)].mean()
-    W, kept = spose.prune_dimensions(fit.W, return_index=True)
+    W, kept = spose.prune_dimensions(fit.W, spose.SPOSE_PRUNE_THRESHOLD, return_index=True)
     r = spose.match_dimensions(W, X)
     print(f"\nSPoSE planted world: held-out accuracy {accuracy:.4f}, expected {expected:.4f}, analytic ceiling "
           f"{ceiling:.4f}; dims kept {W.shape[1]} of {fit.W.shape[1]} (planted {X.shape[1]}); matched r "
@@ -90,10 +91,10 @@ def test_repeat_ceiling_matches_its_exact_multinomial_expectation():
     """Modal agreement at r repeats has a known expectation (enumerate all choice counts); it overshoots E[max p]."""
     rng = np.random.default_rng(3)
     X = spose.planted_embedding(N_OBJECTS, np.arange(N_OBJECTS) % N_CATEGORY_DIMS, N_CATEGORY_DIMS,
-                                N_RANDOM_DIMS, rng)
+                                N_RANDOM_DIMS, rng, scale=1.5)
     r = 25
-    triplets, _ = spose.simulate_odd_one_out(X, 0, rng, repeats=(500, r))
-    p = spose.choice_probabilities(X, triplets[::r])
+    triplets, _ = spose.simulate_odd_one_out(X, 0, rng, temperature=1.0, repeats=(500, r))
+    p = spose.choice_probabilities(X, triplets[::r], 1.0)
     counts = np.array([c for c in itertools.product(range(r + 1), repeat=2) if sum(c) <= r])
     counts = np.c_[counts, r - counts.sum(axis=1)]
     exact = (stats.multinomial.pmf(counts[None], r, p[:, None, :]) * counts.max(axis=1) / r).sum(axis=1).mean()
@@ -111,9 +112,9 @@ def test_repeat_ceiling_matches_its_exact_multinomial_expectation():
 def test_repeat_ceiling_converges_to_the_analytic_ceiling():
     rng = np.random.default_rng(4)
     X = spose.planted_embedding(N_OBJECTS, np.arange(N_OBJECTS) % N_CATEGORY_DIMS, N_CATEGORY_DIMS,
-                                N_RANDOM_DIMS, rng)
-    triplets, _ = spose.simulate_odd_one_out(X, 0, rng, repeats=(200, 400))
-    analytic = spose.analytic_ceiling(X, triplets[::400])
+                                N_RANDOM_DIMS, rng, scale=1.5)
+    triplets, _ = spose.simulate_odd_one_out(X, 0, rng, temperature=1.0, repeats=(200, 400))
+    analytic = spose.analytic_ceiling(X, triplets[::400], 1.0)
     modal, _ = spose.repeat_ceiling(triplets)
     loo, _ = spose.repeat_ceiling(triplets, leave_one_out=True)
     print(f"\nrepeat ceiling 200 x 400: modal {modal:.4f}, leave-one-out {loo:.4f}, analytic {analytic:.4f}")
@@ -161,8 +162,10 @@ def test_fit_loss_is_the_documented_objective(one_torch_thread):
     rng = np.random.default_rng(6)
     triplets = spose.random_triplets(30, 3000, rng)
     calls = []
-    fit = spose.fit_spose(triplets, 30, n_dims=5, l1=0.5, epochs=2, batch_size=3000, lr=1e-12, l1_burnin=0,
-                          l1_warmup=0, progress=lambda epoch, stats: calls.append((epoch, stats["loss"])))
+    hyper = spose.SposeHyperparameters(n_dims=5, l1=0.5, epochs=2, batch_size=3000, lr=1e-12, seed=0, l1_burnin=0,
+                                       l1_warmup=0)
+    fit = spose.fit_spose(triplets, 30, hyper, device="cpu",
+                          progress=lambda epoch, stats: calls.append((epoch, stats["loss"])))
     assert fit.loss[0] == pytest.approx(spose.spose_objective(fit.W, triplets, 0.5), rel=1e-5)
     assert [c[0] for c in calls] == [1, 2] and calls[0][1] == fit.loss[0]
     assert fit.W.shape == (30, 5) and fit.W.mean() == pytest.approx(0.1, abs=0.01)
@@ -170,7 +173,7 @@ def test_fit_loss_is_the_documented_objective(one_torch_thread):
 
 def test_prune_and_match_dimensions():
     W = np.array([[0.0, 0.05, 2.0, 0.3], [0.0, 0.1, 1.0, 0.0], [0.0, 0.02, 0.0, 0.9]])
-    pruned, kept = spose.prune_dimensions(W, return_index=True)
+    pruned, kept = spose.prune_dimensions(W, spose.SPOSE_PRUNE_THRESHOLD, return_index=True)
     np.testing.assert_array_equal(kept, [2, 3])  # column 1's max is exactly 0.1: SPoSE keeps only > 0.1
     np.testing.assert_array_equal(pruned, W[:, [2, 3]])
     X = np.array([[1.0, 0.0, 5.0], [2.0, 1.0, 5.0], [3.0, 0.0, 5.0], [4.0, 1.0, 5.0]])

@@ -77,7 +77,8 @@ def test_search_decorrelates_hits_targets_and_covers_the_grid():
 def test_search_refuses_too_few_images():
     s_high, s_low = correlated_layers(50)
     with pytest.raises(ValueError, match=r"50 images are too few.*triplets.max_images"):
-        decorrelated_triplets(s_high, s_low, TripletGrid(n_bins=10), max_triplets=100, rng=np.random.default_rng(0))
+        decorrelated_triplets(s_high, s_low, TripletGrid(n_bins=10, bin_size=0.5, tolerance=0.05, n_loops=20),
+                              max_triplets=100, rng=np.random.default_rng(0))
 
 
 def planted_trials(n_triplets: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -179,3 +180,29 @@ def test_missing_torchvision_weights_say_how_to_fetch_them(tmp_path):
         CnnSpec.from_config("v", {"kind": "torchvision", "arch": "vgg99"})
     with pytest.raises(ValueError, match="neither a file nor a weight tag"):
         load_network("vgg", {**spec, "weights": "IMAGENET9K"}, device="cpu")
+
+
+def test_settings_come_from_the_config_and_its_mode_defaults():
+    from cortexplorer.config import check_config, mode_default
+    from cortexplorer.triplets.settings import (
+        OddOneOutSettings,
+        TripletChoicesSettings,
+        TripletFitSettings,
+        TripletSearchSettings,
+    )
+
+    cfg = check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 5,
+                        "triplets": {"n_bins": 4, "observers": {"n": 3},
+                                     "odd_one_out": {"repeats": [0, 1], "learning_rate": 0.02}}})
+    search = TripletSearchSettings.from_config(cfg)
+    assert search.grid == TripletGrid(n_bins=4, bin_size=mode_default("demo", "triplets.bin_size"), tolerance=0.05,
+                                      n_loops=20)
+    net = search.network
+    assert net.name == "democnn" and net.spec == {"kind": "demo_cnn"} and net.seed == 5 and net.device == "auto"
+    assert net.max_images == mode_default("demo", "triplets.max_images") and (net.low_layer, net.high_layer) == (
+        "pool3", "pool5")
+    assert TripletFitSettings.from_config(cfg).network == net  # the fit takes σ over the search's selection
+    assert TripletChoicesSettings.from_config(cfg).observers.n == 3
+    ooo = OddOneOutSettings.from_config(cfg)
+    assert ooo.planted.repeats is None  # [0, 1]: no repeated triplets
+    assert ooo.spose.lr == 0.02 and ooo.spose.seed == 5 and ooo.spose.n_dims == 30

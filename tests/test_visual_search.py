@@ -23,6 +23,7 @@ from cortexplorer.visual_search.eccnet import (
     search_steps,
     tf_same_pool,
 )
+from cortexplorer.visual_search.settings import SearchSettings, SummarySettings
 from cortexplorer.visual_search.stimuli import EXPERIMENTS, generate_experiment, read_stimulus_set
 
 INF = float("inf")
@@ -64,7 +65,7 @@ def test_same_seed_same_displays_and_unknown_experiment(tmp_path):
     for f in sorted((tmp_path / "a" / "displays").iterdir()):
         assert np.array_equal(np.asarray(Image.open(f)), np.asarray(Image.open(tmp_path / "b" / "displays" / f.name)))
     with pytest.raises(ValueError, match=r"Unknown visual-search experiment 'colour'.*curvature"):
-        generate_experiment("colour", tmp_path / "c")
+        generate_experiment("colour", tmp_path / "c", scale=0.25, trials_per_set_size=1, seed=5)
 
 
 # ---------------------------------------------------------------- pooling
@@ -164,7 +165,7 @@ def test_planted_map_gives_serial_self_terminating_search():
         planted = cells[items].any(0).astype(float)  # equal at every item's cell, zero elsewhere
         display = np.zeros((*cells.shape[1:], 3), np.uint8)
         result = search(display, cells, target, lambda img, fix, m=planted: m, background=0, set_size=n_items,
-                        rng=rng)
+                        rng=rng, recognition_px=1)
         assert result.found
         fixated = [int(np.flatnonzero(cells[:, y, x])[0]) for y, x in result.fixations[1:]]
         visited_twice += len(set(fixated)) != len(fixated)
@@ -188,7 +189,7 @@ def test_inhibition_of_return_paints_one_cell_per_fixation():
     for k in range(1, 7):
         painted_before.clear()
         result = search(display, cells, 15, attention, background=0, set_size=5, max_fixations=k,
-                        rng=np.random.default_rng(0))
+                        rng=np.random.default_rng(0), recognition_px=1)
         # before the j-th map, exactly j - 1 cells have been painted with the background
         assert painted_before == list(range(len(painted_before)))
         assert len(result.fixations) - 1 == len(painted_before)
@@ -200,7 +201,7 @@ def test_inhibition_of_return_paints_one_cell_per_fixation():
 def test_not_found_counts_as_set_size():
     cells = _grid(2)
     result = search(np.zeros((20, 20, 3), np.uint8), cells, 3, lambda img, fix: -cells[3].astype(float),
-                    background=0, set_size=2, max_fixations=2, rng=np.random.default_rng(0))
+                    background=0, set_size=2, max_fixations=2, rng=np.random.default_rng(0), recognition_px=1)
     assert not result.found and result.n_fix == 2 and len(result.fixations) == 3
 
 
@@ -223,7 +224,7 @@ def test_lone_target_is_fixated_first(tiny_cnn, model, side, cell, jitter):
         searcher = model(tiny_cnn, deg2px=15, background=127)
         searcher.set_target(target)
         result = search(display, cells, k, searcher.attention_map, background=127, set_size=1, max_fixations=1,
-                        rng=rng)
+                        rng=rng, recognition_px=1)
         hits += result.found
     print(f"{model.__name__}: first fixation on the target in {hits}/20 trials")
     assert hits >= 19
@@ -234,7 +235,7 @@ def test_batched_search_equals_single_trials(tiny_cnn, stim_dir):
     searcher = eccnet(tiny_cnn, deg2px=stim.info["deg2px"], background=stim.info["background"])
     loaded = [stim.load(row) for _, row in stim.trials.iterrows()]
     kwargs = lambda row, i: {"background": stim.info["background"], "set_size": int(row["set_size"]),  # noqa: E731
-                             "rng": np.random.default_rng(i)}
+                             "rng": np.random.default_rng(i), "recognition_px": 1}
     single = []
     for i, ((_, row), (display, target)) in enumerate(zip(stim.trials.iterrows(), loaded, strict=True)):
         searcher.set_target(target)
@@ -339,30 +340,62 @@ def test_display_without_target_is_refused(stim_dir):
     generate_experiment("lighting", stim_dir, scale=0.5, trials_per_set_size=1, seed=3)
 
 
+def _search_settings(model: str, seed: int = 0) -> SearchSettings:
+    return SearchSettings(model=model, network="t", network_spec={"kind": "demo_cnn"}, batch_size=8,
+                          recognition_px=1, device="cpu", seed=seed)
+
+
 def test_unknown_model_and_experiment_in_stage(stim_dir, tiny_cnn, tmp_path):
+    outputs = {"fixations": str(tmp_path / "f.tsv"), "scanpaths": str(tmp_path / "f.png")}
     with pytest.raises(ValueError, match=r"Unknown visual-search model 'gbvs'.*eccnet"):
-        stage.run_search(stim_dir, tiny_cnn, "gbvs", tmp_path / "f.tsv", tmp_path / "f.png")
+        stage.run_search(stim_dir, tiny_cnn, _search_settings("gbvs"), outputs)
     bad = pd.DataFrame({"experiment": ["colour"], "task": ["x"], "set_size": [1], "n_fix": [1]})
     bad.to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
     with pytest.raises(ValueError, match=r"Unknown visual-search experiment 'colour'"):
-        stage.summarise({"m": {"colour": tmp_path / "bad.tsv"}}, None, tmp_path / "rt.tsv", tmp_path / "a.tsv",
-                        tmp_path / "c.png")
+        stage.summarise_search({"fixations": [str(tmp_path / "bad.tsv")]},
+                               {"rt": str(tmp_path / "rt.tsv"), "asymmetry": str(tmp_path / "a.tsv"),
+                                "curves": str(tmp_path / "c.png"), "provenance": str(tmp_path / "p.json")},
+                               SummarySettings(models=("m",), experiments=("colour",)))
 
 
 def test_stage_end_to_end(stim_dir, tiny_cnn, tmp_path):
-    tables = {}
+    fixations = []
     for model in ("eccnet", "ivsn"):
         out = tmp_path / model
-        t = stage.run_search(stim_dir, tiny_cnn, model, out / "fixations.tsv", out / "scanpaths.png", seed=1,
-                             out_provenance=out / "prov.json")
+        t = stage.run_search(stim_dir, tiny_cnn, _search_settings(model, seed=1),
+                             {"fixations": str(out / "fixations.tsv"), "scanpaths": str(out / "scanpaths.png"),
+                              "provenance": str(out / "prov.json")})
         assert (out / "scanpaths.png").stat().st_size > 1000 and (out / "prov.json").is_file()
         assert len(t) == 6 and (t["n_fix"] >= 1).all()
         fix = stage.parse_fixations(t["fixations"].iloc[0])
         assert fix.shape[1] == 2 and len(fix) >= 2
-        tables[model] = {"lighting": out / "fixations.tsv"}
-    asym = stage.summarise(tables, None, tmp_path / "rt.tsv", tmp_path / "asym.tsv", tmp_path / "curves.png")
+        fixations.append(str(out / "fixations.tsv"))
+    stage.summarise_search({"fixations": fixations},
+                           {"rt": str(tmp_path / "rt.tsv"), "asymmetry": str(tmp_path / "asym.tsv"),
+                            "curves": str(tmp_path / "curves.png"), "provenance": str(tmp_path / "p.json")},
+                           SummarySettings(models=("eccnet", "ivsn"), experiments=("lighting",)))
+    asym = pd.read_csv(tmp_path / "asym.tsv", sep="\t")
     assert asym["experiment"].tolist() == ["lighting", "mean"] * 2
     assert asym.loc[asym["experiment"] == "lighting", "human_ai"].round(2).tolist() == [0.70, 0.70]
     rt = pd.read_csv(tmp_path / "rt.tsv", sep="\t")
     assert set(rt["task"]) == {"top_down", "left_right"} and rt["human_rt_ms"].notna().all()
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_settings_come_from_the_config_and_its_mode_defaults():
+    from cortexplorer.config import check_config, mode_default
+    from cortexplorer.visual_search.settings import StimuliSettings
+
+    demo = check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 2,
+                         "visual_search": {"models": ["ivsn"], "batch_size": 3}})
+    stimuli = StimuliSettings.from_config(demo, experiment="lighting")
+    assert stimuli == StimuliSettings("lighting", mode_default("demo", "visual_search.scale"),
+                                      mode_default("demo", "visual_search.trials_per_set_size"), 2)
+    search = SearchSettings.from_config(demo, model="ivsn")
+    assert (search.model, search.network, search.batch_size, search.recognition_px, search.seed) == (
+        "ivsn", "democnn", 3, 1, 2)
+    assert search.network_spec == demo["networks"]["democnn"]
+    assert SummarySettings.from_config(demo) == SummarySettings(("ivsn",), tuple(EXPERIMENTS))
+    bids = check_config({"dataset": {"name": "x", "mode": "bids"}, "seed": 2,
+                         "bids": {"root": ".", "stimuli_dir": ".", "subject": "01"}})
+    assert StimuliSettings.from_config(bids, experiment="curvature").trials_per_set_size is None  # "reference"

@@ -1,5 +1,7 @@
 # Stage `triplets`: triplets that decouple low- from high-level similarity, choices, choice models,
-# and odd-one-out embeddings (SPoSE).
+
+
+include: "functions/triplets.smk"
 
 
 if TRIPLETS["images"] not in ("stimuli", "pool"):
@@ -9,18 +11,21 @@ if TRIPLETS["images"] not in ("stimuli", "pool"):
         input:
             folder=TRIPLETS["images"],
         output:
-            images=f"{RESULTS}/triplets/images/images.h5",
-            table=f"{RESULTS}/triplets/images/stimuli.tsv",
-            provenance=f"{RESULTS}/triplets/images/provenance.json",
+            images=L.triplet_images().images,
+            table=L.triplet_images().table,
+            provenance=L.triplet_images().provenance,
         log:
-            f"{LOGS}/triplet_images.log",
+            L.log("triplet_images"),
+        benchmark:
+            L.benchmark("triplet_images")
         conda:
             DATA_ENV
         resources:
             mem_mb=4000,
             runtime=30,
         params:
-            image_size=CFG["stimuli"]["image_size"],
+            settings=FolderStimuliSettings.from_config(CFG),
+            code=source_digest("cortexplorer.stimuli", "cortexplorer.io"),
         script:
             "../scripts/stimuli_folder.py"
 
@@ -30,19 +35,19 @@ rule triplet_search:
     input:
         unpack(triplet_inputs),
     output:
-        triplets=f"{RESULTS}/triplets/search/triplets.tsv",
-        coverage=f"{RESULTS}/triplets/search/coverage.tsv",
+        triplets=L.triplet_search().triplets,
+        coverage=L.triplet_search().coverage,
         figure=report(
-            f"{RESULTS}/triplets/search/search.png",
+            L.triplet_search().figure,
             caption="../report/triplets.rst",
             category="Triplets",
             labels={"figure": "decorrelated triplets"},
         ),
-        provenance=f"{RESULTS}/triplets/search/provenance.json",
+        provenance=L.triplet_search().provenance,
     log:
-        f"{LOGS}/triplet_search.log",
+        L.log("triplet_search"),
     benchmark:
-        f"{BENCH}/triplet_search.tsv"
+        L.benchmark("triplet_search")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -51,22 +56,10 @@ rule triplet_search:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        network=triplet_network(),
-        settings={
-            k: TRIPLETS[k]
-            for k in (
-                "low_layer",
-                "high_layer",
-                "max_images",
-                "max_triplets",
-                "max_activation_gb",
-            )
-        },
-        grid={k: TRIPLETS[k] for k in ("n_bins", "bin_size", "tolerance", "n_loops")},
-        device=CFG["device"],
-        seed=SEED,
+        settings=TripletSearchSettings.from_config(CFG),
         code=source_digest(
             "cortexplorer.triplets.search",
+            "cortexplorer.triplets.settings",
             "cortexplorer.triplets.stage",
             "cortexplorer.models.cnn",
         ),
@@ -78,23 +71,26 @@ rule triplet_choices:
     """Human choices (triplets.choices), checked against the images, or simulated observers."""
     input:
         **({"choices": TRIPLETS["choices"]} if TRIPLETS["choices"] else {}),
-        triplets=f"{RESULTS}/triplets/search/triplets.tsv",
+        triplets=L.triplet_search().triplets,
         table=triplet_image_files()["table"],
     output:
-        choices=f"{RESULTS}/triplets/choices/choices.tsv",
-        provenance=f"{RESULTS}/triplets/choices/provenance.json",
+        choices=L.triplet_choices().choices,
+        provenance=L.triplet_choices().provenance,
     log:
-        f"{LOGS}/triplet_choices.log",
+        L.log("triplet_choices"),
+    benchmark:
+        L.benchmark("triplet_choices")
     conda:
         DATA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        observers=TRIPLETS["observers"],
-        seed=SEED,
+        settings=TripletChoicesSettings.from_config(CFG),
         code=source_digest(
-            "cortexplorer.triplets.choices", "cortexplorer.triplets.stage"
+            "cortexplorer.triplets.choices",
+            "cortexplorer.triplets.settings",
+            "cortexplorer.triplets.stage",
         ),
     script:
         "../scripts/triplet_choices.py"
@@ -104,27 +100,27 @@ rule triplet_fit:
     """Choice model on the two layers (pooled and per subject), each layer's predictivity, noise ceiling."""
     input:
         unpack(triplet_inputs),
-        choices=f"{RESULTS}/triplets/choices/choices.tsv",
+        choices=L.triplet_choices().choices,
     output:
-        weights=f"{RESULTS}/triplets/fit/weights.tsv",
-        predictivity=f"{RESULTS}/triplets/fit/predictivity.tsv",
+        weights=L.triplet_fit().weights,
+        predictivity=L.triplet_fit().predictivity,
         surface=report(
-            f"{RESULTS}/triplets/fit/surface.png",
+            L.triplet_fit().surface,
             caption="../report/triplets.rst",
             category="Triplets",
             labels={"figure": "choice probability surface"},
         ),
         layers=report(
-            f"{RESULTS}/triplets/fit/layers.png",
+            L.triplet_fit().layers,
             caption="../report/triplets.rst",
             category="Triplets",
             labels={"figure": "layer predictivity"},
         ),
-        provenance=f"{RESULTS}/triplets/fit/provenance.json",
+        provenance=L.triplet_fit().provenance,
     log:
-        f"{LOGS}/triplet_fit.log",
+        L.log("triplet_fit"),
     benchmark:
-        f"{BENCH}/triplet_fit.tsv"
+        L.benchmark("triplet_fit")
     conda:
         MODELS_ENV
     threads: workflow.cores
@@ -133,22 +129,10 @@ rule triplet_fit:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        network=triplet_network(),
-        settings={
-            k: TRIPLETS[k]
-            for k in (
-                "low_layer",
-                "high_layer",
-                "predictivity_layers",
-                "max_images",
-                "cv_folds",
-                "max_activation_gb",
-            )
-        },
-        device=CFG["device"],
-        seed=SEED,
+        settings=TripletFitSettings.from_config(CFG),
         code=source_digest(
             "cortexplorer.triplets.choices",
+            "cortexplorer.triplets.settings",
             "cortexplorer.triplets.stage",
             "cortexplorer.models.cnn",
         ),
@@ -161,29 +145,21 @@ if ODD_ONE_OUT:
     rule odd_one_out:
         """SPoSE embedding from odd-one-out triplets (THINGS-format file, or simulated in the demo)."""
         input:
-            **(
-                {"triplets": OOO["triplets"]}
-                if OOO["triplets"]
-                else {
-                    "images": f"{RESULTS}/stimuli/images.h5",
-                    "table": f"{RESULTS}/stimuli/stimuli.tsv",
-                }
-            ),
-            **({"labels": OOO["labels"]} if OOO["labels"] else {}),
+            **odd_one_out_inputs(),
         output:
-            embedding=f"{RESULTS}/triplets/odd_one_out/embedding.tsv",
-            dimensions=f"{RESULTS}/triplets/odd_one_out/dimensions.tsv",
+            embedding=L.odd_one_out().embedding,
+            dimensions=L.odd_one_out().dimensions,
             figure=report(
-                f"{RESULTS}/triplets/odd_one_out/dimensions.png",
+                L.odd_one_out().figure,
                 caption="../report/odd_one_out.rst",
                 category="Triplets",
                 labels={"figure": "odd-one-out dimensions"},
             ),
-            provenance=f"{RESULTS}/triplets/odd_one_out/provenance.json",
+            provenance=L.odd_one_out().provenance,
         log:
-            f"{LOGS}/odd_one_out.log",
+            L.log("odd_one_out"),
         benchmark:
-            f"{BENCH}/odd_one_out.tsv"
+            L.benchmark("odd_one_out")
         conda:
             MODELS_ENV
         # one thread: small minibatches gain nothing from two, and lose 15-70x when another job holds a core
@@ -193,11 +169,11 @@ if ODD_ONE_OUT:
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings={k: v for k, v in OOO.items() if k not in ("triplets", "labels")},
-            device=CFG["device"],
-            seed=SEED,
+            settings=OddOneOutSettings.from_config(CFG),
             code=source_digest(
-                "cortexplorer.triplets.spose", "cortexplorer.triplets.stage"
+                "cortexplorer.triplets.settings",
+                "cortexplorer.triplets.spose",
+                "cortexplorer.triplets.stage",
             ),
         script:
             "../scripts/odd_one_out.py"

@@ -1,29 +1,31 @@
 # Stage `visual_search`: eccNET and IVSN on the six search-asymmetry experiments, against human RTs.
 
 
+include: "functions/visual_search.smk"
+
+
 rule visual_search_stimuli:
     """One experiment's search displays, targets and masks (scaled by visual_search.scale)."""
     output:
-        stimuli=directory(f"{RESULTS}/visual_search/stimuli/{{experiment}}"),
+        stimuli=directory(L.visual_search_stimuli("{experiment}").stimuli),
     log:
-        f"{LOGS}/visual_search_stimuli_{{experiment}}.log",
+        L.log("visual_search_stimuli_{experiment}"),
+    benchmark:
+        L.benchmark("visual_search_stimuli_{experiment}")
     wildcard_constraints:
-        experiment="|".join(VS["experiments"]),
+        experiment="|".join(VISUAL_SEARCH["experiments"]),
     conda:
         DATA_ENV
     resources:
         mem_mb=2000,
         runtime=30,
     params:
-        scale=VS["scale"],
-        # "reference": the reference's trial counts
-        trials_per_set_size=(
-            None
-            if VS["trials_per_set_size"] == "reference"
-            else VS["trials_per_set_size"]
+        settings=lambda wildcards: StimuliSettings.from_config(
+            CFG, experiment=wildcards.experiment
         ),
-        seed=SEED,
-        code=source_digest("cortexplorer.visual_search.stimuli"),
+        code=source_digest(
+            "cortexplorer.visual_search.stimuli", "cortexplorer.visual_search.settings"
+        ),
     script:
         "../scripts/visual_search_stimuli.py"
 
@@ -31,25 +33,25 @@ rule visual_search_stimuli:
 rule visual_search:
     """One model's scanpaths on one experiment's displays."""
     input:
-        **network_inputs(VS["network"]),
-        stimuli=f"{RESULTS}/visual_search/stimuli/{{experiment}}",
+        **network_inputs(VISUAL_SEARCH["network"]),
+        stimuli=L.visual_search_stimuli("{experiment}").stimuli,
     output:
-        fixations=f"{RESULTS}/visual_search/{{model}}/{{experiment}}/fixations.tsv",
+        fixations=L.visual_search("{model}", "{experiment}").fixations,
         scanpaths=report(
-            f"{RESULTS}/visual_search/{{model}}/{{experiment}}/scanpaths.png",
+            L.visual_search("{model}", "{experiment}").scanpaths,
             caption="../report/visual_search.rst",
             category="Visual search",
             subcategory="{model}",
             labels={"experiment": "{experiment}"},
         ),
-        provenance=f"{RESULTS}/visual_search/{{model}}/{{experiment}}/provenance.json",
+        provenance=L.visual_search("{model}", "{experiment}").provenance,
     log:
-        f"{LOGS}/visual_search_{{model}}_{{experiment}}.log",
+        L.log("visual_search_{model}_{experiment}"),
     benchmark:
-        f"{BENCH}/visual_search_{{model}}_{{experiment}}.tsv"
+        L.benchmark("visual_search_{model}_{experiment}")
     wildcard_constraints:
-        model="|".join(VS["models"]),
-        experiment="|".join(VS["experiments"]),
+        model="|".join(VISUAL_SEARCH["models"]),
+        experiment="|".join(VISUAL_SEARCH["experiments"]),
     conda:
         MODELS_ENV
     # one thread: two threads are only 1.55x faster (benchmarks/visual_search_threads.py), so on 2 cores two
@@ -60,11 +62,9 @@ rule visual_search:
         runtime=120,
         gpu=CFG["gpus_per_job"],
     params:
-        network={"name": VS["network"], "spec": NETWORKS[VS["network"]]},
-        batch_size=VS["batch_size"],
-        recognition_px=VS["recognition_px"],
-        device=CFG["device"],
-        seed=SEED,
+        settings=lambda wildcards: SearchSettings.from_config(
+            CFG, model=wildcards.model
+        ),
         code=source_digest("cortexplorer.visual_search", "cortexplorer.models.cnn"),
     script:
         "../scripts/visual_search.py"
@@ -73,31 +73,33 @@ rule visual_search:
 rule visual_search_summary:
     """Reaction-time curves, slopes and asymmetry indices of every model against humans."""
     input:
-        fixations=expand(
-            f"{RESULTS}/visual_search/{{model}}/{{experiment}}/fixations.tsv",
-            model=VS["models"],
-            experiment=VS["experiments"],
-        ),
+        # model-major, then experiment: the order SummarySettings reads them in
+        fixations=[
+            L.visual_search(m, e).fixations
+            for m in VISUAL_SEARCH["models"]
+            for e in VISUAL_SEARCH["experiments"]
+        ],
     output:
-        rt=f"{RESULTS}/visual_search/rt.tsv",
-        asymmetry=f"{RESULTS}/visual_search/asymmetry.tsv",
+        rt=L.visual_search_summary().rt,
+        asymmetry=L.visual_search_summary().asymmetry,
         curves=report(
-            f"{RESULTS}/visual_search/curves.png",
+            L.visual_search_summary().curves,
             caption="../report/visual_search.rst",
             category="Visual search",
             labels={"figure": "RT curves"},
         ),
-        provenance=f"{RESULTS}/visual_search/provenance.json",
+        provenance=L.visual_search_summary().provenance,
     log:
-        f"{LOGS}/visual_search_summary.log",
+        L.log("visual_search_summary"),
+    benchmark:
+        L.benchmark("visual_search_summary")
     conda:
         DATA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        models=VS["models"],
-        experiments=VS["experiments"],
+        settings=SummarySettings.from_config(CFG),
         code=source_digest("cortexplorer.visual_search"),
     script:
         "../scripts/visual_search_summary.py"

@@ -62,10 +62,10 @@ def pair_similarity(activations: np.ndarray, a: np.ndarray, b: np.ndarray) -> np
 class TripletGrid:
     """The target grid: differences ``b · bin_size · σ`` for b = 1..n_bins, matched within ``tolerance · σ``."""
 
-    n_bins: int = 10
-    bin_size: float = 0.5
-    tolerance: float = 0.05
-    n_loops: int = 20
+    n_bins: int
+    bin_size: float
+    tolerance: float
+    n_loops: int
 
 
 def _pairs_with_difference(values: np.ndarray, allowed: np.ndarray, target: float, tol: float):

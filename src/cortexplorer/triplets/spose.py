@@ -177,14 +177,14 @@ def pair_similarities(W: np.ndarray, triplets: np.ndarray) -> np.ndarray:
     return np.stack([np.einsum("nd,nd->n", E[:, a], E[:, b]) for a, b in PAIRS], axis=1)
 
 
-def choice_probabilities(X: np.ndarray, triplets: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def choice_probabilities(X: np.ndarray, triplets: np.ndarray, temperature: float) -> np.ndarray:
     """``(N, 3)`` probabilities that pair (0, 1), (0, 2), (1, 2) is chosen: softmax of the similarities / T."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, not {temperature}.")
     return special.softmax(pair_similarities(X, triplets) / temperature, axis=1)
 
 
-def analytic_ceiling(X: np.ndarray, triplets: np.ndarray, temperature: float = 1.0) -> float:
+def analytic_ceiling(X: np.ndarray, triplets: np.ndarray, temperature: float) -> float:
     """E[max_k p_k]: the expected accuracy of the best possible model on choices sampled from ``X``.
 
     The order of the items within each row does not matter (the maximum is over all three pairs).
@@ -206,7 +206,7 @@ def random_triplets(n_objects: int, n: int, rng: np.random.Generator) -> np.ndar
     return np.stack([a, b, c], axis=1).astype(np.int64)
 
 
-def simulate_odd_one_out(X: np.ndarray, n_triplets: int, rng: np.random.Generator, temperature: float = 1.0,
+def simulate_odd_one_out(X: np.ndarray, n_triplets: int, rng: np.random.Generator, *, temperature: float,
                          repeats: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Odd-one-out choices of an observer whose similarities are the dot products of a known embedding.
 
@@ -308,7 +308,7 @@ def odd_one_out_accuracy(W: np.ndarray, triplets: np.ndarray) -> float:
 
 
 def planted_embedding(n_objects: int, categories: np.ndarray, n_category_dims: int, n_random_dims: int,
-                      rng: np.random.Generator, scale: float = 1.5, density: float = 0.2,
+                      rng: np.random.Generator, *, scale: float, density: float = 0.2,
                       shape: float = 4.0) -> np.ndarray:
     """A sparse non-negative ground-truth embedding ``X*`` (§6.4): category dimensions plus sparse random ones.
 
@@ -384,10 +384,44 @@ def spose_objective(W: np.ndarray, triplets: np.ndarray, l1: float) -> float:
     return cross_entropy + l1 / len(W) * float(np.abs(W).sum())
 
 
-def fit_spose(triplets: np.ndarray, n_objects: int, *, n_dims: int = 30, l1: float = 0.08, epochs: int = 60,
-              batch_size: int = 512, lr: float = 0.01, l1_burnin: int = 10, l1_warmup: int = 5, seed: int = 0,
-              device: str = "cpu", progress: Callable[[int, dict], None] | None = None,
-              validation: np.ndarray | None = None) -> SposeFit:
+@dataclass(frozen=True)
+class SposeHyperparameters:
+    """What shapes a SPoSE fit (the ``triplets.odd_one_out`` keys; see :func:`fit_spose`).
+
+    Attributes
+    ----------
+    n_dims
+        Initial dimensionality; the L1 penalty drives unneeded dimensions to 0.
+    l1
+        λ (the penalty is λ/n_objects · ||W||₁).
+    epochs, batch_size, lr
+        Passes over the shuffled triplets, triplets per Adam step, Adam learning rate.
+    seed
+        Seeds the initial ``W`` and the minibatch order.
+    l1_burnin, l1_warmup
+        Epochs without the penalty, then epochs over which it ramps up to λ (fixed by the method, not
+        configured: see :func:`fit_spose`).
+    """
+
+    n_dims: int
+    l1: float
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    l1_burnin: int = 10
+    l1_warmup: int = 5
+
+    def l1_ramp(self, epoch: int, batch: int, n_batches: int) -> float:
+        """The penalty's share of λ at minibatch ``batch`` (0-based) of ``epoch`` (1-based)."""
+        since_burnin = epoch - 1 + (batch + 1) / n_batches - self.l1_burnin
+        if since_burnin <= 0:
+            return 0.0
+        return min(1.0, since_burnin / self.l1_warmup) if self.l1_warmup > 0 else 1.0
+
+
+def fit_spose(triplets: np.ndarray, n_objects: int, hyper: SposeHyperparameters, *, device: str,
+              progress: Callable[[int, dict], None] | None = None, validation: np.ndarray | None = None) -> SposeFit:
     """Fit a SPoSE embedding to odd-one-out triplets (THINGS order: chosen pair first, odd one out last).
 
     Loss per minibatch, as in SPoSE ``train.py`` (and :func:`spose_objective`)::
@@ -399,13 +433,13 @@ def fit_spose(triplets: np.ndarray, n_objects: int, *, n_dims: int = 30, l1: flo
     cross-entropy. ``W`` starts at N(0.1, 0.01) (SPoSE's init) clamped at 0, is updated by Adam,
     and is projected back onto W ≥ 0 after each step (SPoSE: a soft 0.01·Σ ReLU(−W) penalty).
 
-    The penalty is off for the first ``l1_burnin`` epochs and then ramps linearly to full strength
-    over ``l1_warmup`` epochs (SPoSE applies it from the first step). From SPoSE's near-uniform
-    start the dimensions take several epochs to pick up distinct features; a penalty that acts
-    earlier pushes the dimensions still undecided to 0, which is absorbing (an all-zero column gets
-    no gradient), and a whole planted dimension can be lost for good. The defaults were tuned on
-    the §6.4 planted world (:func:`planted_embedding`, 150–200 objects, 30–40k triplets); λ is data
-    dependent (SPoSE's README uses 0.008 on THINGS).
+    The penalty is off for the first ``hyper.l1_burnin`` epochs and then ramps linearly to full
+    strength over ``hyper.l1_warmup`` epochs (SPoSE applies it from the first step). From SPoSE's
+    near-uniform start the dimensions take several epochs to pick up distinct features; a penalty
+    that acts earlier pushes the dimensions still undecided to 0, which is absorbing (an all-zero
+    column gets no gradient), and a whole planted dimension can be lost for good. The config's
+    defaults were tuned on the §6.4 planted world (:func:`planted_embedding`, 150–200 objects,
+    30–40k triplets); λ is data dependent (SPoSE's README uses 0.008 on THINGS).
 
     The temperature is 1, so an embedding simulated at temperature T is recovered up to 1/√T.
 
@@ -415,16 +449,8 @@ def fit_spose(triplets: np.ndarray, n_objects: int, *, n_dims: int = 30, l1: flo
         ``(N, 3)`` training triplets.
     n_objects
         Number of objects (rows of ``W``).
-    n_dims
-        Initial dimensionality; the L1 penalty drives unneeded dimensions to 0.
-    l1
-        λ (the penalty is λ/n_objects · ||W||₁).
-    epochs, batch_size, lr
-        Passes over the shuffled triplets, triplets per Adam step, Adam learning rate.
-    l1_burnin, l1_warmup
-        Epochs without the penalty, then epochs over which it ramps up to λ.
-    seed
-        Seeds the initial ``W`` and the minibatch order.
+    hyper
+        The fit's hyperparameters (:class:`SposeHyperparameters`).
     device
         Torch device (``cpu``, ``cuda``, ``auto``; see :func:`cortexplorer.device.resolve`). The
         fit uses torch's current thread setting; a few hundred objects run fastest on one thread.
@@ -439,40 +465,19 @@ def fit_spose(triplets: np.ndarray, n_objects: int, *, n_dims: int = 30, l1: flo
 
     from cortexplorer.device import resolve
 
-    params = {"n_dims": n_dims, "l1": l1, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-              "l1_burnin": l1_burnin, "l1_warmup": l1_warmup, "seed": seed, "optimizer": "adam",
-              "init": "N(0.1, 0.01) clamped at 0", "nonnegativity": "projection"}
     train = check_triplets(triplets, n_objects)
     if validation is not None:
         validation = check_triplets(validation, n_objects)
     dev = torch.device(resolve(device))
-    gen = torch.Generator().manual_seed(seed)
-    W = torch.empty(n_objects, n_dims).normal_(0.1, 0.01, generator=gen).clamp_(min=0).to(dev).requires_grad_()
-    optim = torch.optim.Adam([W], lr=lr)
+    gen = torch.Generator().manual_seed(hyper.seed)
+    W = torch.empty(n_objects, hyper.n_dims).normal_(0.1, 0.01, generator=gen).clamp_(min=0).to(dev).requires_grad_()
+    optim = torch.optim.Adam([W], lr=hyper.lr)
     data = torch.as_tensor(train, device=dev)
-    target = torch.zeros(min(batch_size, len(train)), dtype=torch.long, device=dev)
-    n_batches = math.ceil(len(train) / batch_size)
     record: dict[str, list[float]] = {"loss": [], "cross_entropy": [], "n_dims": [], "val_accuracy": []}
     start = time.perf_counter()
-    log_every = max(1, epochs // 10)
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, hyper.epochs + 1):
         order = torch.randperm(len(train), generator=gen).to(dev)
-        total = ce_total = 0.0
-        for b in range(n_batches):
-            since_burnin = epoch - 1 + (b + 1) / n_batches - l1_burnin
-            ramp = 0.0 if since_burnin <= 0 else min(1.0, since_burnin / l1_warmup) if l1_warmup > 0 else 1.0
-            batch = data[order[b * batch_size:(b + 1) * batch_size]]
-            e = [W[batch[:, c]] for c in range(3)]  # three (B, D) gathers: a cheaper backward than one (B, 3, D)
-            logits = torch.stack([(e[i] * e[j]).sum(1) for i, j in PAIRS], dim=1)
-            ce = torch.nn.functional.cross_entropy(logits, target[:len(batch)])
-            loss = ce + ramp * l1 / n_objects * W.abs().sum()
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            with torch.no_grad():
-                W.clamp_(min=0)
-            total += loss.item()
-            ce_total += ce.item()
+        total, ce_total, n_batches = _spose_epoch(W, optim, data, order, hyper, epoch)
         W_now = W.detach().cpu().numpy().astype(np.float64)
         stats = {"loss": total / n_batches, "cross_entropy": ce_total / n_batches,
                  "n_dims": int((W_now.max(axis=0) > SPOSE_PRUNE_THRESHOLD).sum()),
@@ -482,22 +487,57 @@ def fit_spose(triplets: np.ndarray, n_objects: int, *, n_dims: int = 30, l1: flo
             record[key].append(stats[key])
         if progress is not None:
             progress(epoch, stats)
-        if epoch % log_every == 0 or epoch == epochs:
-            log.info("SPoSE epoch %d/%d: loss %.4f (cross-entropy %.4f), %d dims > %.1f%s, %.1f s", epoch, epochs,
-                     stats["loss"], stats["cross_entropy"], stats["n_dims"], SPOSE_PRUNE_THRESHOLD,
-                     f", validation accuracy {stats['val_accuracy']:.3f}" if validation is not None else "",
-                     stats["seconds"])
+        _log_epoch(epoch, hyper.epochs, stats, validation is not None)
     return SposeFit(W=W.detach().cpu().numpy().astype(np.float64), loss=np.array(record["loss"]),
                     cross_entropy=np.array(record["cross_entropy"]), n_dims=np.array(record["n_dims"], dtype=int),
                     val_accuracy=np.array(record["val_accuracy"]) if validation is not None else np.array([]),
-                    params=params, seconds=time.perf_counter() - start)
+                    params=_spose_params(hyper), seconds=time.perf_counter() - start)
+
+
+def _spose_params(hyper: SposeHyperparameters) -> dict:
+    return {"n_dims": hyper.n_dims, "l1": hyper.l1, "epochs": hyper.epochs, "batch_size": hyper.batch_size,
+            "lr": hyper.lr, "l1_burnin": hyper.l1_burnin, "l1_warmup": hyper.l1_warmup, "seed": hyper.seed,
+            "optimizer": "adam", "init": "N(0.1, 0.01) clamped at 0", "nonnegativity": "projection"}
+
+
+def _spose_epoch(W, optim, data, order, hyper: SposeHyperparameters, epoch: int) -> tuple[float, float, int]:
+    """One pass of Adam steps over the minibatches of ``data`` in ``order``, projecting W onto W ≥ 0 after each;
+    returns the summed loss, the summed cross-entropy and the number of minibatches."""
+    import torch
+
+    size = hyper.batch_size
+    n_objects, n_batches = W.shape[0], math.ceil(len(data) / size)
+    target = torch.zeros(min(size, len(data)), dtype=torch.long, device=data.device)
+    total = ce_total = 0.0
+    for b in range(n_batches):
+        ramp = hyper.l1_ramp(epoch, b, n_batches)
+        batch = data[order[b * size:(b + 1) * size]]
+        e = [W[batch[:, c]] for c in range(3)]  # three (B, D) gathers: a cheaper backward than one (B, 3, D)
+        logits = torch.stack([(e[i] * e[j]).sum(1) for i, j in PAIRS], dim=1)
+        ce = torch.nn.functional.cross_entropy(logits, target[:len(batch)])
+        loss = ce + ramp * hyper.l1 / n_objects * W.abs().sum()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        with torch.no_grad():
+            W.clamp_(min=0)
+        total += loss.item()
+        ce_total += ce.item()
+    return total, ce_total, n_batches
+
+
+def _log_epoch(epoch: int, epochs: int, stats: dict, validated: bool) -> None:
+    if epoch % max(1, epochs // 10) == 0 or epoch == epochs:
+        log.info("SPoSE epoch %d/%d: loss %.4f (cross-entropy %.4f), %d dims > %.1f%s, %.1f s", epoch, epochs,
+                 stats["loss"], stats["cross_entropy"], stats["n_dims"], SPOSE_PRUNE_THRESHOLD,
+                 f", validation accuracy {stats['val_accuracy']:.3f}" if validated else "", stats["seconds"])
 
 
 # --------------------------------------------------------------------------------------------
 # Read-outs
 
 
-def prune_dimensions(W: np.ndarray, threshold: float = SPOSE_PRUNE_THRESHOLD, *,
+def prune_dimensions(W: np.ndarray, threshold: float, *,
                      return_index: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Keep the dimensions whose largest weight exceeds ``threshold``, sorted by total weight, descending.
 

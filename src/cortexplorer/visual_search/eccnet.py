@@ -343,7 +343,7 @@ def cell_labels(cells: np.ndarray) -> np.ndarray:
 
 
 def search_steps(display: np.ndarray, cells: np.ndarray, target_cell: int, *, background: int, set_size: int,
-                 max_fixations: int | None = None, rng: np.random.Generator, recognition_px: int = 1
+                 max_fixations: int | None = None, rng: np.random.Generator, recognition_px: int
                  ) -> Generator[tuple[np.ndarray, tuple[int, int]], np.ndarray, SearchResult]:
     """The search loop as a generator: it yields (current image, fixation), is sent back the attention map over
     the display (H × W), and returns the :class:`SearchResult`. :func:`search` drives it with one model call per
@@ -379,7 +379,7 @@ def search_steps(display: np.ndarray, cells: np.ndarray, target_cell: int, *, ba
 
 def search(display: np.ndarray, cells: np.ndarray, target_cell: int,
            attention: Callable[[np.ndarray, tuple[int, int]], np.ndarray], *, background: int, set_size: int,
-           max_fixations: int | None = None, rng: np.random.Generator, recognition_px: int = 1) -> SearchResult:
+           max_fixations: int | None = None, rng: np.random.Generator, recognition_px: int) -> SearchResult:
     """Search ``display`` until the target's cell is fixated.
 
     Each step: ``attention(current_image, fixation)`` → H × W map; the next fixation is its argmax over the
@@ -398,7 +398,7 @@ def search(display: np.ndarray, cells: np.ndarray, target_cell: int,
         return stop.value
 
 
-def search_many(searches: list[Generator], targets: list, model: TopDownSearchModel, batch_size: int = 8
+def search_many(searches: list[Generator], targets: list, model: TopDownSearchModel, *, batch_size: int
                 ) -> list[SearchResult]:
     """Drive :func:`search_steps` generators in lockstep, ``batch_size`` windows per network call.
 

@@ -258,8 +258,8 @@ def make_trial(spec: ExperimentSpec, task: str, set_size: int, g: Geometry, rng:
     return Trial(task, set_size, rgb(display), rgb(target), int(cells[target_slot]), sorted(int(c) for c in cells))
 
 
-def generate_experiment(experiment: str, out_dir: str | os.PathLike, *, scale: float = 1.0,
-                        trials_per_set_size: int | None = None, seed: int = 0) -> pd.DataFrame:
+def generate_experiment(experiment: str, out_dir: str | os.PathLike, *, scale: float,
+                        trials_per_set_size: int | None, seed: int) -> pd.DataFrame:
     """Write one experiment's displays into ``out_dir`` (atomically) and return its trial table.
 
     ``out_dir`` gets ``trials.tsv`` (one row per trial and task), ``displays/*.png``, ``targets/*.png``,

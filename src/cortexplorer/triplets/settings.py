@@ -1,0 +1,124 @@
+"""The triplets stage's settings, read once from the validated, default-filled config (defaults: the schema
+and ``cortexplorer.config``'s mode tables; none are repeated here). One frozen dataclass per rule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cortexplorer.triplets.search import TripletGrid
+from cortexplorer.triplets.spose import SposeHyperparameters
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The ``networks`` entry whose layers define similarity, where it runs and its two named layers."""
+
+    name: str
+    low_layer: str
+    high_layer: str
+    max_images: int  # the seeded image selection over which each layer's σ is taken
+    spec: Mapping[str, Any]
+    max_activation_gb: float
+    device: str
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> NetworkSettings:
+        tr = cfg["triplets"]
+        return cls(name=tr["network"], spec=dict(cfg["networks"][tr["network"]]), low_layer=tr["low_layer"],
+                   high_layer=tr["high_layer"], max_images=tr["max_images"], max_activation_gb=tr["max_activation_gb"],
+                   device=cfg["device"], seed=cfg["seed"])
+
+
+@dataclass(frozen=True)
+class TripletSearchSettings:
+    """Rule ``triplet_search``: the grid of target differences and how many triplets to find."""
+
+    network: NetworkSettings
+    grid: TripletGrid
+    max_triplets: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> TripletSearchSettings:
+        grid = TripletGrid(**{key: cfg["triplets"][key] for key in ("n_bins", "bin_size", "tolerance", "n_loops")})
+        return cls(network=NetworkSettings.from_config(cfg), grid=grid, max_triplets=cfg["triplets"]["max_triplets"])
+
+
+@dataclass(frozen=True)
+class ObserverSettings:
+    """Simulated observers: weights per σ of each layer's similarity difference."""
+
+    n: int
+    trials: int
+    beta_high: float
+    beta_low: float
+    jitter: float
+    lapse: float
+
+
+@dataclass(frozen=True)
+class TripletChoicesSettings:
+    """Rule ``triplet_choices``: the simulated observers (used when no human choices are given)."""
+
+    observers: ObserverSettings
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> TripletChoicesSettings:
+        return cls(observers=ObserverSettings(**cfg["triplets"]["observers"]), seed=cfg["seed"])
+
+
+@dataclass(frozen=True)
+class TripletFitSettings:
+    """Rule ``triplet_fit``: the layers whose predictivity is compared and the cross-validation."""
+
+    network: NetworkSettings
+    predictivity_layers: tuple[str, ...]  # empty: the network's default layers
+    cv_folds: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> TripletFitSettings:
+        tr = cfg["triplets"]
+        return cls(network=NetworkSettings.from_config(cfg), predictivity_layers=tuple(tr["predictivity_layers"]),
+                   cv_folds=tr["cv_folds"])
+
+
+@dataclass(frozen=True)
+class PlantedWorldSettings:
+    """Odd-one-out triplets simulated from a planted sparse embedding of the stimuli (the demo)."""
+
+    n_objects: int
+    n_random_dims: int
+    n_triplets: int
+    planted_scale: float
+    repeats: tuple[int, int] | None  # (triplets, times each) shown repeatedly; None: none
+
+    @classmethod
+    def from_config(cls, ooo: Mapping[str, Any]) -> PlantedWorldSettings:
+        repeats = tuple(ooo["repeats"]) if ooo["repeats"][0] > 0 else None
+        return cls(n_objects=ooo["n_objects"], n_random_dims=ooo["n_random_dims"], n_triplets=ooo["n_triplets"],
+                   planted_scale=ooo["planted_scale"], repeats=repeats)
+
+
+@dataclass(frozen=True)
+class OddOneOutSettings:
+    """Rule ``odd_one_out``: the SPoSE fit, its read-outs and (no triplet file) the planted world."""
+
+    planted: PlantedWorldSettings
+    spose: SposeHyperparameters
+    temperature: float
+    heldout_fraction: float
+    prune_threshold: float
+    device: str
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> OddOneOutSettings:
+        ooo = cfg["triplets"]["odd_one_out"]
+        spose = SposeHyperparameters(n_dims=ooo["n_dims"], l1=ooo["l1"], epochs=ooo["epochs"],
+                                     batch_size=ooo["batch_size"], lr=ooo["learning_rate"], seed=cfg["seed"])
+        return cls(planted=PlantedWorldSettings.from_config(ooo), spose=spose, temperature=ooo["temperature"],
+                   heldout_fraction=ooo["heldout_fraction"], prune_threshold=ooo["prune_threshold"],
+                   device=cfg["device"], seed=cfg["seed"])
