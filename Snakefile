@@ -36,6 +36,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    """Every product of the workflow (each stage's targets, then the dashboard)."""
     default_target: True
     input:
         final_outputs(),

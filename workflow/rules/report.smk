@@ -1,4 +1,8 @@
 # Stage `report`: the self-contained dashboard (reports/index.html by default).
+from cortexplorer.report import DashboardSettings
+
+
+include: "functions/report.smk"
 
 
 rule report_dashboard:
@@ -13,23 +17,21 @@ rule report_dashboard:
             labels={"page": "index"},
         ),
     log:
-        f"{LOGS}/report_dashboard.log",
+        L.log("report_dashboard"),
     benchmark:
-        f"{BENCH}/report_dashboard.tsv"
+        L.benchmark("report_dashboard")
     conda:
         DATA_ENV
     resources:
         mem_mb=3000,
         runtime=15,
     params:
-        results_dir=RESULTS,
-        dataset=DATASET,
-        mode=MODE,
-        montage_per_category=CFG["report"]["montage_per_category"],
-        nsd_files=nsd_local_paths() if MODE == "nsd" else [],
-        bench_dir=BENCH,
-        log_dir=LOGS,
-        config=CFG,
-        code=source_digest("cortexplorer.report"),
+        settings=DashboardSettings.from_config(
+            CFG,
+            subjects=SUBJECTS,
+            encoder_backbones=ENCODER_BACKBONES,
+            nsd_files=nsd_local_paths() if MODE == "nsd" else [],
+        ),
+        code=source_digest("cortexplorer.report", "cortexplorer.layout"),
     script:
         "../scripts/report_dashboard.py"

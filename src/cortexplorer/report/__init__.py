@@ -1,5 +1,5 @@
-"""Stage ``report``: the self-contained HTML dashboard and its figures."""
+"""Stage ``report``: the self-contained HTML dashboard."""
 
-from cortexplorer.report.dashboard import build_dashboard
+from cortexplorer.report.dashboard import DashboardSettings, build_dashboard
 
-__all__ = ["build_dashboard"]
+__all__ = ["DashboardSettings", "build_dashboard"]

@@ -6,7 +6,10 @@ import html
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import nibabel as nib
@@ -17,6 +20,7 @@ import yaml
 from cortexplorer.io.images import read_image_dir
 from cortexplorer.io.nifti import voxel_volume
 from cortexplorer.io.tables import read_tsv
+from cortexplorer.layout import Layout
 from cortexplorer.provenance import git_revision, package_versions
 from cortexplorer.report import figures
 from cortexplorer.report.html import Section, write_page
@@ -47,18 +51,18 @@ def produced_files(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _stimuli_section(results: Path, per_category: int) -> Section | None:
-    stim_dir = results / "stimuli"
-    if not (stim_dir / "images.h5").exists():
+def _stimuli_section(layout: Layout, per_category: int) -> Section | None:
+    stim = layout.stimuli()
+    if not Path(stim.images).exists():
         return None
-    stimuli = read_image_dir(stim_dir)
+    stimuli = read_image_dir(stim.folder)
     sec = Section("stimuli", "Stimuli")
     sec.figure(figures.category_montage(stimuli, per_category),
                f"{per_category} random fMRI stimuli per category ({len(stimuli)} stimuli, "
                f"{stimuli.images.shape[1]}×{stimuli.images.shape[2]} px).")
     counts = []
     for name in ("stimuli", "pool", "localizer"):
-        tsv = results / name / "stimuli.tsv"
+        tsv = Path(layout.image_set(name).table)
         if tsv.exists():
             t = read_tsv(tsv)
             for split, n in t["split"].value_counts().sort_index().items():
@@ -69,8 +73,8 @@ def _stimuli_section(results: Path, per_category: int) -> Section | None:
     return sec
 
 
-def _oracle_section(results: Path) -> Section | None:
-    metrics = results / "oracle" / "metrics.tsv"
+def _oracle_section(layout: Layout) -> Section | None:
+    metrics = Path(layout.oracle().metrics)
     if not metrics.exists():
         return None
     m = read_tsv(metrics)
@@ -82,14 +86,15 @@ def _oracle_section(results: Path) -> Section | None:
             .table(m, "Held-out accuracy per category"))
 
 
-def _subject_section(results: Path) -> Section | None:
-    truth = results / "truth"
-    if not (truth / "regions.tsv").exists():
+def _subject_section(layout: Layout) -> Section | None:
+    simulation = layout.simulation()
+    truth = Path(simulation.truth)
+    if not Path(simulation.truth_regions).exists():
         return None
-    regions = read_tsv(truth / "regions.tsv")
+    regions = read_tsv(simulation.truth_regions)
     voxels = read_tsv(truth / "voxels.tsv")
     sec = Section("subject", "Simulated subject")
-    sec.figure(figures.regions_on_template(truth / "regions" / "atlas.nii.gz", regions),
+    sec.figure(figures.regions_on_template(Path(simulation.truth_atlas), regions),
                "Planted regions on nilearn's MNI152 template (axial slices, z in mm).")
     summary = regions.copy()
     summary["median signal SD (%)"] = [float(voxels.loc[voxels["region"] == r, "signal_sd"].median())
@@ -100,7 +105,7 @@ def _subject_section(results: Path) -> Section | None:
     with h5py.File(truth / "responses.h5", "r") as f:
         responses = f["stimulus_responses"][:]
         ids = f["stim_id"][:].astype(str)
-    stim = read_tsv(results / "stimuli" / "stimuli.tsv").set_index("stim_id").loc[ids]
+    stim = read_tsv(layout.stimuli().table).set_index("stim_id").loc[ids]
     table = figures.region_selectivity(responses, stim["category"].to_numpy(), voxels["region"].to_numpy(),
                                        list(regions["roi"]))
     sec.figure(figures.selectivity_heatmap(table), "Mean true response of each region to each stimulus category.")
@@ -112,29 +117,25 @@ def _subject_section(results: Path) -> Section | None:
     return sec
 
 
-def _subject_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("sub-*") if p.is_dir()) if folder.is_dir() else []
-
-
-def _preprocess_section(results: Path) -> Section | None:
-    subjects = [d for d in _subject_dirs(results / "preprocess") if (d / "betas.h5").exists()]
-    if not subjects:
+def _preprocess_section(layout: Layout, subjects: Sequence[str]) -> Section | None:
+    runs = [(s, layout.preprocess(s)) for s in subjects if Path(layout.preprocess(s).betas).exists()]
+    if not runs:
         return None
     sec = Section("preprocess", "Single-trial responses")
-    for d in subjects:
-        with h5py.File(d / "betas.h5", "r") as f:
+    for subject, paths in runs:
+        with h5py.File(paths.betas, "r") as f:
             n_trials, n_vox = f["trial_betas"].shape
             n_stim = f["betas"].shape[0]
             ncsnr = f["maps/ncsnr"][()]
             nc = f["maps/noiseceiling"][()]
             step = f.attrs.get("step", f.attrs.get("source", ""))
         top = ncsnr > np.nanpercentile(ncsnr, 90) if np.isfinite(ncsnr).any() else np.zeros(len(ncsnr), bool)
-        sec.text(f"<b>{d.name}</b>: {n_trials} trials of {n_stim} stimuli in {n_vox} voxels (final step "
+        sec.text(f"<b>sub-{subject}</b>: {n_trials} trials of {n_stim} stimuli in {n_vox} voxels (final step "
                  f"<code>{html.escape(str(step))}</code>); betas z-scored within session, repeats averaged. "
                  f"ncsnr median {np.nanmedian(ncsnr):.2f} over all voxels, {np.nanmedian(ncsnr[top]):.2f} in the top "
                  f"10%, whose noise ceiling is {np.nanmedian(nc[top]):.0f}% of variance.")
-        if (d / "steps.tsv").exists():
-            sec.table(read_tsv(d / "steps.tsv"), "Each step of the recipe, in order (medians over the voxel set; "
+        if Path(paths.steps).exists():
+            sec.table(read_tsv(paths.steps), "Each step of the recipe, in order (medians over the voxel set; "
                       "repeat reliability = r across images between two presentations; truth_r = r of the "
                       "repeat-averaged betas with the true responses, demo only)")
         for name, caption in (("recipe.png", "Recipe diagnostics: HRF library and the HRF each responsive voxel took, "
@@ -142,8 +143,8 @@ def _preprocess_section(results: Path) -> Section | None:
                               ("maps.png", "On-off R² and ncsnr on the template."),
                               ("design.png", "The single-trial design of the first run (canonical HRF), with drift "
                                "and confound columns at the right.")):
-            if (d / "qc" / name).exists():
-                sec.figure((d / "qc" / name).read_bytes(), caption)
+            if (Path(paths.qc) / name).exists():
+                sec.figure((Path(paths.qc) / name).read_bytes(), caption)
     return sec
 
 
@@ -155,20 +156,21 @@ def _on_template(mode: str, config: dict | None) -> bool:
     return mode == "bids" and space.startswith("MNI")
 
 
-def _rois_section(results: Path, on_template: bool) -> Section | None:
-    subjects = [d for d in _subject_dirs(results / "rois") if (d / "rois.tsv").exists()]
-    if not subjects:
+def _rois_section(layout: Layout, subjects: Sequence[str], on_template: bool) -> Section | None:
+    runs = [(s, layout.rois(s)) for s in subjects if Path(layout.rois(s).table).exists()]
+    if not runs:
         return None
     sec = Section("rois", "Category-selective regions")
-    atlas = results / "truth" / "regions" / "atlas.nii.gz"
-    for d in subjects:
-        table = read_tsv(d / "rois.tsv")
-        sec.table(table, f"{d.name}: regions, voxel counts and how they were cut"
+    atlas = Path(layout.simulation().truth_atlas)
+    for subject, paths in runs:
+        d = Path(paths.rois)
+        table = read_tsv(paths.table)
+        sec.table(table, f"sub-{subject}: regions, voxel counts and how they were cut"
                   + (" (Dice with the planted regions of the same category)" if "dice_vs_truth" in table else ""))
         domains = table[table["roi"].isin(list(figures.DOMAIN_COLOURS))] if "roi" in table else table
         labels = None
         if atlas.exists():
-            planted = read_tsv(results / "truth" / "regions.tsv", required=["label", "category"])
+            planted = read_tsv(layout.simulation().truth_regions, required=["label", "category"])
             labels = planted.loc[planted["category"].isin(set(table["category"])), "label"].tolist()
         if len(domains):
             sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None, labels,
@@ -179,25 +181,26 @@ def _rois_section(results: Path, on_template: bool) -> Section | None:
     return sec
 
 
-def _demo_clip_section(results: Path) -> Section | None:
-    folder = results / "models" / "demo_clip"
-    if not (folder / "retrieval.tsv").exists():
+def _demo_clip_section(layout: Layout) -> Section | None:
+    paths = layout.demo_clip()
+    if not Path(paths.retrieval).exists():
         return None
     sec = Section("demo_clip", "Demo CLIP model")
     sec.text("A small open_clip model (<code>cortexplorer-demo-clip</code>: 4-layer ViT on 8-px patches, 3-layer text "
              "transformer, 512-d embeddings like ViT-B) trained contrastively on the disjoint image pool's captions, "
              "shortened at random and in part replaced by the category's phrase alone ('some food', 'a person'), as "
              "web alt-text often is. Its image embeddings are the demo's features.")
-    sec.table(read_tsv(folder / "retrieval.tsv"), "Retrieval among held-out image–caption pairs of the pool")
-    if (folder / "loss.tsv").exists():
-        sec.figure(figures.loss_curve(read_tsv(folder / "loss.tsv")), "Contrastive loss per epoch.")
+    sec.table(read_tsv(paths.retrieval), "Retrieval among held-out image–caption pairs of the pool")
+    if Path(paths.curve).exists():
+        sec.figure(figures.loss_curve(read_tsv(paths.curve)), "Contrastive loss per epoch.")
     return sec
 
 
-def _braindive_section(results: Path, config: dict | None) -> Section | None:
-    diffusion = results / "models" / "demo_diffusion"
-    runs = sorted((results / "evaluation").glob("sub-*/braindive/summary.tsv"))
-    if not runs and not (diffusion / "loss.tsv").exists():
+def _braindive_section(layout: Layout, subjects: Sequence[str], config: Mapping | None) -> Section | None:
+    diffusion = layout.demo_diffusion()
+    runs = [(s, layout.braindive_evaluation(s)) for s in subjects
+            if Path(layout.braindive_evaluation(s).summary).exists()]
+    if not runs and not Path(diffusion.curve).exists():
         return None
     bd = (config or {}).get("braindive", {})
     sec = Section("braindive", "BrainDiVE: images that drive a region")
@@ -208,32 +211,31 @@ def _braindive_section(results: Path, config: dict | None) -> Section | None:
              f"guidance scale {bd.get('guidance_scale', '?')}, the top {100 * bd.get('keep_fraction', 0.2):.0f}% kept "
              "by predicted activation. Unguided samples of the same seeds are the baseline; the top natural stimuli "
              "(as many as the kept images) are ranked by the region's measured and by its predicted response.")
-    if (diffusion / "loss.tsv").exists():
-        sec.figure(figures.loss_curve(read_tsv(diffusion / "loss.tsv"), x="step", y="loss", log_y=True),
+    if Path(diffusion.curve).exists():
+        sec.figure(figures.loss_curve(read_tsv(diffusion.curve), x="step", y="loss", log_y=True),
                    "Demo diffusion model: training loss (noise-prediction MSE, mean over 50 steps).")
-    if (diffusion / "samples.png").exists():
-        sec.figure((diffusion / "samples.png").read_bytes(), "Demo diffusion model: unguided samples.")
-    for summary in runs:
-        subject = summary.parent.parent.name
-        table = read_tsv(summary)
+    if Path(diffusion.samples).exists():
+        sec.figure(Path(diffusion.samples).read_bytes(), "Demo diffusion model: unguided samples.")
+    for subject, paths in runs:
+        table = read_tsv(paths.summary)
         truth = " 'true_*': the simulator's true mean response of the region (% signal change); " \
             "true_effect_sd = (true kept − true unguided mean) / unguided SD." if "true_kept" in table else ""
-        sec.table(table, f"{subject}: predicted activation and share of images classified as the region's "
+        sec.table(table, f"sub-{subject}: predicted activation and share of images classified as the region's "
                   f"category, per image set.{truth}")
-        for name, caption in (("activation.png", "Activation and category share per region and image set."),
-                              ("grids.png", "Unguided samples; per region the kept guided images (by rank) and the "
-                                            "top natural stimuli by measured response.")):
-            if (summary.parent / name).exists():
-                sec.figure((summary.parent / name).read_bytes(), f"{subject}: {caption}")
+        for png, caption in ((paths.figure, "Activation and category share per region and image set."),
+                             (paths.grids, "Unguided samples; per region the kept guided images (by rank) and the "
+                                           "top natural stimuli by measured response.")):
+            if Path(png).exists():
+                sec.figure(Path(png).read_bytes(), f"sub-{subject}: {caption}")
     return sec
 
 
-def _brainscuba_section(results: Path, config: dict | None) -> Section | None:
-    runs = sorted((results / "brainscuba").glob("sub-*/semantics/regions.tsv"))
+def _brainscuba_section(layout: Layout, subjects: Sequence[str], config: Mapping | None) -> Section | None:
+    runs = [s for s in subjects if Path(layout.brainscuba_semantics(s).regions).exists()]
     if not runs:
         return None
     bs = (config or {}).get("brainscuba", {})
-    captioner = _json(results / "models" / "demo_captioner" / "provenance.json")
+    captioner = _json(Path(layout.demo_captioner().provenance))
     sec = Section("brainscuba", "BrainSCUBA: a caption for every voxel")
     sec.text("Every voxel's encoder weights are projected onto natural-image embeddings (a softmax over cosines with "
              f"temperature {bs.get('temperature', '?')}, direction and norm decoupled, streamed over the bank), then "
@@ -245,31 +247,30 @@ def _brainscuba_section(results: Path, config: dict | None) -> Section | None:
         sec.text(f"Demo captioner (trained on the disjoint pool's captions): held-out exact-caption match "
                  f"{m.get('heldout_exact_match', float('nan')):.3f}, token accuracy "
                  f"{m.get('heldout_token_accuracy', float('nan')):.3f}.")
-    for regions in runs:
-        folder, subject = regions.parent, regions.parent.parent.name
-        sec.table(read_tsv(regions), f"{subject}: share of each region's voxels whose caption names the region's "
+    for s in runs:
+        semantics, evaluation, subject = layout.brainscuba_semantics(s), layout.brainscuba_images(s), f"sub-{s}"
+        sec.table(read_tsv(semantics.regions), f"{subject}: share of each region's voxels whose caption names the region's "
                   "category, the same share among all other voxels and the ratio; first_*: distribution of the "
                   "captions' (first-noun) categories.")
-        if (folder / "category_map.png").exists():
-            sec.figure((folder / "category_map.png").read_bytes(), f"{subject}: voxels coloured by caption category.")
-        if (folder / "examples.tsv").exists():
-            sec.table(read_tsv(folder / "examples.tsv"), f"{subject}: example captions per region (the most frequent "
+        if Path(semantics.category_map).exists():
+            sec.figure(Path(semantics.category_map).read_bytes(), f"{subject}: voxels coloured by caption category.")
+        if Path(semantics.examples).exists():
+            sec.table(read_tsv(semantics.examples), f"{subject}: example captions per region (the most frequent "
                       "first).")
-        if (folder / "nouns.tsv").exists():
-            nouns = read_tsv(folder / "nouns.tsv")
+        if Path(semantics.nouns).exists():
+            nouns = read_tsv(semantics.nouns)
             top = nouns[nouns["rank"] <= 5]
             rows = [{"region": r, "top nouns (captions)": ", ".join(f"{n} ({c})" for n, c in
                                                                   zip(g["noun"], g["count"], strict=True))}
                     for r, g in top.groupby("region", sort=False)]
             if rows:
                 sec.table(pd.DataFrame(rows), f"{subject}: most frequent nouns per region (all: nouns.tsv).")
-        evaluation = results / "evaluation" / subject / "brainscuba"
-        if (evaluation / "summary.tsv").exists():
-            sec.table(read_tsv(evaluation / "summary.tsv"), f"{subject}: images from each region's typical captions "
+        if Path(evaluation.summary).exists():
+            sec.table(read_tsv(evaluation.summary), f"{subject}: images from each region's typical captions "
                       "versus unguided samples: predicted (and, in the demo, true) region activation, and the share classified as "
                       "the region's category (share_caption vs share_unguided).")
-        if (evaluation / "grid.png").exists():
-            sec.figure((evaluation / "grid.png").read_bytes(), f"{subject}: caption-driven images per region.")
+        if Path(evaluation.grid).exists():
+            sec.figure(Path(evaluation.grid).read_bytes(), f"{subject}: caption-driven images per region.")
     return sec
 
 
@@ -285,11 +286,12 @@ def _network_words(identity: dict) -> str:
     return f"{identity.get('name')} (torchvision {identity.get('arch')}, weights {identity.get('weights')})"
 
 
-def _visual_search_section(results: Path) -> Section | None:
-    folder = results / "visual_search"
-    if not (folder / "asymmetry.tsv").exists():
+def _visual_search_section(layout: Layout, models: Sequence[str], experiments: Sequence[str]) -> Section | None:
+    summary = layout.visual_search_summary()
+    if not Path(summary.asymmetry).exists():
         return None
-    example = next(iter(sorted(folder.glob("*/*/provenance.json"))), None)
+    runs = [Path(layout.visual_search(m, e).provenance) for m in models for e in experiments]
+    example = next((p for p in runs if p.exists()), None)
     identity = _json(example).get("network", {}) if example else {}
     sec = Section("visual_search", "Visual search: eccNET and IVSN")
     sec.text("eccNET (eccentricity-dependent pooling at pool3-pool5, target features as top-down kernels at three "
@@ -297,20 +299,20 @@ def _visual_search_section(results: Path) -> Section | None:
              "asymmetry experiments; fixations become reaction times by the reference's linear mapping, and the "
              "asymmetry index compares the hard and the easy task's RT slopes (polarity from the human data). "
              f"Backbone: {_network_words(identity)}.")
-    asym = read_tsv(folder / "asymmetry.tsv")
+    asym = read_tsv(summary.asymmetry)
     sec.table(asym, "Asymmetry index per experiment and model (humans: 0.564 on average; the paper's eccNET 0.513).")
-    if (folder / "curves.png").exists():
-        sec.figure((folder / "curves.png").read_bytes(), "Reaction time against set size, models and humans.")
-    for png in sorted(folder.glob("eccnet/*/scanpaths.png"))[:2]:
-        sec.figure(png.read_bytes(), f"eccNET example scanpaths, {png.parent.name}.")
+    if Path(summary.curves).exists():
+        sec.figure(Path(summary.curves).read_bytes(), "Reaction time against set size, models and humans.")
+    examples = [(e, Path(layout.visual_search("eccnet", e).scanpaths)) for e in sorted(experiments)]
+    for experiment, png in [(e, p) for e, p in examples if p.exists()][:2]:
+        sec.figure(png.read_bytes(), f"eccNET example scanpaths, {experiment}.")
     return sec
 
 
-def _triplets_section(results: Path) -> Section | None:
-    folder = results / "triplets"
-    search, fit = _json(folder / "search" / "provenance.json"), _json(folder / "fit" / "provenance.json")
-    ooo = folder / "odd_one_out"
-    if not search and not (ooo / "provenance.json").exists():
+def _triplets_section(layout: Layout) -> Section | None:
+    search_paths, fit_paths, ooo = layout.triplet_search(), layout.triplet_fit(), layout.odd_one_out()
+    search, fit = _json(Path(search_paths.provenance)), _json(Path(fit_paths.provenance))
+    if not search and not Path(ooo.provenance).exists():
         return None
     sec = Section("triplets", "Triplets: low- versus high-level similarity, and odd-one-out embeddings")
     if search:
@@ -321,31 +323,33 @@ def _triplets_section(results: Path) -> Section | None:
                  f"{search.get('corr_low_high', float('nan')):.3f} (random triplets: "
                  f"{search.get('corr_low_high_random', float('nan')):.3f}); "
                  f"{100 * search.get('grid_coverage', 0):.0f}% of the target grid covered.")
-        if (folder / "search" / "search.png").exists():
-            sec.figure((folder / "search" / "search.png").read_bytes(), "Grid coverage and similarity differences.")
+        if Path(search_paths.figure).exists():
+            sec.figure(Path(search_paths.figure).read_bytes(), "Grid coverage and similarity differences.")
     if fit:
-        sec.table(read_tsv(folder / "fit" / "weights.tsv"), "Choice model per subject and pooled: weights per σ of "
+        sec.table(read_tsv(fit_paths.weights), "Choice model per subject and pooled: weights per σ of "
                   "similarity difference (β), lapse rate; *_true: the simulated observers' planted weights.")
-        sec.table(read_tsv(folder / "fit" / "predictivity.tsv"), "Cross-validated choice accuracy of the two-layer "
+        sec.table(read_tsv(fit_paths.predictivity), "Cross-validated choice accuracy of the two-layer "
                   "model and of each layer alone, with the noise ceiling from repeated triplets.")
-        for name, caption in (("surface.png", "Choice probability over the two differences, observed and fitted."),
-                              ("layers.png", "Which layer's similarity predicts the choices.")):
-            if (folder / "fit" / name).exists():
-                sec.figure((folder / "fit" / name).read_bytes(), caption)
-    if (ooo / "dimensions.tsv").exists():
-        prov = _json(ooo / "provenance.json")
+        for png, caption in ((fit_paths.surface, "Choice probability over the two differences, observed and fitted."),
+                             (fit_paths.layers, "Which layer's similarity predicts the choices.")):
+            if Path(png).exists():
+                sec.figure(Path(png).read_bytes(), caption)
+    if Path(ooo.dimensions).exists():
+        prov = _json(Path(ooo.provenance))
         sec.text(f"SPoSE odd-one-out embedding: {prov.get('n_dims_kept', '?')} dimensions kept; held-out accuracy "
                  f"{prov.get('heldout_accuracy', float('nan')):.3f} against a noise ceiling of "
                  f"{prov.get('ceiling', float('nan')):.3f} (chance 0.333).")
-        sec.table(read_tsv(ooo / "dimensions.tsv"), "Kept dimensions: top objects (and, when planted, the matching "
+        sec.table(read_tsv(ooo.dimensions), "Kept dimensions: top objects (and, when planted, the matching "
                   "planted dimension with its correlation).")
-        if (ooo / "dimensions.png").exists():
-            sec.figure((ooo / "dimensions.png").read_bytes(), "The objects loading most on each kept dimension.")
+        if Path(ooo.figure).exists():
+            sec.figure(Path(ooo.figure).read_bytes(), "The objects loading most on each kept dimension.")
     return sec
 
 
-def _encoder_section(results: Path, on_template: bool) -> Section | None:
-    runs = sorted(p.parent for p in (results / "encoder").glob("sub-*/*/regions.tsv"))
+def _encoder_section(layout: Layout, subjects: Sequence[str], backbones: Sequence[str],
+                     on_template: bool) -> Section | None:
+    runs = [(s, b, layout.encoder(s, b)) for s in subjects for b in backbones
+            if Path(layout.encoder(s, b).regions).exists()]
     if not runs:
         return None
     sec = Section("encoder", "Voxelwise encoders")
@@ -353,14 +357,14 @@ def _encoder_section(results: Path, on_template: bool) -> Section | None:
              "regularisation per voxel chosen by cross-validation with folds grouped by stimulus; scored on the "
              "held-out test images. Noise-normalised R² = r² / noise ceiling (the ceiling for the test images' "
              "repeat counts; r < 0 counts as 0, capped at 1).")
-    for d in runs:
-        name = f"{d.parent.name} · {d.name}"
-        table = read_tsv(d / "regions.tsv")
+    for subject, backbone, paths in runs:
+        name = f"sub-{subject} · {backbone}"
+        table = read_tsv(paths.regions)
         sec.table(table, f"{name}: medians per region on the test images"
                   + (" (r_truth: correlation of the predictions with the noise-free true responses)"
                      if "median_r_truth" in table else ""))
-        grid = nib.load(d / "r2_noise_normalised.nii.gz")
-        metrics = read_tsv(d / "metrics.tsv", required=["i", "j", "k", "r2_noise_normalised", "noise_ceiling"])
+        grid = nib.load(paths.r2nn)
+        metrics = read_tsv(paths.metrics, required=["i", "j", "k", "r2_noise_normalised", "noise_ceiling"])
         # r²/NC is only meaningful where the ceiling (of the test images) is not tiny
         values = np.where(metrics["noise_ceiling"] >= 10, metrics["r2_noise_normalised"], 0.0)
         shown = voxel_volume(values, metrics[["i", "j", "k"]].to_numpy(), grid.affine, grid.shape)
@@ -370,8 +374,8 @@ def _encoder_section(results: Path, on_template: bool) -> Section | None:
         if on_template:
             sec.figure(figures.map_on_fsaverage5(shown, "noise-normalised R²"),
                        "The same map sampled onto nilearn's fsaverage5 surface (inflated; lateral and ventral views).")
-        if (d / "qc.png").exists():
-            sec.figure((d / "qc.png").read_bytes(), "Chosen regularisation per voxel, test r² against the noise "
+        if Path(paths.qc).exists():
+            sec.figure(Path(paths.qc).read_bytes(), "Chosen regularisation per voxel, test r² against the noise "
                        "ceiling, and the per-region medians.")
     return sec
 
@@ -433,40 +437,57 @@ def _usage_figure(usage: pd.DataFrame):
     return fig
 
 
-def build_dashboard(
-    *,
-    out_html: str | os.PathLike,
-    results_dir: str | os.PathLike,
-    dataset: str,
-    mode: str,
-    montage_per_category: int,
-    nsd_files: list[str] | None = None,
-    bench_dir: str | os.PathLike | None = None,
-    log_dir: str | os.PathLike | None = None,
-    config: dict | None = None,
-) -> None:
-    """Write the self-contained dashboard for ``results_dir``."""
-    results = Path(results_dir)
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What the dashboard shows: the dataset's layout keys, and the config after defaults."""
+
+    dataset: str
+    mode: str
+    subjects: tuple[str, ...]
+    encoder_backbones: tuple[str, ...]
+    search_models: tuple[str, ...]
+    search_experiments: tuple[str, ...]
+    montage_per_category: int
+    nsd_files: tuple[str, ...]
+    config: Mapping[str, Any]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, subjects: Sequence[str], encoder_backbones: Sequence[str],
+                    nsd_files: Sequence[str]) -> DashboardSettings:
+        return cls(dataset=cfg["dataset"]["name"], mode=cfg["dataset"]["mode"], subjects=tuple(subjects),
+                   encoder_backbones=tuple(encoder_backbones),
+                   search_models=tuple(cfg["visual_search"]["models"]),
+                   search_experiments=tuple(cfg["visual_search"]["experiments"]),
+                   montage_per_category=cfg["report"]["montage_per_category"], nsd_files=tuple(nsd_files),
+                   config=cfg)
+
+
+def build_dashboard(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: DashboardSettings) -> None:
+    """Write the self-contained dashboard (``outputs["html"]``) of one dataset's results."""
+    layout, st = Layout(settings.dataset), settings
+    config = dict(st.config)
+    on_template = _on_template(st.mode, config)
     sections = [s for s in (
-        _stimuli_section(results, montage_per_category),
-        _oracle_section(results),
-        _subject_section(results),
-        _preprocess_section(results),
-        _rois_section(results, on_template=_on_template(mode, config)),
-        _demo_clip_section(results),
-        _encoder_section(results, on_template=_on_template(mode, config)),
-        _braindive_section(results, config),
-        _brainscuba_section(results, config),
-        _visual_search_section(results),
-        _triplets_section(results),
-        _nsd_section(nsd_files or []),
+        _stimuli_section(layout, st.montage_per_category),
+        _oracle_section(layout),
+        _subject_section(layout),
+        _preprocess_section(layout, st.subjects),
+        _rois_section(layout, st.subjects, on_template=on_template),
+        _demo_clip_section(layout),
+        _encoder_section(layout, st.subjects, st.encoder_backbones, on_template=on_template),
+        _braindive_section(layout, st.subjects, config),
+        _brainscuba_section(layout, st.subjects, config),
+        _visual_search_section(layout, st.search_models, st.search_experiments),
+        _triplets_section(layout),
+        _nsd_section(list(st.nsd_files)),
     ) if s is not None]
+    results = Path(layout.results)
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))
-    sections.append(_provenance_section(Path(bench_dir or "/nonexistent"), Path(log_dir or "/nonexistent"), config))
+    sections.append(_provenance_section(Path(layout.benchmarks), Path(layout.logs), config))
     n_images = 0
-    if (results / "stimuli" / "images.h5").exists():
-        with h5py.File(results / "stimuli" / "images.h5", "r") as f:
+    if Path(layout.stimuli().images).exists():
+        with h5py.File(layout.stimuli().images, "r") as f:
             n_images = int(np.shape(f["images"])[0])
-    subtitle = (f"dataset '{dataset}' ({mode} mode) · {n_images} stimuli · code {git_revision()[:12]} · "
+    subtitle = (f"dataset '{st.dataset}' ({st.mode} mode) · {n_images} stimuli · code {git_revision()[:12]} · "
                 f"results in {results}")
-    write_page(out_html, "cortexplorer", subtitle, sections)
+    write_page(outputs["html"], "cortexplorer", subtitle, sections)
