@@ -1,52 +1,97 @@
-"""Shared fixtures: a copy of the repository and one real smoke run of the workflow."""
+"""What every test needs: the repository root, and a guard that keeps unit tests off the workflow.
+
+Tests that need a workflow run live under ``tests/e2e/`` (marked ``slow`` there, with the shared smoke
+run). Every other test runs under :func:`no_snakemake`: starting Snakemake from it fails the test, so
+``pytest -m "not slow"`` never runs the workflow, however a future test is written.
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+# "snakemake" as a program (a path ending in it, a word in a shell line) or "python -m snakemake"
+_SNAKEMAKE = re.compile(r"(?:^|[\s/;&|(`'\"])snakemake(?:$|[\s;&|)`'\"])|-m\s+snakemake\b")
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
-def repo_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout.split()
-    return [f for f in out if (REPO / f).is_file()]
+class SnakemakeInUnitTest(RuntimeError):
+    """A test not marked ``slow`` tried to start Snakemake."""
 
 
-def copy_repo(dest: Path) -> Path:
-    """A working copy with exactly what a fresh clone has (no results, no .snakemake)."""
-    for rel in repo_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, target)
-    return dest
+def _words(args) -> list[str]:
+    if isinstance(args, (str, bytes, os.PathLike)):
+        return [os.fsdecode(args)]
+    if isinstance(args, (list, tuple)):
+        return [w for a in args for w in _words(a)]
+    return []  # an environment, a mode, flags
 
 
-def snakemake(cwd: Path, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+def starts_snakemake(args, executable=None) -> bool:
+    """Whether a process started with ``args`` (a list or a shell line; with ``executable``) runs Snakemake."""
+    return bool(_SNAKEMAKE.search(" ".join(_words([args, executable]))))
 
 
-@pytest.fixture(scope="session")
-def workdir(tmp_path_factory) -> Path:
-    return copy_repo(tmp_path_factory.mktemp("repo"))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report  # for no_snakemake's teardown
+    return report
 
 
-@pytest.fixture(scope="session")
-def smoke_run(workdir) -> Path:
-    """Run the whole smoke workflow once; tests read its outputs (results/smoke)."""
-    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml")
-    return workdir
+@pytest.fixture(autouse=True)
+def no_snakemake(request, monkeypatch):
+    """In a test not marked ``slow``: any start of Snakemake (a subprocess, ``os.system``, ``os.exec*``,
+    ``os.posix_spawn*``, ``os.spawn*``, or Snakemake's Python API) raises, and the test fails even if the
+    error was caught."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    attempts: list[str] = []
 
+    def refuse(what) -> None:
+        attempts.append(str(what))
+        raise SnakemakeInUnitTest(
+            f"{request.node.nodeid} started Snakemake ({what!s:.200}); a test that runs the workflow belongs "
+            "under tests/e2e/ (marked slow), see tests/e2e/conftest.py")
 
-@pytest.fixture(scope="session")
-def smoke_results(smoke_run) -> Path:
-    return smoke_run / "results" / "smoke"
+    class GuardedPopen(subprocess.Popen):
+        def __init__(self, args, *pargs, **kwargs):
+            if starts_snakemake(args, kwargs.get("executable")):
+                refuse(args)
+            super().__init__(args, *pargs, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", GuardedPopen)
+
+    def guard(name: str, position: int):
+        original = getattr(os, name)
+
+        def guarded(*args, **kwargs):
+            if starts_snakemake(args[position:]):
+                refuse(args[position:])
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, guarded)
+
+    guard("system", 0)
+    for name in ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
+                 "posix_spawn", "posix_spawnp"):
+        if hasattr(os, name):
+            guard(name, 0)
+    for name in ("spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe"):
+        if hasattr(os, name):
+            guard(name, 1)  # after the mode
+    import snakemake.api  # the in-process API: no workflow from a unit test either
+
+    monkeypatch.setattr(snakemake.api.SnakemakeApi, "__post_init__", lambda self: refuse("snakemake.api.SnakemakeApi"))
+    yield
+    call = request.node.stash.get(_CALL_REPORT, None)
+    if attempts and not (call is not None and call.failed):  # the refusal was caught somewhere: fail all the same
+        pytest.fail(f"{request.node.nodeid} started Snakemake (not a slow test): {attempts}", pytrace=False)

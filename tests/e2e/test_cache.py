@@ -6,10 +6,11 @@ import filecmp
 import os
 from pathlib import Path
 
-from .conftest import copy_repo, snakemake
+from .conftest import SMOKE, copy_repo, snakemake
 
 TINY = "oracle:\n  n_train: 120\n  n_heldout: 24\n  epochs: 1\n  width: 4\n"
-TARGET = "results/smoke/oracle/oracle.pt"
+TARGET = SMOKE.oracle().model
+LOG = SMOKE.log("oracle")
 
 
 def _run(work: Path, cache: Path, *configs: str):
@@ -32,22 +33,22 @@ def test_second_workdir_is_served_from_the_cache(tmp_path: Path):
         (work / "tiny.yaml").write_text(TINY)
 
     _run(a, cache, "tiny.yaml")
-    assert "training the oracle" in (a / "logs/smoke/oracle.log").read_text()
+    assert "training the oracle" in (a / LOG).read_text()
     n_entries = len(list(cache.iterdir()))
     assert n_entries >= 1
 
     proc = _run(b, cache, "tiny.yaml")
     out = proc.stdout + proc.stderr
-    log = b / "logs/smoke/oracle.log"  # Snakemake leaves an empty log for a job served from the cache
+    log = b / LOG  # Snakemake leaves an empty log for a job served from the cache
     assert "training the oracle" not in (log.read_text() if log.exists() else ""), "trained again, not cached"
     served = b / TARGET
     assert served.is_symlink() and Path(os.path.realpath(served)).is_relative_to(cache.resolve())
     assert filecmp.cmp(a / TARGET, served, shallow=False)
-    assert (b / "results/smoke/oracle/metrics.tsv").exists()
+    assert (b / SMOKE.oracle().metrics).exists()
     print("\n".join(line for line in out.splitlines() if "cache" in line.lower()))
 
     # one relevant setting changed: a different cache key, so the rule runs
     (b / "tiny.yaml").write_text(TINY.replace("epochs: 1", "epochs: 2"))
     _run(b, cache, "tiny.yaml")
-    assert "training the oracle" in (b / "logs/smoke/oracle.log").read_text()
+    assert "training the oracle" in (b / LOG).read_text()
     assert len(list(cache.iterdir())) > n_entries

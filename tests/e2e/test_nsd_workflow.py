@@ -8,7 +8,6 @@ to each image is known, a released ncsnr map and floc label files with known vox
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,12 +18,13 @@ import pandas as pd
 import pytest
 import scipy.io
 
+from cortexplorer.layout import Layout
 from cortexplorer.nsd import load_manifest
 from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.rois.contract import read_roi_set
 
-from .conftest import REPO, copy_repo, snakemake
-from .nsdfiles import floc_labels, write_nii
+from ..nsdfiles import floc_labels, write_nii
+from .conftest import REPO, copy_repo, dry_run_jobs, snakemake
 
 SUBJECT, SESSIONS = 1, (1, 2)
 SHAPE = (6, 7, 5)
@@ -50,8 +50,6 @@ FLOC = {
 
 def _nii(data: np.ndarray, path: Path, affine: np.ndarray = AFFINE) -> Path:
     return write_nii(data, path, affine)
-
-
 
 
 def write_mini_nsd(root: Path, seed: int = 3) -> SimpleNamespace:
@@ -104,14 +102,6 @@ def write_mini_nsd(root: Path, seed: int = 3) -> SimpleNamespace:
         _nii(vol, root / BETAS_DIR / f"betas_session{s:02d}.nii.gz")
     return SimpleNamespace(root=root, subjectim=subjectim, order=order, response=response, ncsnr=ncsnr,
                            general=general, mask=mask, shared_ids=shared_ids)
-
-
-def _jobs(proc) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", proc.stdout + proc.stderr, re.S)
-    if not m:
-        return {}
-    return {line.split()[0]: int(line.split()[1]) for line in m.group(1).splitlines() if line.strip()}
 
 
 def test_mini_tree_holds_every_manifest_file(tmp_path: Path):
@@ -174,7 +164,7 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
                    f"captioner: {{kind: clipcap, weights: '{tmp_path / 'coco_weights.pt'}', "
                    f"gpt2: '{tmp_path / 'gpt2'}'}}, images: {{n_captions: 1, seeds_per_caption: 2, steps: 2}}}}\n")
 
-    jobs = _jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
+    jobs = dry_run_jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
     assert "fetch_nsd" not in jobs  # every file is present
     for rule in ("preprocess_nsd", "rois_nsd", "stimuli_nsd", "report_dashboard", "features", "encoder",
                  "braindive_unguided", "braindive_evaluate"):
@@ -187,10 +177,10 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     assert "brainscuba_bank" not in jobs and "demo_captioner" not in jobs
 
     snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
-    results = repo / "results" / "nsdmini"
+    L = Layout("nsdmini")
 
     # betas: 1500 trials mapped to the planted design, z-scored per session, the planted voxel recovered
-    b = read_betas(results / "preprocess" / "sub-01" / "betas.h5")
+    b = read_betas(repo / L.preprocess("01").betas)
     n_trials = TRIALS * len(SESSIONS)
     row = tree.subjectim[SUBJECT - 1].astype(int)
     expected = np.array([f"nsd{row[i - 1] - 1:05d}" for i in tree.order[:n_trials]])
@@ -212,21 +202,21 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     assert abs(np.corrcoef(b.betas[:, voxel[NOISE_IJK]], planted)[0, 1]) < 0.6
 
     # ncsnr: NSD's released map inside nsdgeneral, 0 outside
-    ncsnr = nib.load(results / "preprocess" / "sub-01" / "ncsnr.nii.gz")
+    ncsnr = nib.load(repo / L.preprocess("01").ncsnr)
     assert ncsnr.shape == SHAPE and np.allclose(ncsnr.affine, AFFINE)
     data = ncsnr.get_fdata()
     np.testing.assert_allclose(data[tree.mask], tree.ncsnr[tree.mask], rtol=1e-6)
     assert np.all(data[~tree.mask] == 0)
 
     # stimuli: the subject's 40 images at 32 px, shared1000 as the test split
-    table = pd.read_csv(results / "stimuli" / "stimuli.tsv", sep="\t")
+    table = pd.read_csv(repo / L.stimuli().table, sep="\t")
     assert sorted(table["nsd_id"]) == sorted((row - 1).tolist())
     assert set(table.loc[table["split"] == "test", "nsd_id"]) == tree.shared_ids
-    with h5py.File(results / "stimuli" / "images.h5", "r") as f:
+    with h5py.File(repo / L.stimuli().images, "r") as f:
         assert f["images"].shape == (N_IMAGES, 32, 32, 3)
 
     # rois: the planted domain and subregion voxel counts
-    rois, images = read_roi_set(results / "rois" / "sub-01")
+    rois, images = read_roi_set(repo / L.rois("01").rois)
     n = dict(zip(rois["roi"], rois["n_voxels"], strict=True))
     for key, labels in FLOC.items():
         assert n[key.removeprefix("floc-")] == sum(labels.values())
@@ -239,54 +229,54 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     from cortexplorer.features import read_features
     from cortexplorer.models import file_sha256
 
-    feats = read_features(results / "features" / "tiny.h5")
+    feats = read_features(repo / L.features("tiny").features)
     assert feats.features.shape == (N_IMAGES, 512) and feats.identity["weights_sha256"] == file_sha256(weights)
-    enc = VoxelEncoder.load(results / "encoder" / "sub-01" / "tiny" / "encoder.pt")
+    enc = VoxelEncoder.load(repo / L.encoder("01", "tiny").model)
     assert enc.weight.shape == (512, int(tree.mask.sum())) and enc.identity == feats.identity
-    prov = json.loads((results / "encoder" / "sub-01" / "tiny" / "provenance.json").read_text())
+    prov = json.loads((repo / L.encoder("01", "tiny").provenance).read_text())
     assert prov["n_test_stimuli"] == len(tree.shared_ids) and prov["n_train_rows"] == N_IMAGES - len(tree.shared_ids)
 
     # BrainDiVE through Stable Diffusion's components from the hub cache, judged by open_clip zero-shot
     from cortexplorer.io.tables import read_tsv
 
-    scores = read_tsv(results / "braindive" / "sub-01" / "faces" / "scores.tsv")
+    scores = read_tsv(repo / L.braindive("01", "faces").scores)
     assert len(scores) == 4 and scores["kept"].sum() == 1 and (scores["status"] == "ok").all()
-    sd = json.loads((results / "braindive" / "sub-01" / "faces" / "provenance.json").read_text())
+    sd = json.loads((repo / L.braindive("01", "faces").provenance).read_text())
     assert sd["diffusion_identity"] == {"kind": "stable_diffusion", "model_id": "someone/tiny-sd", "revision": "main",
                                         "commit": revision}
-    summary = read_tsv(results / "evaluation" / "sub-01" / "braindive" / "summary.tsv").set_index("region")
+    summary = read_tsv(repo / L.braindive_evaluation("01").summary).set_index("region")
     assert list(summary.index) == ["faces", "places"] and "true_kept" not in summary  # no truth outside the demo
     assert summary["share_kept"].between(0, 1).all() and summary["share_top_measured"].between(0, 1).all()
-    ev = json.loads((results / "evaluation" / "sub-01" / "braindive" / "provenance.json").read_text())
+    ev = json.loads((repo / L.braindive_evaluation("01").provenance).read_text())
     assert "zero-shot" in ev["classifier"]
 
     # visual search and triplets through the torchvision weight file
-    for prov_path in (results / "visual_search" / "eccnet" / "curvature" / "provenance.json",
-                      results / "triplets" / "fit" / "provenance.json"):
+    for prov_path in (repo / L.visual_search("eccnet", "curvature").provenance,
+                      repo / L.triplet_fit().provenance):
         network = json.loads(prov_path.read_text())["network"]
         assert network["arch"] == "vgg11" and network["weights_sha256"] == file_sha256(vgg_weights)
-    predictivity = read_tsv(results / "triplets" / "fit" / "predictivity.tsv")
+    predictivity = read_tsv(repo / L.triplet_fit().predictivity)
     assert list(predictivity["alias"].fillna("")) == ["", "pool4", "pool5"]
 
     # BrainSCUBA: two disjoint halves of the bank, every voxel captioned per repeat by the old-format CLIPCap
     # checkpoint, semantics per region, images through Stable Diffusion's text conditioning
-    proj = json.loads((results / "brainscuba" / "sub-01" / "projection.provenance.json").read_text())
+    proj = json.loads((repo / L.brainscuba_projection("01").provenance).read_text())
     assert proj["n_bank_rows"] == 400 and proj["bank_rows_read"] == [200, 200]
-    captions = read_tsv(results / "brainscuba" / "sub-01" / "captions.tsv")
+    captions = read_tsv(repo / L.brainscuba_captions("01").captions)
     assert len(captions) == 2 * int(tree.mask.sum()) and set(captions["repeat"]) == {0, 1}
-    cap_prov = json.loads((results / "brainscuba" / "sub-01" / "captions.provenance.json").read_text())
+    cap_prov = json.loads((repo / L.brainscuba_captions("01").provenance).read_text())
     # voxels whose encoder weights are all zero get no caption (n/a), counted in the provenance
     assert captions["caption"].isna().sum() == cap_prov["n_skipped"] < len(captions) / 2
     assert captions["caption"].dropna().str.len().gt(0).all()
     assert set(",".join(captions["roi"].dropna()).split(",")) == {"faces", "places"}
     assert cap_prov["captioner_identity"]["weights_sha256"] == file_sha256(tmp_path / "coco_weights.pt")
-    sem = read_tsv(results / "brainscuba" / "sub-01" / "semantics" / "regions.tsv")
+    sem = read_tsv(repo / L.brainscuba_semantics("01").regions)
     assert list(sem["region"]) == ["faces", "places"]
-    bs_summary = read_tsv(results / "evaluation" / "sub-01" / "brainscuba" / "summary.tsv")
+    bs_summary = read_tsv(repo / L.brainscuba_images("01").summary)
     assert list(bs_summary["region"]) == ["faces", "places"] and "true_caption" not in bs_summary
     assert bs_summary["n_images"].eq(2).all() and np.isfinite(bs_summary["predicted_caption"]).all()
     assert bs_summary["share_caption"].between(0, 1).all() and bs_summary["share_unguided"].between(0, 1).all()
-    bs_ev = json.loads((results / "evaluation" / "sub-01" / "brainscuba" / "provenance.json").read_text())
+    bs_ev = json.loads((repo / L.brainscuba_images("01").provenance).read_text())
     assert "zero-shot" in bs_ev["classifier"]  # the braindive.classifier, as in BrainDiVE's evaluation
 
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SNAKEMAKE, copy_repo, snakemake
+from .conftest import SMOKE, SNAKEMAKE, copy_repo, snakemake
 
 
 def checksums(results: Path) -> dict[str, str]:
@@ -23,7 +23,7 @@ def checksums(results: Path) -> dict[str, str]:
 def _kill_during_simulate(work: Path, sig: int) -> None:
     proc = subprocess.Popen([SNAKEMAKE, "--configfile", "config/smoke.yaml"], cwd=work, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = work / "logs" / "smoke" / "simulate.log"
+    log = work / SMOKE.log("simulate")
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:  # wait until simulate is writing runs
         if log.exists() and "grid" in log.read_text():
@@ -42,9 +42,9 @@ def _kill_during_simulate(work: Path, sig: int) -> None:
 def test_killed_run_resumes_to_identical_results(smoke_results: Path, tmp_path: Path, sig):
     work = copy_repo(tmp_path / "repo")
     _kill_during_simulate(work, sig)
-    results = work / "results" / "smoke"
+    results = work / SMOKE.results
     # nothing of the interrupted rule looks complete
-    assert not (results / "bids").exists() and not (results / "truth").exists()
+    assert not (work / SMOKE.simulation().bids).exists() and not (work / SMOKE.simulation().truth).exists()
     leftovers = [p.name for p in results.iterdir() if ".partial" in p.name]
     if sig == signal.SIGTERM:
         assert leftovers == [], "SIGTERM lets the stage remove its temporaries"

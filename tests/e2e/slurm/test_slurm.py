@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import copy_repo, snakemake
+from ..conftest import SMOKE, copy_repo, snakemake
 from .cluster import LocalSlurm, unavailable_reason
 
 SLURM_FLAGS = (  # no accounting daemon here: squeue for status, no account look-ups
@@ -46,13 +46,14 @@ def test_smoke_workflow_on_slurm(cluster, tmp_path: Path):
     proc = snakemake(work, "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml", *SLURM_FLAGS,
                      timeout=1500)
     out = proc.stdout + proc.stderr
-    results = work / "results" / "smoke"
-    for rel in ("stimuli/images.h5", "pool/images.h5", "localizer/images.h5", "oracle/oracle.pt",
-                "truth/responses.h5", "bids/derivatives/fmriprep/dataset_description.json", "features/democlip.h5",
-                "encoder/sub-01/democlip/encoder.pt", "models/demo_diffusion/model.pt",
-                "braindive/sub-01/faces/scores.tsv", "evaluation/sub-01/braindive/summary.tsv",
-                "visual_search/asymmetry.tsv", "triplets/fit/weights.tsv", "triplets/odd_one_out/embedding.tsv"):
-        assert (results / rel).stat().st_size > 0, rel
+    s = SMOKE
+    for path in (s.stimuli().images, s.image_set("pool").images, s.image_set("localizer").images, s.oracle().model,
+                 f"{s.simulation().truth}/responses.h5",
+                 f"{s.simulation().bids}/derivatives/fmriprep/dataset_description.json", s.features("democlip").features,
+                 s.encoder("01", "democlip").model, s.demo_diffusion().model, s.braindive("01", "faces").scores,
+                 s.braindive_evaluation("01").summary, s.visual_search_summary().asymmetry, s.triplet_fit().weights,
+                 s.odd_one_out().embedding):
+        assert (work / path).stat().st_size > 0, path
     assert (work / "reports" / "smoke" / "index.html").stat().st_size > 0
     ids = _slurm_ids(out)
     assert set(ids) >= {"stimuli_demo", "oracle", "simulate", "report_dashboard", "demo_clip", "features",
