@@ -1,4 +1,5 @@
 # Input functions, constants and targets of stage `brainscuba` (its rules are in ../brainscuba.smk).
+from cortexplorer.brainscuba.bank import bank_paths
 from cortexplorer.brainscuba.settings import (
     BankSettings,
     CaptionImageSettings,
