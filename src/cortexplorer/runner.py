@@ -13,6 +13,8 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from cortexplorer.settings import from_params
+
 log = logging.getLogger("cortexplorer")
 
 
@@ -44,15 +46,16 @@ def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
 
     The one way a script calls a stage: ``run_stage(snakemake, entry_point)`` calls
     ``entry_point(inputs, outputs, settings)`` with the rule's named inputs and outputs as plain
-    dicts and ``params.settings`` (the stage's frozen settings object, built from the validated
-    config in the rule). ``kwargs``, when given, are passed instead (for callers outside a rule).
+    dicts and the stage's frozen settings object, rebuilt from ``params.settings`` (built from the
+    validated config in the rule and passed as plain data, :mod:`cortexplorer.settings`).
+    ``kwargs``, when given, are passed instead (for callers outside a rule).
 
     The job's thread count is set here, once, for BLAS/OpenMP pools and for torch.
     SIGTERM (what Snakemake, SLURM and ``kill`` send) becomes ``SystemExit``, so the stage's
     ``finally`` blocks remove their temporary outputs before the process ends.
     """
     if not kwargs:
-        kwargs = {"inputs": _plain(smk.input), "outputs": _plain(smk.output), "settings": smk.params.settings}
+        kwargs = {"inputs": _plain(smk.input), "outputs": _plain(smk.output), "settings": from_params(smk.params.settings)}
     signal.signal(signal.SIGTERM, _terminate)
     configure_logging(smk.log[0] if len(smk.log) else None)
     name = getattr(smk, "rule", func.__name__)

@@ -25,7 +25,7 @@ rule braindive_unguided:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=SamplingSettings.from_config(CFG),
+        settings=as_params(SamplingSettings.from_config(CFG)),
         code=source_digest(*BRAINDIVE_CODE),
     script:
         "../scripts/braindive_unguided.py"
@@ -58,7 +58,9 @@ rule braindive:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=lambda wc: BrainDiVESettings.from_config(CFG, region=wc.region),
+        settings=lambda wc: as_params(
+            BrainDiVESettings.from_config(CFG, region=wc.region)
+        ),
         code=source_digest(*BRAINDIVE_CODE, "cortexplorer.encoder"),
     script:
         "../scripts/braindive.py"
@@ -92,7 +94,7 @@ rule braindive_evaluate:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=EvaluationSettings.from_config(CFG),
+        settings=as_params(EvaluationSettings.from_config(CFG)),
         code=source_digest(*BRAINDIVE_CODE),
     script:
         "../scripts/braindive_evaluate.py"

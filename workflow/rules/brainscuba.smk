@@ -27,7 +27,7 @@ if MODE == "demo":
             runtime=30,
             gpu=CFG["gpus_per_job"],
         params:
-            settings=BankSettings.from_config(CFG),
+            settings=as_params(BankSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.features",
                 "cortexplorer.models.backbone",
@@ -57,7 +57,7 @@ rule brainscuba_project:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=ProjectionSettings.from_config(CFG),
+        settings=as_params(ProjectionSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.brainscuba.projection", "cortexplorer.brainscuba.stage"
         ),
@@ -84,7 +84,7 @@ rule brainscuba_captions:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=CaptionSettings.from_config(CFG),
+        settings=as_params(CaptionSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.brainscuba.captioner", "cortexplorer.brainscuba.stage"
         ),
@@ -126,7 +126,7 @@ rule brainscuba_semantics:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=SemanticsSettings.from_config(CFG),
+        settings=as_params(SemanticsSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.brainscuba.semantics", "cortexplorer.brainscuba.stage"
         ),
@@ -168,7 +168,7 @@ rule brainscuba_images:
         runtime=240,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=CaptionImageSettings.from_config(CFG),
+        settings=as_params(CaptionImageSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.brainscuba.stage",
             "cortexplorer.braindive",

@@ -4,6 +4,7 @@ import os
 from cortexplorer.config import brainscuba_enabled, check_config, load_schema
 from cortexplorer.layout import Layout
 from cortexplorer.provenance import source_digest
+from cortexplorer.settings import as_params
 
 CFG = check_config(
     config,

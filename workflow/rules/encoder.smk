@@ -33,7 +33,9 @@ rule encoder:
         mem_mb=8000,
         runtime=60,
     params:
-        settings=lambda wildcards: EncoderSettings.from_config(CFG, wildcards.backbone),
+        settings=lambda wildcards: as_params(
+            EncoderSettings.from_config(CFG, wildcards.backbone)
+        ),
         code=source_digest(
             "cortexplorer.encoder",
             "cortexplorer.features",

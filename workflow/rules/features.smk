@@ -23,7 +23,9 @@ rule features:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=lambda wildcards: FeaturesSettings.from_config(CFG, wildcards.backbone),
+        settings=lambda wildcards: as_params(
+            FeaturesSettings.from_config(CFG, wildcards.backbone)
+        ),
         code=source_digest("cortexplorer.features", "cortexplorer.models.backbone"),
     script:
         "../scripts/features.py"

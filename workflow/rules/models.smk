@@ -32,8 +32,7 @@ if MODE == "demo":
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            # plain JSON: the between-workflow cache hashes params with json.dumps
-            settings=DemoClipSettings.from_config(CFG).params(),
+            settings=as_params(DemoClipSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.models.backbone",
                 "cortexplorer.models.demo_clip",
@@ -68,7 +67,7 @@ if MODE == "demo":
             runtime=120,
             gpu=CFG["gpus_per_job"],
         params:
-            settings=DemoDiffusionSettings.from_config(CFG).params(),
+            settings=as_params(DemoDiffusionSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.models.diffusion",
                 "cortexplorer.models.demo_diffusion",
@@ -98,7 +97,7 @@ if MODE == "demo":
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings=DemoCnnSettings.from_config(CFG).params(),
+            settings=as_params(DemoCnnSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.models.cnn",
                 "cortexplorer.models.demo_cnn",
@@ -127,7 +126,7 @@ if MODE == "demo":
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings=DemoCaptionerSettings.from_config(CFG).params(),
+            settings=as_params(DemoCaptionerSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.brainscuba.captioner",
                 "cortexplorer.models.demo_captioner",

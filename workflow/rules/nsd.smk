@@ -24,10 +24,12 @@ if MODE == "nsd":
             runtime=240,
             nsd_downloads=1,
         params:
-            settings=lambda wildcards: FetchSettings.from_config(
-                CFG,
-                nsd_path=wildcards.nsd_path,
-                expected_bytes=nsd_expected_bytes(wildcards.nsd_path),
+            settings=lambda wildcards: as_params(
+                FetchSettings.from_config(
+                    CFG,
+                    nsd_path=wildcards.nsd_path,
+                    expected_bytes=nsd_expected_bytes(wildcards.nsd_path),
+                )
             ),
             code=source_digest("cortexplorer.nsd.manifest", "cortexplorer.io.atomic"),
         script:
@@ -53,7 +55,7 @@ if MODE == "nsd":
             mem_mb=8000,
             runtime=120,
         params:
-            settings=NsdStimuliSettings.from_config(CFG),
+            settings=as_params(NsdStimuliSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.nsd.stimuli", "cortexplorer.nsd.stage", "cortexplorer.io"
             ),

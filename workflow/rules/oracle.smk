@@ -28,8 +28,7 @@ if MODE == "demo":
             runtime=30,
             gpu=CFG["gpus_per_job"],
         params:
-            # plain JSON: the between-workflow cache hashes params with json.dumps
-            settings=OracleSettings.from_config(CFG).params(),
+            settings=as_params(OracleSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.oracle",
                 "cortexplorer.stimuli",

@@ -31,8 +31,8 @@ if MODE in ("demo", "bids"):
             mem_mb=8000,
             runtime=60,
         params:
-            settings=lambda wildcards: PreprocessSettings.from_config(
-                CFG, subject=wildcards.subject
+            settings=lambda wildcards: as_params(
+                PreprocessSettings.from_config(CFG, subject=wildcards.subject)
             ),
             code=source_digest("cortexplorer.preprocess", "cortexplorer.io"),
         script:
@@ -55,8 +55,8 @@ if MODE in ("demo", "bids"):
             mem_mb=6000,
             runtime=30,
         params:
-            settings=lambda wildcards: RoisSettings.from_config(
-                CFG, subject=wildcards.subject
+            settings=lambda wildcards: as_params(
+                RoisSettings.from_config(CFG, subject=wildcards.subject)
             ),
             code=source_digest(
                 "cortexplorer.rois", "cortexplorer.preprocess", "cortexplorer.io"
@@ -92,8 +92,8 @@ if MODE == "nsd":
             runtime=60,
         params:
             # sessions sorted: the order of the betas files
-            settings=lambda wildcards: NsdBetasSettings.from_config(
-                CFG, subject=wildcards.subject
+            settings=lambda wildcards: as_params(
+                NsdBetasSettings.from_config(CFG, subject=wildcards.subject)
             ),
             code=source_digest(
                 "cortexplorer.nsd.betas",
@@ -119,8 +119,8 @@ if MODE == "nsd":
             mem_mb=2000,
             runtime=10,
         params:
-            settings=lambda wildcards: NsdRoisSettings.from_config(
-                CFG, subject=wildcards.subject
+            settings=lambda wildcards: as_params(
+                NsdRoisSettings.from_config(CFG, subject=wildcards.subject)
             ),
             code=source_digest(
                 "cortexplorer.nsd.rois",

@@ -26,11 +26,13 @@ rule report_dashboard:
         mem_mb=3000,
         runtime=15,
     params:
-        settings=DashboardSettings.from_config(
-            CFG,
-            subjects=SUBJECTS,
-            encoder_backbones=ENCODER_BACKBONES,
-            nsd_files=nsd_local_paths() if MODE == "nsd" else [],
+        settings=as_params(
+            DashboardSettings.from_config(
+                CFG,
+                subjects=SUBJECTS,
+                encoder_backbones=ENCODER_BACKBONES,
+                nsd_files=nsd_local_paths() if MODE == "nsd" else [],
+            )
         ),
         code=source_digest("cortexplorer.report", "cortexplorer.layout"),
     script:

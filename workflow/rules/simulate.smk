@@ -25,7 +25,7 @@ if MODE == "demo":
             mem_mb=8000,
             runtime=60,
         params:
-            settings=SimulationSettings.from_config(CFG),
+            settings=as_params(SimulationSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.simulate",
                 "cortexplorer.io",

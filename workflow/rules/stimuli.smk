@@ -22,8 +22,8 @@ if MODE == "demo":
             runtime=20,
         params:
             # only the settings that shape this image set, so changing one set reruns only it
-            settings=lambda wildcards: DemoImageSetSettings.from_config(
-                CFG, imageset=wildcards.imageset
+            settings=lambda wildcards: as_params(
+                DemoImageSetSettings.from_config(CFG, imageset=wildcards.imageset)
             ),
             code=source_digest("cortexplorer.stimuli", "cortexplorer.io"),
         script:
@@ -50,7 +50,7 @@ if MODE == "bids":
             mem_mb=4000,
             runtime=30,
         params:
-            settings=FolderStimuliSettings.from_config(CFG),
+            settings=as_params(FolderStimuliSettings.from_config(CFG)),
             code=source_digest("cortexplorer.stimuli", "cortexplorer.io"),
         script:
             "../scripts/stimuli_folder.py"

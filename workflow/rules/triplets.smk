@@ -24,7 +24,7 @@ if TRIPLETS["images"] not in ("stimuli", "pool"):
             mem_mb=4000,
             runtime=30,
         params:
-            settings=FolderStimuliSettings.from_config(CFG),
+            settings=as_params(FolderStimuliSettings.from_config(CFG)),
             code=source_digest("cortexplorer.stimuli", "cortexplorer.io"),
         script:
             "../scripts/stimuli_folder.py"
@@ -56,7 +56,7 @@ rule triplet_search:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=TripletSearchSettings.from_config(CFG),
+        settings=as_params(TripletSearchSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.triplets.search",
             "cortexplorer.triplets.settings",
@@ -86,7 +86,7 @@ rule triplet_choices:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=TripletChoicesSettings.from_config(CFG),
+        settings=as_params(TripletChoicesSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.triplets.choices",
             "cortexplorer.triplets.settings",
@@ -129,7 +129,7 @@ rule triplet_fit:
         runtime=60,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=TripletFitSettings.from_config(CFG),
+        settings=as_params(TripletFitSettings.from_config(CFG)),
         code=source_digest(
             "cortexplorer.triplets.choices",
             "cortexplorer.triplets.settings",
@@ -169,7 +169,7 @@ if ODD_ONE_OUT:
             runtime=60,
             gpu=CFG["gpus_per_job"],
         params:
-            settings=OddOneOutSettings.from_config(CFG),
+            settings=as_params(OddOneOutSettings.from_config(CFG)),
             code=source_digest(
                 "cortexplorer.triplets.settings",
                 "cortexplorer.triplets.spose",

@@ -20,8 +20,8 @@ rule visual_search_stimuli:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=lambda wildcards: StimuliSettings.from_config(
-            CFG, experiment=wildcards.experiment
+        settings=lambda wildcards: as_params(
+            StimuliSettings.from_config(CFG, experiment=wildcards.experiment)
         ),
         code=source_digest(
             "cortexplorer.visual_search.stimuli", "cortexplorer.visual_search.settings"
@@ -62,8 +62,8 @@ rule visual_search:
         runtime=120,
         gpu=CFG["gpus_per_job"],
     params:
-        settings=lambda wildcards: SearchSettings.from_config(
-            CFG, model=wildcards.model
+        settings=lambda wildcards: as_params(
+            SearchSettings.from_config(CFG, model=wildcards.model)
         ),
         code=source_digest("cortexplorer.visual_search", "cortexplorer.models.cnn"),
     script:
@@ -99,7 +99,7 @@ rule visual_search_summary:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=SummarySettings.from_config(CFG),
+        settings=as_params(SummarySettings.from_config(CFG)),
         code=source_digest("cortexplorer.visual_search"),
     script:
         "../scripts/visual_search_summary.py"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -180,12 +180,12 @@ def write_demo_captioner(fit: TrainedCaptioner, model_path: str, curve_path: str
                 "prefix_length": int(fit.model.prefix_length), "prefix_size": int(fit.model.prefix_size)}, model_path)
 
 
-def train_demo_captioner(inputs: dict, outputs: dict, settings: DemoCaptionerSettings | Mapping) -> dict:
+def train_demo_captioner(inputs: dict, outputs: dict, settings: DemoCaptionerSettings) -> dict:
     """Stage ``demo_captioner``: train on the pool's raw embeddings (``bank``, the demo bank) and captions (``table``).
 
     Writes ``model``, ``curve`` and ``provenance``; returns the held-out metrics.
     """
-    s = DemoCaptionerSettings.of(settings)
+    s = settings
     feats = read_features(inputs["bank"])
     table = read_tsv(inputs["table"], required=["stim_id", "caption"])
     if not np.array_equal(feats.stim_id, table["stim_id"].astype(str).to_numpy()):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -198,10 +197,10 @@ def _loop(model: torch.nn.Module, n_train: int, s: DemoClipSettings) -> EpochLoo
     return EpochLoop(model, opt, sched, make_rng(s.seed, "demo_clip", "batches"), s.batch_size, steps_per_epoch)
 
 
-def train_demo_clip(inputs: dict, outputs: dict, settings: DemoClipSettings | Mapping) -> dict[str, float]:
+def train_demo_clip(inputs: dict, outputs: dict, settings: DemoClipSettings) -> dict[str, float]:
     """Stage ``demo_clip``: train on the pool (``images``, ``table``); write ``model``, ``retrieval``, ``curve``
     and ``provenance``."""
-    s = DemoClipSettings.of(settings)
+    s = settings
     fit = fit_demo_clip(read_image_set(inputs["images"], inputs["table"]), s)
     write_tsv(pd.DataFrame([{"metric": k, "value": v} for k, v in fit.scores.items()]), outputs["retrieval"])
     write_tsv(fit.curve, outputs["curve"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -107,9 +106,9 @@ def fit_demo_cnn(pool: ImageSet, s: DemoCnnSettings) -> TrainedCnn:
     return TrainedCnn(model, classes, pd.DataFrame(curve), float(np.bincount(labels).max() / n))
 
 
-def train_demo_cnn(inputs: dict, outputs: dict, settings: DemoCnnSettings | Mapping) -> dict[str, float]:
+def train_demo_cnn(inputs: dict, outputs: dict, settings: DemoCnnSettings) -> dict[str, float]:
     """Stage ``demo_cnn``: train on the pool (``images``, ``table``); write ``model``, ``curve`` and ``provenance``."""
-    s = DemoCnnSettings.of(settings)
+    s = settings
     pool = read_image_set(inputs["images"], inputs["table"])
     fit = fit_demo_cnn(pool, s)
     write_tsv(fit.curve, outputs["curve"])

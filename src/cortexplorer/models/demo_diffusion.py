@@ -26,7 +26,7 @@ from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.diffusion import build_pixel_unet
-from cortexplorer.models.training import JsonSettings, state_dict_cpu
+from cortexplorer.models.training import state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -51,7 +51,7 @@ N_GRID_SAMPLES, GRID_SAMPLE_STEPS = 64, 25  # the unguided samples shown in samp
 
 
 @dataclass(frozen=True)
-class DemoDiffusionSettings(JsonSettings):
+class DemoDiffusionSettings:
     """Config ``demo_diffusion`` with the run's ``seed`` and ``device``."""
 
     image_size: int
@@ -147,10 +147,10 @@ class _Progress:
                      np.mean(self.recent[-50:]), spent, spent / (step + 1) * (self.steps - step - 1))
 
 
-def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSettings | Mapping) -> pd.DataFrame:
+def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSettings) -> pd.DataFrame:
     """Stage ``demo_diffusion``: train on the pool (``images``, ``table``); write ``model`` (EMA weights + configs),
     the loss ``curve``, a grid of unguided ``samples`` and ``provenance``."""
-    s = DemoDiffusionSettings.of(settings)
+    s = settings
     start = time.perf_counter()
     data = to_model_range(read_image_set(inputs["images"], inputs["table"]).images, s.image_size)
     fit = fit_demo_diffusion(data, s)

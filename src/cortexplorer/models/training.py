@@ -1,4 +1,4 @@
-"""What the demo's trainers share: settings passed as JSON, one held-out split, one epoch loop.
+"""What the demo's trainers share: their settings, one held-out split, one epoch loop.
 
 The oracle, the demo CLIP, the demo CNN and the demo captioner all hold out a random share of
 their images, then train for a number of epochs on shuffled mini-batches of the rest (AdamW and
@@ -15,26 +15,11 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
-S = TypeVar("S", bound="JsonSettings")
-
-
-class JsonSettings:
-    """A frozen settings dataclass that a cached rule can pass as plain JSON.
-
-    Snakemake's between-workflow cache hashes a rule's params with ``json.dumps``, so the cached
-    demo rules pass ``settings.params()`` (a dict); the stage rebuilds the object with :meth:`of`.
-    """
-
-    def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def of(cls: type[S], settings: S | Mapping[str, Any]) -> S:
-        return settings if isinstance(settings, cls) else cls(**settings)
+S = TypeVar("S", bound="DemoModelSettings")
 
 
 @dataclasses.dataclass(frozen=True)
-class DemoModelSettings(JsonSettings):
+class DemoModelSettings:
     """Settings of a demo model trained by :class:`EpochLoop`: its config section (``section``, which holds
     the recipe fields below and the model's own) with the run's ``seed`` and ``device``."""
 

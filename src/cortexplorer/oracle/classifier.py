@@ -19,7 +19,7 @@ from torch import nn
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
-from cortexplorer.models.training import EpochLoop, JsonSettings, state_dict_cpu
+from cortexplorer.models.training import EpochLoop, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 from cortexplorer.stimuli.generate import generate_image_set
@@ -82,7 +82,7 @@ class OracleClassifier(nn.Module):
 
 
 @dataclass(frozen=True)
-class OracleSettings(JsonSettings):
+class OracleSettings:
     """The oracle's training (config ``oracle``, the world's categories and image size, ``device``)."""
 
     categories: tuple[str, ...]
@@ -163,9 +163,9 @@ def _train(model: OracleClassifier, x: torch.Tensor, y: torch.Tensor, s: OracleS
     loop.run(np.arange(len(x)), s.epochs, batch_loss, end_epoch)
 
 
-def train_oracle(inputs: dict, outputs: dict, settings: OracleSettings | Mapping) -> float:
+def train_oracle(inputs: dict, outputs: dict, settings: OracleSettings) -> float:
     """Stage ``oracle``: train, write the weights (``model``), ``metrics`` and ``provenance``; return the accuracy."""
-    s = OracleSettings.of(settings)
+    s = settings
     fit = fit_oracle(s)
     write_tsv(fit.metrics, outputs["metrics"])
     save_torch({"config": fit.model.config(), "image_size": s.image_size, "state_dict": state_dict_cpu(fit.model)},
