@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -192,7 +192,7 @@ def train_demo_captioner(inputs: dict, outputs: dict, settings: DemoCaptionerSet
         raise ValueError(f"'{inputs['bank']}' and '{inputs['table']}' list different images; rerun brainscuba_bank.")
     fit = fit_demo_captioner(feats.features, table["caption"].astype(str).tolist(), s)
     write_demo_captioner(fit, outputs["model"], outputs["curve"])
-    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_captioner", settings=recorded, seed=s.seed,
                   backbone_identity=feats.identity, metrics=fit.metrics)
     return fit.metrics

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -206,7 +206,7 @@ def train_demo_clip(inputs: dict, outputs: dict, settings: DemoClipSettings) -> 
     write_tsv(fit.curve, outputs["curve"])
     save_torch({"arch": DEMO_ARCH, "image_size": fit.image_size, "state_dict": state_dict_cpu(fit.model)},
                outputs["model"])
-    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_clip",
                   settings={**recorded, "n_pairs": fit.n_pairs, "image_size": fit.image_size},
                   seed=s.seed, **fit.scores)

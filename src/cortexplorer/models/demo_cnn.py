@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -116,7 +116,7 @@ def train_demo_cnn(inputs: dict, outputs: dict, settings: DemoCnnSettings) -> di
                 "classes": fit.classes, "image_size": int(pool.images.shape[1]),
                 "state_dict": state_dict_cpu(fit.model)}, outputs["model"])
     result = {"heldout_accuracy": float(fit.curve["heldout_accuracy"].iloc[-1]), "chance": fit.chance}
-    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_cnn",
                   settings={**recorded, "n_images": len(pool), "classes": fit.classes}, seed=s.seed, **result)
     return result

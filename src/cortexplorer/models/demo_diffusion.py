@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -159,7 +159,7 @@ def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSet
     save_torch(blob, outputs["model"])
     write_tsv(fit.curve, outputs["curve"])
     _sample_grid(outputs["model"], outputs["samples"], N_GRID_SAMPLES, GRID_SAMPLE_STEPS, resolve_device(s.device))
-    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_diffusion", settings={**recorded, "channels": list(s.channels)},
                   seed=s.seed, n_parameters=fit.n_parameters, n_pool_images=len(data),
                   final_loss=float(fit.curve["loss"].iloc[-1]), seconds=round(time.perf_counter() - start, 1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -170,7 +170,7 @@ def train_oracle(inputs: dict, outputs: dict, settings: OracleSettings) -> float
     write_tsv(fit.metrics, outputs["metrics"])
     save_torch({"config": fit.model.config(), "image_size": s.image_size, "state_dict": state_dict_cpu(fit.model)},
                outputs["model"])
-    recorded = {k: v for k, v in s.params().items() if k not in ("seed", "device")}
+    recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="oracle", settings={**recorded, "categories": list(s.categories)},
                   seed=s.seed, heldout_accuracy=fit.accuracy)
     return fit.accuracy
