@@ -69,13 +69,21 @@ class OracleClassifier(nn.Module):
     @torch.no_grad()
     def evidence(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Category evidence: softmax of logits / temperature, N×C float32 in [0, 1]."""
+        return self._batched(images, batch_size, len(self.categories),
+                             lambda x: torch.softmax(self(x) / self.temperature, dim=1))
+
+    @torch.no_grad()
+    def embed(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """The read-out's input (globally averaged last conv stage), N × 4·width float32: the feature space in
+        which generated images are compared with the world's (a Fréchet distance, as FID uses Inception's)."""
+        return self._batched(images, batch_size, self.head.in_features, lambda x: self.features(x).mean(dim=(2, 3)))
+
+    def _batched(self, images: np.ndarray, batch_size: int, width: int, fn) -> np.ndarray:
         self.eval()
         device = next(self.parameters()).device
-        out = []
-        for i in range(0, len(images), batch_size):
-            logits = self(self.preprocess(images[i : i + batch_size]).to(device)).cpu()
-            out.append(torch.softmax(logits / self.temperature, dim=1).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.categories)), np.float32)
+        out = [fn(self.preprocess(images[i : i + batch_size]).to(device)).cpu().numpy()
+               for i in range(0, len(images), batch_size)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, width), np.float32)
 
     def config(self) -> dict:
         return {"categories": self.categories, "width": self.width, "temperature": self.temperature}
