@@ -21,12 +21,11 @@ import pandas as pd
 import torch
 
 from cortexplorer.device import resolve as resolve_device
-from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.diffusion import build_pixel_unet
-from cortexplorer.models.training import state_dict_cpu
+from cortexplorer.models.training import heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -47,9 +46,6 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-N_GRID_SAMPLES, GRID_SAMPLE_STEPS = 64, 25  # the unguided samples shown in samples.png
-
-
 @dataclass(frozen=True)
 class DemoDiffusionSettings:
     """Config ``demo_diffusion`` with the run's ``seed`` and ``device``."""
@@ -62,6 +58,11 @@ class DemoDiffusionSettings:
     learning_rate: float
     warmup_steps: int
     ema_decay: float
+    prediction_type: str  # what the UNet predicts: "epsilon" (the noise) or "v_prediction" (√ᾱ ε − √(1−ᾱ) x0)
+    noise_schedule: str  # diffusers beta_schedule: "linear" (DDPM) or "squaredcos_cap_v2" (cosine)
+    snr_gamma: float | None  # Min-SNR-γ loss weighting (Hang et al. 2023); None: plain MSE
+    precision: str  # "float32" or "bfloat16" (autocast of the UNet's forward pass while training)
+    heldout_fraction: float  # pool images left out of training, against which the prior is judged
     seed: int
     device: str
 
@@ -91,8 +92,11 @@ def fit_demo_diffusion(data: torch.Tensor, s: DemoDiffusionSettings) -> TrainedD
     unet = build_pixel_unet(sample_size=s.image_size, channels=channels, layers_per_block=s.layers_per_block).to(device)
     n_params = sum(p.numel() for p in unet.parameters())
     log.info("UNet2DModel with %.2f M parameters", n_params / 1e6)
-    noise_sched = DDPMScheduler(num_train_timesteps=1000)
+    noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule=s.noise_schedule,
+                                prediction_type=s.prediction_type)
     abar = noise_sched.alphas_cumprod.to(device)
+    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
+                              enabled=s.precision == "bfloat16")
     ema = [p.detach().clone() for p in unet.parameters()]
     opt = torch.optim.AdamW(unet.parameters(), lr=s.learning_rate, weight_decay=0.0)
     gen = torch.Generator().manual_seed(int(make_rng(s.seed, "demo_diffusion", "noise").integers(2**31)))
@@ -106,7 +110,9 @@ def fit_demo_diffusion(data: torch.Tensor, s: DemoDiffusionSettings) -> TrainedD
         t = torch.randint(0, noise_sched.config.num_train_timesteps, (s.batch_size,), generator=gen).to(device)
         a = abar[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        loss = torch.nn.functional.mse_loss(unet(xt, t).sample, noise)
+        with autocast:
+            out = unet(xt, t).sample.float()
+        loss = diffusion_loss(out, x0, noise, a, s.prediction_type, s.snr_gamma)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"demo diffusion training diverged at step {step} (loss {loss.item()}); "
                                      "lower demo_diffusion.learning_rate.")
@@ -128,6 +134,26 @@ def fit_demo_diffusion(data: torch.Tensor, s: DemoDiffusionSettings) -> TrainedD
     return TrainedDiffusion(unet, noise_sched, pd.DataFrame(progress.rows), n_params)
 
 
+def diffusion_loss(out: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, abar: torch.Tensor,
+                   prediction_type: str, snr_gamma: float | None) -> torch.Tensor:
+    """Mean squared error of the UNet's output against its target (ε, or v = √ᾱ ε − √(1−ᾱ) x0), each image
+    weighted by Min-SNR-γ when ``snr_gamma`` is set: min(SNR, γ)/SNR for ε, min(SNR, γ)/(SNR + 1) for v, which
+    is the same weight on the implied x0 error (SNR = ᾱ / (1 − ᾱ))."""
+    if prediction_type == "epsilon":
+        target = noise
+    elif prediction_type == "v_prediction":
+        target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
+    else:
+        raise ValueError(f"demo_diffusion.prediction_type must be 'epsilon' or 'v_prediction', not {prediction_type!r}.")
+    if snr_gamma is None:
+        return torch.nn.functional.mse_loss(out, target)
+    per_image = (out - target).pow(2).mean(dim=(1, 2, 3))
+    snr = (abar / (1 - abar)).view(-1)
+    clipped = torch.clamp(snr, max=snr_gamma)
+    weight = clipped / snr if prediction_type == "epsilon" else clipped / (snr + 1)
+    return (weight * per_image).mean()
+
+
 class _Progress:
     """The loss curve (mean of each 50 steps) and a log line every 5 % of the steps."""
 
@@ -147,21 +173,30 @@ class _Progress:
                      np.mean(self.recent[-50:]), spent, spent / (step + 1) * (self.steps - step - 1))
 
 
+def heldout_pool(n: int, s: DemoDiffusionSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out, training) pool indices: the held-out images are the world the prior is judged against."""
+    return heldout_split(
+        n, s.heldout_fraction, make_rng(s.seed, "demo_diffusion", "split"), minimum=4, batch_size=s.batch_size,
+        too_few="The pool has {n} images: too few to train the demo diffusion model with batch size {batch_size} "
+                "and {n_held} held out; raise stimuli.n_pool or lower demo_diffusion.batch_size.")
+
+
 def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSettings) -> pd.DataFrame:
-    """Stage ``demo_diffusion``: train on the pool (``images``, ``table``); write ``model`` (EMA weights + configs),
-    the loss ``curve``, a grid of unguided ``samples`` and ``provenance``."""
+    """Stage ``demo_diffusion``: train on the pool (``images``, ``table``) less its held-out share; write ``model``
+    (EMA weights + configs), the loss ``curve``, the ``heldout`` stim_ids and ``provenance``."""
     s = settings
     start = time.perf_counter()
-    data = to_model_range(read_image_set(inputs["images"], inputs["table"]).images, s.image_size)
-    fit = fit_demo_diffusion(data, s)
+    pool = read_image_set(inputs["images"], inputs["table"])
+    held, train = heldout_pool(len(pool), s)
+    fit = fit_demo_diffusion(to_model_range(pool.images[train], s.image_size), s)
     blob = {"unet_config": _plain(fit.unet.config), "state_dict": state_dict_cpu(fit.unet),
             "scheduler_config": _plain(fit.noise_schedule.config), "image_size": int(s.image_size)}
     save_torch(blob, outputs["model"])
     write_tsv(fit.curve, outputs["curve"])
-    _sample_grid(outputs["model"], outputs["samples"], N_GRID_SAMPLES, GRID_SAMPLE_STEPS, resolve_device(s.device))
+    write_tsv(pool.table.iloc[held][["stim_id", "category"]], outputs["heldout"])
     recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_diffusion", settings={**recorded, "channels": list(s.channels)},
-                  seed=s.seed, n_parameters=fit.n_parameters, n_pool_images=len(data),
+                  seed=s.seed, n_parameters=fit.n_parameters, n_training_images=len(train), n_heldout=len(held),
                   final_loss=float(fit.curve["loss"].iloc[-1]), seconds=round(time.perf_counter() - start, 1))
     return fit.curve
 
@@ -170,14 +205,3 @@ def _plain(cfg) -> dict:
     """A diffusers FrozenDict as plain types (loadable with ``weights_only=True``), without its private keys
     (``_use_default_values`` is in set order, which changes between processes and would change the bytes)."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(cfg).items() if not k.startswith("_")}
-
-
-def _sample_grid(model_path: str, out_png: str, n: int, steps: int, device: str) -> None:
-    from cortexplorer.braindive.guidance import sample
-    from cortexplorer.models.diffusion import load_demo_diffusion
-    from cortexplorer.report.figures import image_grid
-
-    model = load_demo_diffusion(model_path, device=device)
-    result = sample(model, None, seeds=list(range(n)), steps=steps, scale=0.0, progress=False)
-    with atomic_path(out_png) as tmp:
-        image_grid(result.uint8(), columns=math.ceil(math.sqrt(n)), scale=2).save(tmp, format="png")
