@@ -6,6 +6,9 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from .conftest import SMOKE, dry_run_jobs, snakemake
 
 
@@ -26,7 +29,7 @@ BRAINSCUBA = {"brainscuba_project": 1, "brainscuba_captions": 1, "brainscuba_sem
 def test_demo_dry_run(workdir: Path):
     jobs = dry_run_jobs(snakemake(workdir, "-n"))
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
-                    "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1,
+                    "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1, "demo_prior": 1,
                     "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1, **BEHAVIOUR, "demo_cnn": 1,
                     "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1, **BRAINSCUBA}
 
@@ -185,8 +188,18 @@ def _check_models_features_encoder(run: Path, n_vox: int, grid) -> None:
     _torch_dict(run / clip.model, {"arch", "image_size", "state_dict"})
     diffusion = SMOKE.demo_diffusion()
     _tsv(run / diffusion.curve, ["step", "loss"], 3)
-    _png(run / diffusion.samples, (8 * (2 * SAMPLE_SIDE + 2),) * 2)  # 64 samples, 8 × 8 at 2× size
     _torch_dict(run / diffusion.model, {"unet_config", "state_dict", "scheduler_config", "image_size"})
+    heldout = _tsv(run / diffusion.heldout, ["stim_id", "category"], N_POOL // 10)  # demo_diffusion.heldout_fraction
+    pool = pd.read_csv(run / SMOKE.image_set("pool").table, sep="\t")
+    assert set(heldout["stim_id"]) <= set(pool["stim_id"])
+    prior = SMOKE.demo_prior()
+    _png(run / prior.samples, (4 * (2 * SAMPLE_SIDE + 2), 3 * (2 * SAMPLE_SIDE + 2)))  # 12 samples, 4 × 3 at 2× size
+    quality = _tsv(run / prior.quality, ["measure", "samples", "world", "bar"], 5).set_index("measure")
+    assert quality.loc["images", "samples"] == 12 and quality.loc["images", "world"] == N_POOL // 10
+    assert 0 <= quality.loc["category total variation (oracle)", "samples"] <= 1
+    assert quality.loc["Fréchet distance in oracle features", ["samples", "world"]].min() >= 0
+    shares = _tsv(run / prior.categories, ["category", "samples", "world"], 6)
+    assert shares["samples"].sum() == pytest.approx(1) and shares["world"].sum() == pytest.approx(1)
     cnn = SMOKE.demo_cnn()
     _tsv(run / cnn.curve, ["epoch", "train_loss", "heldout_accuracy"], 1)  # demo_cnn.epochs
     _torch_dict(run / cnn.model, {"arch", "width", "classes", "image_size"})

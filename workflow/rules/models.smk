@@ -49,12 +49,7 @@ if MODE == "demo":
         output:
             model=L.demo_diffusion().model,
             curve=L.demo_diffusion().curve,
-            samples=report(
-                L.demo_diffusion().samples,
-                caption="../report/demo_diffusion.rst",
-                category="Models",
-                labels={"figure": "demo diffusion samples"},
-            ),
+            heldout=L.demo_diffusion().heldout,
             provenance=L.demo_diffusion().provenance,
         log:
             L.log("demo_diffusion"),
@@ -72,10 +67,51 @@ if MODE == "demo":
                 "cortexplorer.models.diffusion",
                 "cortexplorer.models.demo_diffusion",
                 "cortexplorer.models.training",
-                "cortexplorer.braindive.guidance",
             ),
         script:
             "../scripts/demo_diffusion.py"
+
+    rule demo_prior:
+        """Unguided samples of the demo diffusion model judged against the pool images it left out."""
+        input:
+            model=L.demo_diffusion().model,
+            heldout=L.demo_diffusion().heldout,
+            images=DEMO_POOL.images,
+            table=DEMO_POOL.table,
+            oracle=L.oracle().model,
+            demo_cnn=L.demo_cnn().model,
+        output:
+            quality=L.demo_prior().quality,
+            categories=L.demo_prior().categories,
+            samples=report(
+                L.demo_prior().samples,
+                caption="../report/demo_diffusion.rst",
+                category="Models",
+                labels={"figure": "demo diffusion samples"},
+            ),
+            provenance=L.demo_prior().provenance,
+        log:
+            L.log("demo_prior"),
+        benchmark:
+            L.benchmark("demo_prior")
+        conda:
+            MODELS_ENV
+        threads: workflow.cores
+        resources:
+            mem_mb=4000,
+            runtime=30,
+            gpu=CFG["gpus_per_job"],
+        params:
+            settings=as_params(PriorJudgeSettings.from_config(CFG)),
+            code=source_digest(
+                "cortexplorer.models.prior_quality",
+                "cortexplorer.models.diffusion",
+                "cortexplorer.braindive.guidance",
+                "cortexplorer.models.cnn",
+                "cortexplorer.oracle.classifier",
+            ),
+        script:
+            "../scripts/demo_prior.py"
 
     rule demo_cnn:
         """Train the demo's VGG16-shaped classifier on the disjoint pool (backbone of visual search and triplets)."""

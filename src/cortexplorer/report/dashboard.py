@@ -213,9 +213,17 @@ def _braindive_section(layout: Layout, subjects: Sequence[str], config: Mapping 
              "(as many as the kept images) are ranked by the region's measured and by its predicted response.")
     if Path(diffusion.curve).exists():
         sec.figure(figures.loss_curve(read_tsv(diffusion.curve), x="step", y="loss", log_y=True),
-                   "Demo diffusion model: training loss (noise-prediction MSE, mean over 50 steps).")
-    if Path(diffusion.samples).exists():
-        sec.figure(Path(diffusion.samples).read_bytes(), "Demo diffusion model: unguided samples.")
+                   "Demo diffusion model: training loss (MSE of the noise or v prediction, mean over 50 steps).")
+    prior = layout.demo_prior()
+    if Path(prior.samples).exists():
+        sec.figure(Path(prior.samples).read_bytes(), "Demo diffusion model: unguided samples (the first 64 of those "
+                   "judged below).")
+    if Path(prior.quality).exists():
+        sec.table(read_tsv(prior.quality), "Demo prior against held-out pool images ('world'): the oracle's category "
+                  "distribution (total variation from the world's), its mean top-class probability, the demo CNN's "
+                  "agreement with the oracle, and the Fréchet distance in the oracle's features (world: between two "
+                  "halves of the held-out images, the floor).")
+        sec.table(read_tsv(prior.categories), "Share of each category by the oracle: samples and held-out pool images.")
     for subject, paths in runs:
         table = read_tsv(paths.summary)
         truth = " 'true_*': the simulator's true mean response of the region (% signal change); " \

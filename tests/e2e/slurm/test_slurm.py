@@ -50,14 +50,15 @@ def test_smoke_workflow_on_slurm(cluster, tmp_path: Path):
     for path in (s.stimuli().images, s.image_set("pool").images, s.image_set("localizer").images, s.oracle().model,
                  f"{s.simulation().truth}/responses.h5",
                  f"{s.simulation().bids}/derivatives/fmriprep/dataset_description.json", s.features("democlip").features,
-                 s.encoder("01", "democlip").model, s.demo_diffusion().model, s.braindive("01", "faces").scores,
+                 s.encoder("01", "democlip").model, s.demo_diffusion().model, s.demo_prior().quality,
+                 s.braindive("01", "faces").scores,
                  s.braindive_evaluation("01").summary, s.visual_search_summary().asymmetry, s.triplet_fit().weights,
                  s.odd_one_out().embedding):
         assert (work / path).stat().st_size > 0, path
     assert (work / "reports" / "smoke" / "index.html").stat().st_size > 0
     ids = _slurm_ids(out)
     assert set(ids) >= {"stimuli_demo", "oracle", "simulate", "report_dashboard", "demo_clip", "features",
-                        "encoder", "demo_diffusion", "braindive_unguided", "braindive", "braindive_evaluate",
+                        "encoder", "demo_diffusion", "demo_prior", "braindive_unguided", "braindive", "braindive_evaluate",
                         "demo_cnn", "visual_search", "triplet_search", "triplet_fit", "odd_one_out"}, ids
     assert len(ids["braindive"]) == 3  # one job per region
     # the GPU rule reached sbatch with a GPU request; a CPU rule did not

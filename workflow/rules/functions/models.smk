@@ -3,6 +3,7 @@ from cortexplorer.models.demo_captioner import DemoCaptionerSettings
 from cortexplorer.models.demo_clip import DemoClipSettings
 from cortexplorer.models.demo_cnn import DemoCnnSettings
 from cortexplorer.models.demo_diffusion import DemoDiffusionSettings
+from cortexplorer.models.prior_quality import PriorJudgeSettings
 
 
 def models_targets():
@@ -15,6 +16,7 @@ def models_targets():
         L.demo_clip().model,
         L.demo_clip().retrieval,
         *L.demo_diffusion().files(),
+        *L.demo_prior().files(),
         *L.demo_cnn().files(),
     ]
     if BRAINSCUBA:

@@ -12,6 +12,7 @@ def report_inputs(wildcards):
             truth=L.simulation().truth,
             demo_clip=L.demo_clip().retrieval,
             demo_diffusion=L.demo_diffusion().curve,
+            demo_prior=L.demo_prior().quality,
         )
     for s in SUBJECTS:
         inputs[f"preprocess_{s}"] = L.preprocess(s).provenance

@@ -1,0 +1,132 @@
+"""The demo's image prior: the old and the new training recipe, trained in one run on the same pool images.
+
+Both recipes train the demo's pixel UNet2DModel on the same pool images (the same held-out images
+kept aside), then draw 256 unguided samples (seeds 0-255, 25 DPM-Solver++ steps) that the demo's
+oracle and its CNN judge against the held-out images (cortexplorer.models.prior_quality). Prints,
+per recipe: seconds, final loss, the prior-quality numbers, and writes each sample grid.
+
+Needs a demo run's pool, oracle and demo CNN:
+
+    .venv/bin/snakemake --cores 2 --until oracle demo_cnn
+    .venv/bin/python benchmarks/demo_diffusion_recipe.py [--recipes old new] [--out benchmarks/runs/prior]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from cortexplorer.braindive.guidance import sample
+from cortexplorer.config import check_config
+from cortexplorer.io.images import read_image_set
+from cortexplorer.layout import Layout
+from cortexplorer.models.cnn import load_network
+from cortexplorer.models.demo_diffusion import DemoDiffusionSettings, fit_demo_diffusion, to_model_range
+from cortexplorer.models.diffusion import DiffusionModel, PixelDecoder, dpm_solver_config
+from cortexplorer.models.prior_quality import prior_quality
+from cortexplorer.models.training import heldout_split
+from cortexplorer.oracle import load_oracle
+from cortexplorer.report.figures import image_grid
+
+# the recipe the demo trained with until 2026-12 (issue 20), and candidates; each overrides the config's settings
+RECIPES = {
+    "old": {"channels": (32, 64, 64), "steps": 3000, "batch_size": 32, "learning_rate": 5e-4, "warmup_steps": 100,
+            "ema_decay": 0.999, "prediction_type": "epsilon", "noise_schedule": "linear", "snr_gamma": None,
+            "precision": "float32"},
+}
+
+
+def parse_recipe(text: str) -> tuple[str, dict]:
+    """``name`` of RECIPES, or ``name=JSON`` overriding the old recipe's fields."""
+    if "=" not in text:
+        return text, dict(RECIPES[text])
+    name, overrides = text.split("=", 1)
+    return name, {**RECIPES["old"], **json.loads(overrides)}
+
+
+def judge_samples(model_blob: dict, settings: DemoDiffusionSettings, n: int, steps: int):
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel.from_config(model_blob["unet_config"])
+    unet.load_state_dict(model_blob["state_dict"])
+    unet.eval().requires_grad_(False)
+    model = DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(model_blob["scheduler_config"], pixel=True),
+                           decoder=PixelDecoder(), sample_shape=(3, settings.image_size, settings.image_size))
+    return sample(model, None, seeds=list(range(n)), steps=steps, scale=0.0, progress=False).uint8()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(Layout("demo").results))
+    parser.add_argument("--recipes", nargs="+", default=["old"], help="names of RECIPES or name=JSON overrides")
+    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--heldout", type=int, default=512, help="pool images kept out of training (the world)")
+    parser.add_argument("--sample-steps", type=int, default=25)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/runs/prior")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    layout = Layout("demo")
+    results = Path(args.results)
+    pool_paths = layout.image_set("pool")
+    rel = lambda p: results / Path(p).relative_to(layout.results)  # noqa: E731
+    pool = read_image_set(rel(pool_paths.images), rel(pool_paths.table))
+    cfg = check_config(yaml.safe_load(Path("config/config.yaml").read_text()))
+    base = DemoDiffusionSettings.from_config(cfg)
+    held, train = heldout_split(len(pool), args.heldout / len(pool), np.random.default_rng(0), minimum=args.heldout,
+                                batch_size=64, too_few="pool too small")
+    world = pool.images[held]
+    oracle = load_oracle(rel(layout.oracle().model))
+    cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"},
+                       demo_weights=rel(layout.demo_cnn().model), device="cpu")
+    classes = np.asarray(cnn.identity["classes"], dtype=object)
+
+    def cnn_labels(images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+        if x.shape[-1] != pool.images.shape[1]:  # the CNN was trained on the pool's size
+            x = torch.nn.functional.interpolate(x, size=pool.images.shape[1:3], mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            return classes[torch.cat([cnn(x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(1).numpy()]
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for text in args.recipes:
+        name, fields = parse_recipe(text)
+        s = dataclasses.replace(base, **fields)
+        data = to_model_range(pool.images[train], s.image_size)
+        start = time.perf_counter()
+        fit = fit_demo_diffusion(data, s)
+        seconds = time.perf_counter() - start
+        blob = {"unet_config": dict(fit.unet.config), "state_dict": fit.unet.state_dict(),
+                "scheduler_config": dict(fit.noise_schedule.config)}
+        samples = judge_samples(blob, s, args.samples, args.sample_steps)
+        image_grid(samples[:64], columns=8, scale=2).save(out / f"samples_{name}.png")
+        q = prior_quality(samples, world, categories=oracle.categories, oracle_probabilities=oracle.evidence,
+                          oracle_features=oracle.embed, second_judge=cnn_labels)
+        print(f"\n== {name}: {json.dumps({k: v for k, v in fields.items()}, default=str)}")
+        print(f"train {seconds:.0f} s ({seconds / s.steps:.3f} s/step), final loss {fit.curve['loss'].iloc[-1]:.4f}")
+        print(q.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(q.categories.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        summary = q.summary.set_index("measure")["samples"]
+        rows.append({"recipe": name, "seconds": round(seconds, 1), "final_loss": fit.curve["loss"].iloc[-1],
+                     **summary.to_dict()})
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "recipes.tsv", sep="\t", index=False)
+    print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"floor of the Fréchet distance (two halves of {len(world)} held-out pool images): "
+          f"{q.summary.set_index('measure').loc['Fréchet distance in oracle features', 'world']:.3f}")
+    if len(rows) > 1:
+        print(f"time ratio {rows[0]['recipe']} / {rows[-1]['recipe']}: {rows[0]['seconds'] / rows[-1]['seconds']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
