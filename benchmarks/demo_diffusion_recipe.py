@@ -1,9 +1,9 @@
 """The demo's image prior: the old and the new training recipe, trained in one run on the same pool images.
 
-Both recipes train the demo's pixel UNet2DModel on the same pool images (the same held-out images
-kept aside), then draw 256 unguided samples (seeds 0-255, 25 DPM-Solver++ steps) that the demo's
-oracle and its CNN judge against the held-out images (cortexplorer.models.prior_quality). Prints,
-per recipe: seconds, final loss, the prior-quality numbers, and writes each sample grid.
+Each recipe trains the demo's pixel UNet2DModel on the same pool images, then draws 256 unguided
+samples (seeds 0-255, 25 DPM-Solver++ steps) that the demo's oracle and its CNN judge against 512
+fresh images of the world, as rule demo_prior does (cortexplorer.models.prior_quality). Prints, per
+recipe: seconds, final loss, the prior-quality numbers, and writes each sample grid.
 
 Needs a demo run's pool, oracle and demo CNN:
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -31,8 +31,7 @@ from cortexplorer.layout import Layout
 from cortexplorer.models.cnn import load_network
 from cortexplorer.models.demo_diffusion import DemoDiffusionSettings, fit_demo_diffusion, to_model_range
 from cortexplorer.models.diffusion import DiffusionModel, PixelDecoder, dpm_solver_config
-from cortexplorer.models.prior_quality import prior_quality
-from cortexplorer.models.training import heldout_split
+from cortexplorer.models.prior_quality import PriorJudgeSettings, cnn_labeller, prior_quality, world_images
 from cortexplorer.oracle import load_oracle
 from cortexplorer.report.figures import image_grid
 
@@ -68,11 +67,11 @@ def main() -> None:
     parser.add_argument("--results", default=str(Layout("demo").results))
     parser.add_argument("--recipes", nargs="+", default=["old"], help="names of RECIPES or name=JSON overrides")
     parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--heldout", type=int, default=512, help="pool images kept out of training (the world)")
     parser.add_argument("--sample-steps", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/runs/prior")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     layout = Layout("demo")
     results = Path(args.results)
@@ -81,20 +80,12 @@ def main() -> None:
     pool = read_image_set(rel(pool_paths.images), rel(pool_paths.table))
     cfg = check_config(yaml.safe_load(Path("config/config.yaml").read_text()))
     base = DemoDiffusionSettings.from_config(cfg)
-    held, train = heldout_split(len(pool), args.heldout / len(pool), np.random.default_rng(0), minimum=args.heldout,
-                                batch_size=64, too_few="pool too small")
-    world = pool.images[held]
+    judge = dataclasses.replace(PriorJudgeSettings.from_config(cfg), n_samples=args.samples)
+    world = world_images(judge)
     oracle = load_oracle(rel(layout.oracle().model))
     cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"},
                        demo_weights=rel(layout.demo_cnn().model), device="cpu")
-    classes = np.asarray(cnn.identity["classes"], dtype=object)
-
-    def cnn_labels(images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
-        if x.shape[-1] != pool.images.shape[1]:  # the CNN was trained on the pool's size
-            x = torch.nn.functional.interpolate(x, size=pool.images.shape[1:3], mode="bilinear", align_corners=False)
-        with torch.no_grad():
-            return classes[torch.cat([cnn(x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(1).numpy()]
+    cnn_labels = cnn_labeller(cnn, cnn.identity["classes"], judge.image_size)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +93,7 @@ def main() -> None:
     for text in args.recipes:
         name, fields = parse_recipe(text)
         s = dataclasses.replace(base, **fields)
-        data = to_model_range(pool.images[train], s.image_size)
+        data = to_model_range(pool.images, s.image_size)
         start = time.perf_counter()
         fit = fit_demo_diffusion(data, s)
         seconds = time.perf_counter() - start

@@ -14,7 +14,6 @@ from cortexplorer.models.demo_diffusion import (
     DemoDiffusionSettings,
     diffusion_loss,
     fit_demo_diffusion,
-    heldout_pool,
 )
 from cortexplorer.models.diffusion import dpm_solver_config
 
@@ -61,15 +60,6 @@ def test_unknown_prediction_type_is_refused():
     _, x0, noise, _, abar = _batch("linear")
     with pytest.raises(ValueError, match="prediction_type must be 'epsilon' or 'v_prediction', not 'sample'"):
         diffusion_loss(noise, x0, noise, abar, "sample", None)
-
-
-def test_held_out_pool_is_disjoint_seeded_and_sized():
-    s = DemoDiffusionSettings.from_config(check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 7}))
-    held, train = heldout_pool(5000, s)
-    assert len(held) == 500 and len(train) == 4500 and not set(held) & set(train)
-    assert np.array_equal(heldout_pool(5000, s)[0], held)
-    with pytest.raises(ValueError, match="too few to train the demo diffusion model"):
-        heldout_pool(20, s)
 
 
 def test_the_sampler_gets_the_objective_and_schedule_the_model_was_trained_with():

@@ -65,9 +65,9 @@ RoisPaths = _paths("RoisPaths", "One subject's region masks, rois.tsv and stats/
                    {"table": property(lambda self: f"{self.rois}/rois.tsv")}, rois="")
 DemoClipPaths = _paths("DemoClipPaths", "The demo's open_clip model.", model="model.pt", retrieval="retrieval.tsv",
                        curve="loss.tsv", provenance=PV)
-DemoDiffusionPaths = _paths("DemoDiffusionPaths", "The demo's pixel diffusion model and the pool images it left out.",
-                            model="model.pt", curve="loss.tsv", heldout="heldout.tsv", provenance=PV)
-DemoPriorPaths = _paths("DemoPriorPaths", "The demo prior's unguided samples judged against held-out pool images.",
+DemoDiffusionPaths = _paths("DemoDiffusionPaths", "The demo's pixel diffusion model.", model="model.pt",
+                            curve="loss.tsv", provenance=PV)
+DemoPriorPaths = _paths("DemoPriorPaths", "The demo prior's unguided samples judged against fresh world images.",
                         quality="quality.tsv", categories="categories.tsv", samples="samples.png", provenance=PV)
 ModelCurvePaths = _paths("ModelCurvePaths", "A demo model: weights, training curve, sidecar.", model="model.pt",
                          curve="curve.tsv", provenance=PV)

@@ -49,7 +49,6 @@ if MODE == "demo":
         output:
             model=L.demo_diffusion().model,
             curve=L.demo_diffusion().curve,
-            heldout=L.demo_diffusion().heldout,
             provenance=L.demo_diffusion().provenance,
         log:
             L.log("demo_diffusion"),
@@ -72,12 +71,9 @@ if MODE == "demo":
             "../scripts/demo_diffusion.py"
 
     rule demo_prior:
-        """Unguided samples of the demo diffusion model judged against the pool images it left out."""
+        """Unguided samples of the demo diffusion model judged against fresh images of the world."""
         input:
             model=L.demo_diffusion().model,
-            heldout=L.demo_diffusion().heldout,
-            images=DEMO_POOL.images,
-            table=DEMO_POOL.table,
             oracle=L.oracle().model,
             demo_cnn=L.demo_cnn().model,
         output:
@@ -109,6 +105,7 @@ if MODE == "demo":
                 "cortexplorer.braindive.guidance",
                 "cortexplorer.models.cnn",
                 "cortexplorer.oracle.classifier",
+                "cortexplorer.stimuli",
             ),
         script:
             "../scripts/demo_prior.py"

@@ -25,7 +25,7 @@ from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.diffusion import build_pixel_unet
-from cortexplorer.models.training import heldout_split, state_dict_cpu
+from cortexplorer.models.training import state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -62,7 +62,6 @@ class DemoDiffusionSettings:
     noise_schedule: str  # diffusers beta_schedule: "linear" (DDPM) or "squaredcos_cap_v2" (cosine)
     snr_gamma: float | None  # Min-SNR-γ loss weighting (Hang et al. 2023); None: plain MSE
     precision: str  # "float32" or "bfloat16" (autocast of the UNet's forward pass while training)
-    heldout_fraction: float  # pool images left out of training, against which the prior is judged
     seed: int
     device: str
 
@@ -173,30 +172,20 @@ class _Progress:
                      np.mean(self.recent[-50:]), spent, spent / (step + 1) * (self.steps - step - 1))
 
 
-def heldout_pool(n: int, s: DemoDiffusionSettings) -> tuple[np.ndarray, np.ndarray]:
-    """(held-out, training) pool indices: the held-out images are the world the prior is judged against."""
-    return heldout_split(
-        n, s.heldout_fraction, make_rng(s.seed, "demo_diffusion", "split"), minimum=4, batch_size=s.batch_size,
-        too_few="The pool has {n} images: too few to train the demo diffusion model with batch size {batch_size} "
-                "and {n_held} held out; raise stimuli.n_pool or lower demo_diffusion.batch_size.")
-
-
 def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSettings) -> pd.DataFrame:
-    """Stage ``demo_diffusion``: train on the pool (``images``, ``table``) less its held-out share; write ``model``
-    (EMA weights + configs), the loss ``curve``, the ``heldout`` stim_ids and ``provenance``."""
+    """Stage ``demo_diffusion``: train on the pool (``images``, ``table``); write ``model`` (EMA weights + configs),
+    the loss ``curve`` and ``provenance`` (rule ``demo_prior`` samples and judges it)."""
     s = settings
     start = time.perf_counter()
-    pool = read_image_set(inputs["images"], inputs["table"])
-    held, train = heldout_pool(len(pool), s)
-    fit = fit_demo_diffusion(to_model_range(pool.images[train], s.image_size), s)
+    data = to_model_range(read_image_set(inputs["images"], inputs["table"]).images, s.image_size)
+    fit = fit_demo_diffusion(data, s)
     blob = {"unet_config": _plain(fit.unet.config), "state_dict": state_dict_cpu(fit.unet),
             "scheduler_config": _plain(fit.noise_schedule.config), "image_size": int(s.image_size)}
     save_torch(blob, outputs["model"])
     write_tsv(fit.curve, outputs["curve"])
-    write_tsv(pool.table.iloc[held][["stim_id", "category"]], outputs["heldout"])
     recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_diffusion", settings={**recorded, "channels": list(s.channels)},
-                  seed=s.seed, n_parameters=fit.n_parameters, n_training_images=len(train), n_heldout=len(held),
+                  seed=s.seed, n_parameters=fit.n_parameters, n_pool_images=len(data),
                   final_loss=float(fit.curve["loss"].iloc[-1]), seconds=round(time.perf_counter() - start, 1))
     return fit.curve
 

@@ -1,16 +1,17 @@
 """Does an unguided diffusion prior look like the world it was trained on? (the demo's judge of its image prior)
 
 Every BrainDiVE and BrainSCUBA number stands on the prior: guidance only moves samples within what
-the prior can draw. So the demo's unguided samples are compared with held-out images of the same
-world, by two classifiers that never saw a generated image:
+the prior can draw. So the demo's unguided samples are compared with fresh images of the same world
+(drawn like the pool it was trained on, from their own random stream), by two classifiers that
+never saw a generated image:
 
-- the oracle's category distribution on the samples against its distribution on held-out world
-  images (total-variation distance), and its confidence (mean top-class probability) on both;
+- the oracle's category distribution on the samples against its distribution on the world images
+  (total-variation distance), and its confidence (mean top-class probability) on both;
 - a second, independent judge (the demo CNN: another architecture, other training) agreeing with
   the oracle's label on each sample;
 - the Fréchet distance between the two sets in the oracle's feature space (FID's formula with the
-  oracle in place of Inception), beside the same distance between two halves of the held-out
-  images: the floor a perfect prior reaches with this many images.
+  oracle in place of Inception), beside the same distance between two halves of the world images:
+  the floor a perfect prior reaches with this many images.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from scipy import linalg
 from cortexplorer.braindive.guidance import sample
 from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.atomic import atomic_path
-from cortexplorer.io.images import read_image_set
-from cortexplorer.io.tables import read_tsv, write_tsv
+from cortexplorer.io.tables import write_tsv
 from cortexplorer.models.cnn import load_network
 from cortexplorer.models.diffusion import load_demo_diffusion
 from cortexplorer.oracle import load_oracle
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.report.figures import image_grid
+from cortexplorer.stimuli.generate import generate_image_set
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -67,7 +68,7 @@ def label_distribution(labels: Sequence[str], categories: Sequence[str]) -> pd.S
 class PriorQuality:
     """The numbers of one prior, and the per-category shares behind the distance."""
 
-    summary: pd.DataFrame  # one row per measure: measure, samples, world (held-out images), bar
+    summary: pd.DataFrame  # one row per measure: measure, samples, world (the world images), bar
     categories: pd.DataFrame  # category, samples share, world share (oracle labels)
 
 
@@ -75,7 +76,7 @@ def prior_quality(samples: np.ndarray, world: np.ndarray, *, categories: Sequenc
                   oracle_probabilities: Callable[[np.ndarray], np.ndarray],
                   oracle_features: Callable[[np.ndarray], np.ndarray],
                   second_judge: Callable[[np.ndarray], np.ndarray], seed: int = 0) -> PriorQuality:
-    """Compare unguided ``samples`` with held-out ``world`` images (both uint8 N × H × W × 3).
+    """Compare unguided ``samples`` with ``world`` images the prior never saw (both uint8 N × H × W × 3).
 
     ``oracle_probabilities`` gives N × len(categories) probabilities, ``oracle_features`` N × D features,
     ``second_judge`` N category names. The floor of the Fréchet distance splits ``world`` in two random
@@ -112,17 +113,28 @@ def prior_quality(samples: np.ndarray, world: np.ndarray, *, categories: Sequenc
 
 @dataclass(frozen=True)
 class PriorJudgeSettings:
-    """Rule ``demo_prior``: how many unguided samples, with how many DPM-Solver++ steps (config ``demo_prior``)."""
+    """Rule ``demo_prior`` (config ``demo_prior``): how many unguided samples, with how many DPM-Solver++ steps,
+    against how many fresh world images (drawn like the pool: the world's ``categories`` at ``image_size``)."""
 
     n_samples: int
     steps: int
+    n_world: int
+    categories: tuple[str, ...]
+    image_size: int
     seed: int
     device: str
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> PriorJudgeSettings:
-        c = cfg["demo_prior"]
-        return cls(n_samples=c["n_samples"], steps=c["steps"], seed=cfg["seed"], device=cfg["device"])
+        return cls(**cfg["demo_prior"], categories=tuple(cfg["stimuli"]["categories"]),
+                   image_size=cfg["stimuli"]["image_size"], seed=cfg["seed"], device=cfg["device"])
+
+
+def world_images(s: PriorJudgeSettings) -> np.ndarray:
+    """Fresh images of the demo world, drawn like the pool but from their own random stream: images the prior
+    never saw, of the distribution it was trained on."""
+    return generate_image_set(s.n_world, categories=list(s.categories), image_size=s.image_size, seed=s.seed,
+                              stream="prior-world", id_prefix="prw").images
 
 
 def cnn_labeller(cnn, classes: Sequence[str], size: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -145,28 +157,24 @@ def cnn_labeller(cnn, classes: Sequence[str], size: int) -> Callable[[np.ndarray
 
 def judge_demo_prior(inputs: dict, outputs: dict, settings: PriorJudgeSettings) -> PriorQuality:
     """Stage ``demo_prior``: draw ``n_samples`` unguided samples (seeds 0, 1, ...) from the demo diffusion model
-    (``model``) and judge them against the pool images it left out (``images``, ``table``, ``heldout``) with
-    the ``oracle`` and the demo CNN (``demo_cnn``); write ``quality``, ``categories``, a grid of the first 64
-    ``samples`` and ``provenance``."""
+    (``model``) and judge them against fresh world images with the ``oracle`` and the demo CNN (``demo_cnn``);
+    write ``quality``, ``categories``, a grid of the first 64 ``samples`` and ``provenance``."""
     s = settings
     device = resolve_device(s.device)
-    pool = read_image_set(inputs["images"], inputs["table"])
-    held_ids = set(read_tsv(inputs["heldout"], required=["stim_id"])["stim_id"].astype(str))
-    world = pool.images[pool.table["stim_id"].astype(str).isin(held_ids).to_numpy()]
+    world = world_images(s)
     model = load_demo_diffusion(inputs["model"], device=device)
     samples = sample(model, None, seeds=list(range(s.n_samples)), steps=s.steps, scale=0.0, label="prior").uint8()
     oracle = load_oracle(inputs["oracle"])
     cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"}, demo_weights=inputs["demo_cnn"],
                        device=device)
     quality = prior_quality(samples, world, categories=oracle.categories, oracle_probabilities=oracle.evidence,
-                            oracle_features=oracle.embed, second_judge=cnn_labeller(cnn, cnn.identity["classes"],
-                                                                                    pool.images.shape[1]),
-                            seed=s.seed)
+                            oracle_features=oracle.embed,
+                            second_judge=cnn_labeller(cnn, cnn.identity["classes"], s.image_size), seed=s.seed)
     write_tsv(quality.summary, outputs["quality"])
     write_tsv(quality.categories, outputs["categories"])
     shown = samples[:64]
     with atomic_path(outputs["samples"]) as tmp:
         image_grid(shown, columns=math.ceil(math.sqrt(len(shown))), scale=2).save(tmp, format="png")
-    write_sidecar(outputs["provenance"], stage="demo_prior", settings={"n_samples": s.n_samples, "steps": s.steps},
-                  seed=s.seed, n_world_images=len(world))
+    write_sidecar(outputs["provenance"], stage="demo_prior",
+                  settings={"n_samples": s.n_samples, "steps": s.steps, "n_world": s.n_world}, seed=s.seed)
     return quality

@@ -219,11 +219,12 @@ def _braindive_section(layout: Layout, subjects: Sequence[str], config: Mapping 
         sec.figure(Path(prior.samples).read_bytes(), "Demo diffusion model: unguided samples (the first 64 of those "
                    "judged below).")
     if Path(prior.quality).exists():
-        sec.table(read_tsv(prior.quality), "Demo prior against held-out pool images ('world'): the oracle's category "
+        sec.table(read_tsv(prior.quality), "Demo prior against fresh images of the world ('world': drawn like the pool "
+                  "it was trained on, never seen by it): the oracle's category "
                   "distribution (total variation from the world's), its mean top-class probability, the demo CNN's "
                   "agreement with the oracle, and the Fréchet distance in the oracle's features (world: between two "
-                  "halves of the held-out images, the floor).")
-        sec.table(read_tsv(prior.categories), "Share of each category by the oracle: samples and held-out pool images.")
+                  "halves of the world images, the floor).")
+        sec.table(read_tsv(prior.categories), "Share of each category by the oracle: samples and world images.")
     for subject, paths in runs:
         table = read_tsv(paths.summary)
         truth = " 'true_*': the simulator's true mean response of the region (% signal change); " \
