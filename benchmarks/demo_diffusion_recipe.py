@@ -31,7 +31,13 @@ from cortexplorer.layout import Layout
 from cortexplorer.models.cnn import load_network
 from cortexplorer.models.demo_diffusion import DemoDiffusionSettings, fit_demo_diffusion, to_model_range
 from cortexplorer.models.diffusion import DiffusionModel, PixelDecoder, dpm_solver_config
-from cortexplorer.models.prior_quality import PriorJudgeSettings, cnn_labeller, prior_quality, world_images
+from cortexplorer.models.prior_quality import (
+    PriorJudgeSettings,
+    at_prior_resolution,
+    cnn_labeller,
+    prior_quality,
+    world_images,
+)
 from cortexplorer.oracle import load_oracle
 from cortexplorer.report.figures import image_grid
 
@@ -81,7 +87,7 @@ def main() -> None:
     cfg = check_config(yaml.safe_load(Path("config/config.yaml").read_text()))
     base = DemoDiffusionSettings.from_config(cfg)
     judge = dataclasses.replace(PriorJudgeSettings.from_config(cfg), n_samples=args.samples)
-    world = world_images(judge)
+    world = at_prior_resolution(world_images(judge), base.image_size)
     oracle = load_oracle(rel(layout.oracle().model))
     cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"},
                        demo_weights=rel(layout.demo_cnn().model), device="cpu")

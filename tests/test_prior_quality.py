@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import linalg
 
-from cortexplorer.models.prior_quality import frechet_distance, prior_quality, total_variation
+from cortexplorer.models.prior_quality import at_prior_resolution, frechet_distance, prior_quality, total_variation
 
 CATEGORIES = ["face", "place", "body"]
 
@@ -76,3 +76,12 @@ def test_prior_quality_recovers_planted_distributions_and_agreement():
     fd = rows.loc["Fréchet distance in oracle features", ["samples", "world"]].to_numpy()
     assert fd[0] > 10 * fd[1]  # a skewed category mix is far from the world; two halves of the world are close
     assert q.categories.set_index("category")["samples"].tolist() == pytest.approx([0.5, 1 / 3, 1 / 6])
+
+
+def test_world_images_reach_the_judges_at_the_prior_resolution():
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    images = blocks.repeat(2, axis=1).repeat(2, axis=2)  # 32 px of 2 × 2 constant blocks
+    assert np.array_equal(at_prior_resolution(images, 16), blocks)  # area averaging of equal pixels: exact
+    assert np.array_equal(at_prior_resolution(blocks, 16), blocks)  # already at the prior's size: unchanged
+    assert at_prior_resolution(images, 8).shape == (5, 8, 8, 3)

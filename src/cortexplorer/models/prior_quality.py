@@ -31,6 +31,7 @@ from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.models.cnn import load_network
+from cortexplorer.models.demo_diffusion import to_model_range
 from cortexplorer.models.diffusion import load_demo_diffusion
 from cortexplorer.oracle import load_oracle
 from cortexplorer.provenance import write_sidecar
@@ -132,9 +133,16 @@ class PriorJudgeSettings:
 
 def world_images(s: PriorJudgeSettings) -> np.ndarray:
     """Fresh images of the demo world, drawn like the pool but from their own random stream: images the prior
-    never saw, of the distribution it was trained on."""
+    never saw, of the distribution it was trained on (at the world's size; see :func:`at_prior_resolution`)."""
     return generate_image_set(s.n_world, categories=list(s.categories), image_size=s.image_size, seed=s.seed,
                               stream="prior-world", id_prefix="prw").images
+
+
+def at_prior_resolution(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 images as the prior was trained on them (area-averaged to ``size``, as ``to_model_range`` does), so
+    that world and samples reach the judges at one resolution: a 32-px prior is not marked down for being 32 px."""
+    x = (to_model_range(images, size) + 1) / 2
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def cnn_labeller(cnn, classes: Sequence[str], size: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -161,8 +169,8 @@ def judge_demo_prior(inputs: dict, outputs: dict, settings: PriorJudgeSettings) 
     write ``quality``, ``categories``, a grid of the first 64 ``samples`` and ``provenance``."""
     s = settings
     device = resolve_device(s.device)
-    world = world_images(s)
     model = load_demo_diffusion(inputs["model"], device=device)
+    world = at_prior_resolution(world_images(s), model.sample_shape[-1])
     samples = sample(model, None, seeds=list(range(s.n_samples)), steps=s.steps, scale=0.0, label="prior").uint8()
     oracle = load_oracle(inputs["oracle"])
     cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"}, demo_weights=inputs["demo_cnn"],
