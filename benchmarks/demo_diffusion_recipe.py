@@ -2,7 +2,7 @@
 
 Each recipe trains the demo's pixel UNet2DModel on the same pool images, then draws 256 unguided
 samples (seeds 0-255, 25 DPM-Solver++ steps) that the demo's oracle and its CNN judge against 512
-fresh images of the world, as rule demo_prior does (cortexplorer.models.prior_quality). Prints, per
+fresh images of the world, with rule demo_prior's own judge_prior (cortexplorer.models.prior_quality). Prints, per
 recipe: seconds, final loss, the prior-quality numbers, and writes each sample grid.
 
 Needs a demo run's pool, oracle and demo CNN:
@@ -24,20 +24,13 @@ import pandas as pd
 import torch
 import yaml
 
-from cortexplorer.braindive.guidance import sample
 from cortexplorer.config import check_config
 from cortexplorer.io.images import read_image_set
 from cortexplorer.layout import Layout
 from cortexplorer.models.cnn import load_network
 from cortexplorer.models.demo_diffusion import DemoDiffusionSettings, fit_demo_diffusion, to_model_range
-from cortexplorer.models.diffusion import DiffusionModel, PixelDecoder, dpm_solver_config
-from cortexplorer.models.prior_quality import (
-    PriorJudgeSettings,
-    at_prior_resolution,
-    cnn_labeller,
-    prior_quality,
-    world_images,
-)
+from cortexplorer.models.diffusion import pixel_diffusion
+from cortexplorer.models.prior_quality import PriorJudgeSettings, judge_prior
 from cortexplorer.oracle import load_oracle
 from cortexplorer.report.figures import image_grid
 
@@ -55,17 +48,6 @@ def parse_recipe(text: str) -> tuple[str, dict]:
         return text, dict(RECIPES[text])
     name, overrides = text.split("=", 1)
     return name, {**RECIPES["old"], **json.loads(overrides)}
-
-
-def judge_samples(model_blob: dict, settings: DemoDiffusionSettings, n: int, steps: int):
-    from diffusers import UNet2DModel
-
-    unet = UNet2DModel.from_config(model_blob["unet_config"])
-    unet.load_state_dict(model_blob["state_dict"])
-    unet.eval().requires_grad_(False)
-    model = DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(model_blob["scheduler_config"], pixel=True),
-                           decoder=PixelDecoder(), sample_shape=(3, settings.image_size, settings.image_size))
-    return sample(model, None, seeds=list(range(n)), steps=steps, scale=0.0, progress=False).uint8()
 
 
 def main() -> None:
@@ -86,12 +68,10 @@ def main() -> None:
     pool = read_image_set(rel(pool_paths.images), rel(pool_paths.table))
     cfg = check_config(yaml.safe_load(Path("config/config.yaml").read_text()))
     base = DemoDiffusionSettings.from_config(cfg)
-    judge = dataclasses.replace(PriorJudgeSettings.from_config(cfg), n_samples=args.samples)
-    world = at_prior_resolution(world_images(judge), base.image_size)
+    judge = dataclasses.replace(PriorJudgeSettings.from_config(cfg), n_samples=args.samples, steps=args.sample_steps)
     oracle = load_oracle(rel(layout.oracle().model))
     cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"},
                        demo_weights=rel(layout.demo_cnn().model), device="cpu")
-    cnn_labels = cnn_labeller(cnn, cnn.identity["classes"], judge.image_size)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,12 +83,10 @@ def main() -> None:
         start = time.perf_counter()
         fit = fit_demo_diffusion(data, s)
         seconds = time.perf_counter() - start
-        blob = {"unet_config": dict(fit.unet.config), "state_dict": fit.unet.state_dict(),
-                "scheduler_config": dict(fit.noise_schedule.config)}
-        samples = judge_samples(blob, s, args.samples, args.sample_steps)
+        model = pixel_diffusion({"unet_config": fit.unet.config, "state_dict": fit.unet.state_dict(),
+                                 "scheduler_config": fit.noise_schedule.config})
+        samples, q = judge_prior(model, oracle, cnn, judge)
         image_grid(samples[:64], columns=8, scale=2).save(out / f"samples_{name}.png")
-        q = prior_quality(samples, world, categories=oracle.categories, oracle_probabilities=oracle.evidence,
-                          oracle_features=oracle.embed, second_judge=cnn_labels)
         print(f"\n== {name}: {json.dumps({k: v for k, v in fields.items()}, default=str)}")
         print(f"train {seconds:.0f} s ({seconds / s.steps:.3f} s/step), final loss {fit.curve['loss'].iloc[-1]:.4f}")
         print(q.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -119,7 +97,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     table.to_csv(out / "recipes.tsv", sep="\t", index=False)
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"floor of the Fréchet distance (two halves of {len(world)} held-out pool images): "
+    print(f"floor of the Fréchet distance (two halves of {judge.n_world} fresh world images): "
           f"{q.summary.set_index('measure').loc['Fréchet distance in oracle features', 'world']:.3f}")
     if len(rows) > 1:
         print(f"time ratio {rows[0]['recipe']} / {rows[-1]['recipe']}: {rows[0]['seconds'] / rows[-1]['seconds']:.2f}x")

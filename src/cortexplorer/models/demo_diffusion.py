@@ -1,7 +1,8 @@
 """The demo's small pixel-space diffusion model, trained on the disjoint image pool.
 
-A diffusers ``UNet2DModel`` (ε-prediction, DDPM linear noise schedule, 1,000 training steps)
-learns the pool's images at ``image_size`` (area-downsampled from the world's size; 32 px keeps
+A diffusers ``UNet2DModel`` (by default ε-prediction with DDPM's linear noise schedule, 1,000 noise
+levels; v-prediction, the cosine schedule and Min-SNR weighting are options, see
+``benchmarks/demo_diffusion_recipe.py``) learns the pool's images at ``image_size`` (area-downsampled from the world's size; 32 px keeps
 training to about 12 minutes on two cores: 64 px would cost ~6× per step, measured). Weights are
 averaged with an EMA, which samples much better than the raw weights after a short training run.
 Never trained on the fMRI stimuli.

@@ -187,8 +187,6 @@ def build_pixel_unet(*, sample_size: int, channels: tuple[int, ...] = (32, 64, 6
 
 def load_demo_diffusion(path: str | os.PathLike, *, device: str = "cpu") -> DiffusionModel:
     """The pixel model written by the ``demo_diffusion`` rule."""
-    from diffusers import UNet2DModel
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The demo diffusion model '{path}' does not exist; run the demo_diffusion rule "
                                 "(snakemake demo_diffusion) first.")
@@ -196,15 +194,24 @@ def load_demo_diffusion(path: str | os.PathLike, *, device: str = "cpu") -> Diff
     missing = {"unet_config", "state_dict", "scheduler_config"} - set(blob)
     if missing:
         raise ValueError(f"'{path}' is not a demo diffusion model (missing {sorted(missing)}); rerun demo_diffusion.")
-    unet = UNet2DModel.from_config(blob["unet_config"])
+    from cortexplorer.models.backbone import file_sha256
+
+    return pixel_diffusion(blob, device=device, identity={"kind": "demo_diffusion", "weights_sha256": file_sha256(path)})
+
+
+def pixel_diffusion(blob: Mapping[str, Any], *, device: str = "cpu",
+                    identity: Mapping[str, Any] | None = None) -> DiffusionModel:
+    """A frozen pixel :class:`DiffusionModel` from the demo's weight-file contents (``unet_config``, ``state_dict``,
+    ``scheduler_config``: its training noise schedule and prediction type)."""
+    from diffusers import UNet2DModel
+
+    unet = UNet2DModel.from_config(dict(blob["unet_config"]))
     unet.load_state_dict(blob["state_dict"])
     unet.eval().requires_grad_(False).to(device)
     size = int(unet.config.sample_size)
-    from cortexplorer.models.backbone import file_sha256
-
     return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(blob["scheduler_config"], pixel=True),
                           decoder=PixelDecoder(), sample_shape=(int(unet.config.in_channels), size, size),
-                          identity={"kind": "demo_diffusion", "weights_sha256": file_sha256(path)})
+                          identity=dict(identity or {"kind": "demo_diffusion"}))
 
 
 def load_diffusion(spec: Mapping[str, Any], *, demo_weights: str | os.PathLike | None = None,

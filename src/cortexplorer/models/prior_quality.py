@@ -32,8 +32,8 @@ from cortexplorer.io.atomic import atomic_path
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.models.cnn import load_network
 from cortexplorer.models.demo_diffusion import to_model_range
-from cortexplorer.models.diffusion import load_demo_diffusion
-from cortexplorer.oracle import load_oracle
+from cortexplorer.models.diffusion import DiffusionModel, load_demo_diffusion
+from cortexplorer.oracle import OracleClassifier, load_oracle
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.report.figures import image_grid
 from cortexplorer.stimuli.generate import generate_image_set
@@ -163,21 +163,28 @@ def cnn_labeller(cnn, classes: Sequence[str], size: int) -> Callable[[np.ndarray
     return label
 
 
-def judge_demo_prior(inputs: dict, outputs: dict, settings: PriorJudgeSettings) -> PriorQuality:
-    """Stage ``demo_prior``: draw ``n_samples`` unguided samples (seeds 0, 1, ...) from the demo diffusion model
-    (``model``) and judge them against fresh world images with the ``oracle`` and the demo CNN (``demo_cnn``);
-    write ``quality``, ``categories``, a grid of the first 64 ``samples`` and ``provenance``."""
-    s = settings
-    device = resolve_device(s.device)
-    model = load_demo_diffusion(inputs["model"], device=device)
+def judge_prior(model: DiffusionModel, oracle: OracleClassifier, cnn, s: PriorJudgeSettings
+                ) -> tuple[np.ndarray, PriorQuality]:
+    """``n_samples`` unguided samples (seeds 0, 1, ...) of ``model`` and their :func:`prior_quality` against fresh
+    world images at the model's resolution, judged by ``oracle`` and the classifier ``cnn`` (the demo CNN)."""
     world = at_prior_resolution(world_images(s), model.sample_shape[-1])
     samples = sample(model, None, seeds=list(range(s.n_samples)), steps=s.steps, scale=0.0, label="prior").uint8()
-    oracle = load_oracle(inputs["oracle"])
-    cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"}, demo_weights=inputs["demo_cnn"],
-                       device=device)
     quality = prior_quality(samples, world, categories=oracle.categories, oracle_probabilities=oracle.evidence,
                             oracle_features=oracle.embed,
                             second_judge=cnn_labeller(cnn, cnn.identity["classes"], s.image_size), seed=s.seed)
+    return samples, quality
+
+
+def judge_demo_prior(inputs: dict, outputs: dict, settings: PriorJudgeSettings) -> PriorQuality:
+    """Stage ``demo_prior``: judge the demo diffusion model (``model``) with the ``oracle`` and the demo CNN
+    (``demo_cnn``, see :func:`judge_prior`); write ``quality``, ``categories``, a grid of the first 64 ``samples``
+    and ``provenance``."""
+    s = settings
+    device = resolve_device(s.device)
+    cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"}, demo_weights=inputs["demo_cnn"],
+                       device=device)
+    samples, quality = judge_prior(load_demo_diffusion(inputs["model"], device=device), load_oracle(inputs["oracle"]),
+                                   cnn, s)
     write_tsv(quality.summary, outputs["quality"])
     write_tsv(quality.categories, outputs["categories"])
     shown = samples[:64]
