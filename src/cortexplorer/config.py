@@ -86,6 +86,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
         return f"Config key '{key}' must be {op} {error.validator_value}; got {got!r}{hint}."
+    if v == "minItems":
+        return f"Config key '{key}' must list at least {error.validator_value} item(s); got {got!r}{hint}."
     if v == "pattern":
         return f"Config key '{key}' must match {error.validator_value!r}; got {got!r}{hint}."
     return f"Config key '{key}': {error.message}{hint}."
@@ -102,6 +104,9 @@ def _check_roots(config: Mapping[str, Any], base: Path) -> list[str]:
         path = (base / value) if value and not os.path.isabs(value) else Path(value)
         if not value:
             problems.append(f"Config key '{key}' is empty; set it to the folder holding {what}.")
+        elif path.exists() and not path.is_dir():
+            problems.append(f"Config key '{key}': '{value}' is a file, not a folder. Point {key} at the folder "
+                            f"holding {what} (the folder that contains this file, if it is one of them).")
         elif not path.is_dir():
             problems.append(f"Config key '{key}': folder '{value}' does not exist. Create it (mkdir -p {value}) "
                             f"or point {key} at {what}.")

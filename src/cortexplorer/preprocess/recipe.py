@@ -50,6 +50,7 @@ class RunData:
     run: int
     tr: float
     start_time: float
+    label: str = ""  # the run's name in messages, e.g. sub-01_ses-01_task-nsd_run-01
 
 
 @dataclass(frozen=True)

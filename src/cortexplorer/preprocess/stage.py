@@ -116,7 +116,7 @@ def load_bold_runs(bids_dir: str | os.PathLike, *, subject: str, task: str, spac
         out.append(RunData(data=(100.0 * (d / mu - 1.0)).astype(np.float32), onsets=ev["onset"].to_numpy(float),
                            durations=ev["duration"].to_numpy(float), conditions=ev["stim_id"].to_numpy(str),
                            nuisance=nuis, session=sessions[r.session], run=r.run if r.run is not None else len(out) + 1,
-                           tr=r.tr, start_time=r.start_time))
+                           tr=r.tr, start_time=r.start_time, label=r.label))
         log.info("%s: %d volumes, %d trials, %d nuisance columns", r.label, d.shape[0], len(ev), nuis.shape[1])
     info = {"voxel_ijk": ijk, "affine": first.affine, "shape": first.shape[:3], "mean_intensity": np.mean(means, 0),
             "n_excluded_voxels": n_bad, "runs": [k[0] for k in kept]}
