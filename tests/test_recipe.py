@@ -25,6 +25,7 @@ from cortexplorer.preprocess.recipe import (
     _ridge_betas,
     _RunFit,
     fit_recipe,
+    noise_component_caps,
     select_pcnum,
     tail_threshold,
 )
@@ -463,3 +464,75 @@ def test_recipe_switches(planted):
     np.testing.assert_array_equal(res.final, res.steps["assumehrf"])
     with pytest.raises(ValueError, match="fracridge"):
         fit_recipe(runs, recipe_settings(estimator="lss", fracridge=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. designs checked before fitting (issue 19): runs too short for their model, singular designs
+
+
+def _labelled(runs, prefix="sub-01_task-x"):
+    return [dataclasses.replace(r, label=f"{prefix}_run-{r.run:02d}") for r in runs]
+
+
+def test_a_nuisance_model_that_eats_the_run_is_an_error_naming_run_and_counts():
+    """polynomial_degree 200 on 150-volume runs used to finish with reliability near 0; now it stops
+    before any fit, naming the run, its counts and the config keys to change."""
+    runs = _labelled(_two_run_problem())
+    eaten = [dataclasses.replace(r, nuisance=_legendre(150, 200)) for r in runs]
+    with pytest.raises(ValueError, match=r"Run sub-01_task-x_run-01 has 150 volumes, too few for its model: 28 trials "
+                                         r"\+ 150 independent nuisance columns \(201 drift/confound columns\) \+ 15 "
+                                         r"residual .*preprocess\.confounds\.polynomial_degree"):
+        fit_recipe(eaten, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False))
+    # the largest model that leaves 15 residual dof passes the check: 28 trials + 107 columns = 150 − 15
+    ok = [dataclasses.replace(r, nuisance=_legendre(150, 106)) for r in runs]
+    assert noise_component_caps(ok, 10) == [0, 0]
+
+
+def test_short_runs_cap_noise_components_and_finish_with_finite_betas(caplog):
+    """20 volumes and 4 trials per run with motion-like confounds: GLMdenoise's 10 components would make
+    the design singular; each run gets what it allows (20 − 4 − 7 − 5 = 4), logged, and the fit finishes."""
+    rng = np.random.default_rng(4)
+    n_vol, tr, n_vox, n_runs = 20, 2.0, 150, 6
+    resp = rng.normal(1.0, 1.0, (6, n_vox)) * np.linspace(0.2, 2.0, n_vox)
+    runs = []
+    for r in range(n_runs):
+        stim = rng.choice(6, 4, replace=False)
+        onsets = np.array([2.0, 10.0, 18.0, 26.0])
+        x = trial_regressors(canonical_hrf(hrf_time())[None], onsets, np.full(4, 3.0), n_vol, tr, 1.0)[0]
+        motion = rng.normal(size=(n_vol, 6))
+        y = x @ resp[stim] + motion @ rng.normal(0, 0.3, (6, n_vox)) + rng.normal(0, 0.5, (n_vol, n_vox))
+        runs.append(RunData(data=y.astype(np.float32), onsets=onsets, durations=np.full(4, 3.0),
+                            conditions=np.array([f"img{s}" for s in stim]),
+                            nuisance=np.column_stack([np.ones(n_vol), motion - motion.mean(0)]), session=1,
+                            run=r + 1, tr=tr, start_time=1.0, label=f"sub-01_task-short_run-{r + 1:02d}"))
+    assert noise_component_caps(runs, 10) == [4] * n_runs
+    with caplog.at_level("INFO", logger="cortexplorer.preprocess"):
+        res = fit_recipe(runs, recipe_settings(hrf="canonical", noise_pcs=10, fracridge=False))
+    assert "sub-01_task-short_run-01: 20 volumes − 4 trials − 7 nuisance columns − 5 residual dof allow 4 noise " \
+           "component(s)" in caplog.text
+    assert res.pcnum <= 4 and np.isfinite(res.final).all()
+    assert res.final.shape == (4 * n_runs, n_vox)
+
+
+def test_singular_design_names_the_run_and_the_clashing_onsets():
+    runs = _labelled(_two_run_problem())
+    onsets = runs[1].onsets.copy()
+    onsets[5] = onsets[2]
+    runs[1] = dataclasses.replace(runs[1], onsets=onsets)
+    c = runs[1].conditions
+    with pytest.raises(ValueError, match=rf"run sub-01_task-x_run-02 is singular: trials share an onset at "
+                                         rf"{onsets[2]:g} s \({c[2]}, {c[5]}\)\. Fix the run's events"):
+        fit_recipe(runs, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False))
+
+
+def test_singular_design_names_the_trial_the_nuisance_explains():
+    runs = _labelled(_two_run_problem())
+    r = runs[0]
+    x = trial_regressors(canonical_hrf(hrf_time())[None], r.onsets, r.durations, r.data.shape[0], r.tr,
+                         r.start_time, float(np.median(r.durations)))[0]
+    order = np.argsort(r.onsets)
+    first = order[0]
+    runs[0] = dataclasses.replace(r, nuisance=np.column_stack([r.nuisance, x[:, first]]))
+    with pytest.raises(ValueError, match=rf"run sub-01_task-x_run-01 is singular: the regressor of trial {first + 1} "
+                                         rf"\(onset {r.onsets[first]:g} s, {r.conditions[first]}\) is explained"):
+        fit_recipe(runs, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False))

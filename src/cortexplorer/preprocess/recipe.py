@@ -132,6 +132,7 @@ class _RunFit:
 
     def __init__(self, run: RunData, extra: np.ndarray | None = None):
         n = run.nuisance if extra is None or extra.shape[1] == 0 else np.column_stack([run.nuisance, extra])
+        self.run = run
         self.q = _orth(n)
         self.qy = self.q.T.astype(np.float32) @ run.data  # k × V
         self.ssy = np.einsum("tv,tv->v", run.data, run.data, dtype=np.float64) - np.einsum(
@@ -139,6 +140,31 @@ class _RunFit:
 
     def residualize(self, x: np.ndarray) -> np.ndarray:
         return x - self.q @ (self.q.T @ x)
+
+
+def _singular_message(g: np.ndarray, rf: _RunFit) -> str:
+    """Why a run's trial design cannot be fitted: trials sharing an onset, or the first trial whose
+    regressor the earlier trials and the nuisance columns explain."""
+    run = rf.run
+    name = run.label or f"session {run.session}, run {run.run}"
+    head = f"The single-trial design of run {name} is singular"
+    fix = ("Fix the run's events (one trial per onset) or lower its nuisance model (preprocess.confounds: "
+           "polynomial_degree, motion, compcor, columns).")
+    if g.shape[0] == len(run.onsets):
+        onsets, counts = np.unique(np.round(run.onsets, 6), return_counts=True)
+        shared = onsets[counts > 1]
+        if len(shared):
+            who = [f"{o:g} s ({', '.join(run.conditions[np.isclose(run.onsets, o)].astype(str))})" for o in shared[:5]]
+            return f"{head}: trials share an onset at {'; '.join(who)}. {fix}"
+        d = np.sqrt(np.clip(np.diag(g), 0.0, None))
+        tiny = d <= 1e-6 * max(d.max(), 1e-300)
+        for j in range(1, g.shape[0] + 1):
+            if tiny[j - 1] or np.linalg.eigvalsh(g[:j, :j] / np.outer(d[:j], d[:j])).min() <= 1e-10:
+                by = "" if tiny[j - 1] else "the earlier trials and "
+                return (f"{head}: the regressor of trial {j} (onset {run.onsets[j - 1]:g} s, "
+                        f"{run.conditions[j - 1]}) is explained by {by}the {rf.q.shape[1]} drift/confound/noise "
+                        f"columns ({run.data.shape[0]} volumes). {fix}")
+    return f"{head} ({run.data.shape[0]} volumes, {rf.q.shape[1]} drift/confound/noise columns). {fix}"
 
 
 def _fit(x: np.ndarray, y: np.ndarray, rf: _RunFit, cols: np.ndarray | slice, estimator: str
@@ -156,8 +182,7 @@ def _fit(x: np.ndarray, y: np.ndarray, rf: _RunFit, cols: np.ndarray | slice, es
         if np.diag(np.linalg.cholesky(g / np.outer(d, d))).min() ** 2 <= 1e-10:
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        raise ValueError("The single-trial design of a run is singular (two trials at the same onset, or a trial "
-                         "regressor explained by the drift/confound columns); check the events and confounds.") from None
+        raise ValueError(_singular_message(g, rf)) from None
     # numpy's own LAPACK + one GEMM: scipy's LAPACK here would alternate two OpenBLAS thread pools
     # with numpy's, which spin against each other on few cores (measured: 20× slower)
     beta_lsa = np.linalg.inv(g) @ z
@@ -326,6 +351,11 @@ class _Trials:
         return out, rss_out
 
 
+def min_residual_dof(n_volumes: int) -> int:
+    """Residual degrees of freedom a run's model must leave: 10% of its volumes, at least 5."""
+    return max(5, int(np.ceil(0.1 * n_volumes)))
+
+
 def _check_runs(runs: Sequence[RunData]) -> None:
     if not runs:
         raise ValueError("No runs with trials to fit.")
@@ -333,6 +363,34 @@ def _check_runs(runs: Sequence[RunData]) -> None:
     for r in runs:
         if r.data.shape[1] != n_vox:
             raise ValueError("Every run must hold the same voxels.")
+
+
+def noise_component_caps(runs: Sequence[RunData], noise_pcs: int) -> list[int]:
+    """Check every run's design before fitting; return how many noise components each run allows.
+
+    A run of T volumes with n trials and k independent nuisance columns (drift and confounds) must keep
+    ``min_residual_dof(T)`` residual degrees of freedom: a run that cannot is an error naming it and the
+    counts; a run too short for ``noise_pcs`` components gets fewer (logged), as GLMdenoise would
+    otherwise make its design singular.
+    """
+    caps = []
+    for r in runs:
+        t, n, cols = r.data.shape[0], len(r.onsets), r.nuisance.shape[1]
+        k = _orth(r.nuisance).shape[1]
+        dof = min_residual_dof(t)
+        name = r.label or f"session {r.session}, run {r.run}"
+        if n + k + dof > t:
+            raise ValueError(
+                f"Run {name} has {t} volumes, too few for its model: {n} trials + {k} independent nuisance columns "
+                f"({cols} drift/confound columns) + {dof} residual degrees of freedom = {n + k + dof}. Lower the "
+                "nuisance model (preprocess.confounds.polynomial_degree, motion, compcor or columns), or leave the "
+                "run out.")
+        cap = min(noise_pcs, t - n - k - dof)
+        if cap < noise_pcs:
+            log.info("%s: %d volumes − %d trials − %d nuisance columns − %d residual dof allow %d noise component(s) "
+                     "(preprocess.recipe.noise_pcs asks for up to %d)", name, t, n, k, dof, cap, noise_pcs)
+        caps.append(cap)
+    return caps
 
 
 def _onoff_r2(trials: _Trials, base_fits: Sequence[_RunFit], canon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -397,19 +455,20 @@ def _voxel_pools(onoff_r2: np.ndarray, mean_intensity: np.ndarray | None, settin
 
 
 def _glmdenoise(trials: _Trials, base_fits: Sequence[_RunFit], noise_pool: np.ndarray, pc_voxels: np.ndarray,
-                settings: RecipeSettings) -> tuple[int, np.ndarray, list[_RunFit]]:
+                settings: RecipeSettings, caps: Sequence[int]) -> tuple[int, np.ndarray, list[_RunFit]]:
     """GLMdenoise: each run's noise-pool components, their number chosen by leave-one-run-out CV.
-    Returns the number chosen, the CV curve and the per-run fits with those components."""
+    Returns the number chosen, the CV curve and the per-run fits with those components (a run whose
+    design allows fewer, ``caps``, keeps that many)."""
     if noise_pool.sum() < settings.noise_pcs + 1:
         raise ValueError(f"The noise pool has {int(noise_pool.sum())} voxels, too few for "
                          f"{settings.noise_pcs} components; lower preprocess.recipe.noise_pcs or set noise_pool_r2.")
     pcs = []
-    for r, rf in zip(trials.runs, base_fits, strict=True):
+    for r, rf, cap in zip(trials.runs, base_fits, caps, strict=True):
         y = r.data[:, noise_pool].astype(np.float64)
         y = y - rf.q @ (rf.q.T @ y)
         y /= np.maximum(np.linalg.norm(y, axis=0), 1e-12)
         w, u = np.linalg.eigh(y @ y.T)
-        u = u[:, np.argsort(w)[::-1][: settings.noise_pcs]]
+        u = u[:, np.argsort(w)[::-1][:cap]]
         pcs.append(u / u.std(0))
     pcv = np.flatnonzero(pc_voxels)
     cv = trials.cv()
@@ -428,6 +487,7 @@ def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity
     """Run the enabled steps on ``runs`` (same voxels in each). ``mean_intensity`` (V, the raw
     BOLD mean) selects noise-pool candidates; without it every voxel is a candidate."""
     _check_runs(runs)
+    caps = noise_component_caps(runs, settings.noise_pcs)
     prog = _Progress()
     t = hrf_time()
     canon = canonical_hrf(t)[None]
@@ -456,7 +516,7 @@ def fit_recipe(runs: Sequence[RunData], settings: RecipeSettings, mean_intensity
     noise_pool, pc_voxels = _voxel_pools(onoff_r2, mean_intensity, settings)
     pcnum, xval, pc_fits = 0, np.zeros(1), base_fits
     if settings.noise_pcs > 0:
-        pcnum, xval, pc_fits = _glmdenoise(trials, base_fits, noise_pool, pc_voxels, settings)
+        pcnum, xval, pc_fits = _glmdenoise(trials, base_fits, noise_pool, pc_voxels, settings, caps)
         b, final_rss = trials.fit_all(pc_fits)
         steps[settings.step_names()[len(steps)]] = b
         prog.done("glmdenoise", f"cross-validated gain per component count {np.round(xval - xval[0], 2).tolist()}, "
