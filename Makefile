@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test setup smoke lint clean
+CONFIG ?=
+
+.PHONY: demo run test setup smoke lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +21,12 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
 	@echo "Open reports/index.html"
+
+# your own data: make run CONFIG=config/mine.yaml (the file is checked first, with messages that name the line)
+run: setup
+	@test -n "$(CONFIG)" || { echo "usage: make run CONFIG=config/mine.yaml"; exit 2; }
+	$(BIN)/python -m cortexplorer.config $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -95,7 +97,72 @@ def test_bids_mode_needs_its_folders(tmp_path):
     with pytest.raises(ConfigError, match=r"Config key 'bids\.stimuli_dir' is empty; set it to the folder holding your stimulus images"):
         check_config(cfg, base_dir=tmp_path)
     (tmp_path / "bids" / "stimuli").mkdir()
-    check_config({**cfg, "bids": {"root": "bids", "stimuli_dir": "bids/stimuli"}}, base_dir=tmp_path)
+    cfg = {**cfg, "bids": {"root": "bids", "stimuli_dir": "bids/stimuli"}}
+    with pytest.raises(ConfigError, match=r"Config key 'bids\.root': 'bids' is not a BIDS dataset \(no "
+                                          r"dataset_description\.json\)"):
+        check_config(cfg, base_dir=tmp_path)
+    (tmp_path / "bids" / "dataset_description.json").write_text("{}")
+    check_config(cfg, base_dir=tmp_path)
+
+
+# issue 19: config problems a new user met, now stopped before any job with the key and the fix
+def _bids_config(tmp_path, **bids):
+    (tmp_path / "bids" / "stimuli").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text("{}")
+    return {**BASE, "dataset": {"name": "mine", "mode": "bids"},
+            "bids": {"root": "bids", "stimuli_dir": "bids/stimuli", **bids}}
+
+
+def test_bids_subject_with_the_sub_prefix_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"Config key 'bids\.subject' must match '\^\[A-Za-z0-9\]\+\$'; got "
+                                          r"'sub-02' \(BIDS subject label without the 'sub-' prefix"):
+        check_config(_bids_config(tmp_path, subject="sub-02"), base_dir=tmp_path)
+    assert check_config(_bids_config(tmp_path, subject="02"), base_dir=tmp_path)["bids"]["subject"] == "02"
+
+
+@pytest.mark.parametrize("categories", [[], ["face"]])
+def test_rois_categories_need_two_to_contrast(categories):
+    with pytest.raises(ConfigError, match=rf"Config key 'rois\.categories' must list at least 2 item\(s\); got "
+                                          rf"{re.escape(repr(categories))}"):
+        check_config({**BASE, "rois": {"categories": categories}})
+    assert check_config({**BASE, "rois": {"categories": ["face", "place"]}})["rois"]["categories"] == ["face", "place"]
+
+
+def test_stimuli_dir_naming_a_file_says_it_is_a_file(tmp_path):
+    cfg = _bids_config(tmp_path, stimuli_dir="bids/stimuli/img1.png")
+    (tmp_path / "bids" / "stimuli" / "img1.png").write_bytes(b"png")
+    with pytest.raises(ConfigError, match=r"Config key 'bids\.stimuli_dir': 'bids/stimuli/img1\.png' is a file, not a "
+                                          r"folder\. Point bids\.stimuli_dir at the folder"):
+        check_config(cfg, base_dir=tmp_path)
+
+
+def test_config_file_that_does_not_exist_or_is_not_yaml(tmp_path, monkeypatch, capsys):
+    from cortexplorer.config import load_config_file, main
+
+    monkeypatch.chdir(REPO)
+    with pytest.raises(ConfigError, match=r"Config file '.*nope\.yaml' does not exist\. Pass a YAML file such as "
+                                          r"config/config\.yaml"):
+        load_config_file(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset:\n  name: mine\n  mode: [bids\nseed: 1\n")
+    with pytest.raises(ConfigError, match=r"'.*bad\.yaml' is not valid YAML at line 4, column 5: 'seed: 1' "):
+        load_config_file(bad)
+    tabs = tmp_path / "tabs.yaml"
+    tabs.write_text("dataset:\n\tname: mine\n")
+    with pytest.raises(ConfigError, match=r"at line 2, column 1: '\\tname: mine'.*YAML indents with spaces only"):
+        load_config_file(tabs)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- dataset\n")
+    with pytest.raises(ConfigError, match=r"holds a list, not a mapping of config keys"):
+        load_config_file(listed)
+    # the command-line check: the shipped config with the file over it, as snakemake --configfile merges them
+    assert main([str(bad)]) == 1 and "not valid YAML" in capsys.readouterr().err
+    good = tmp_path / "good.yaml"
+    good.write_text("braindive:\n  n_seeds: 8\n")
+    assert main([str(good)]) == 0 and "config OK" in capsys.readouterr().out
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("braindive:\n  n_seed: 8\n")
+    assert main([str(typo)]) == 1 and "Unknown config key 'braindive.n_seed'" in capsys.readouterr().err
 
 
 def test_schema_describes_every_leaf():
@@ -118,6 +185,7 @@ def test_default_backbones_follow_the_mode_and_bad_names_are_refused(tmp_path):
     demo = check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1}, schema)
     assert demo["features"]["backbones"] == {"democlip": {"kind": "demo_clip"}}
     (tmp_path / "bids" / "stim").mkdir(parents=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text("{}")
     bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
             "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
     real = check_config(bids, schema)
@@ -136,6 +204,7 @@ def test_braindive_defaults_follow_the_mode_and_bad_settings_are_refused(tmp_pat
     assert demo["diffusion"] == {"kind": "demo_diffusion"} and demo["backbone"] == "democlip"
     assert demo["regions"][:4] == ["faces", "places", "bodies", "words"] and demo["keep_fraction"] == 0.2
     (tmp_path / "bids" / "stim").mkdir(parents=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text("{}")
     bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
             "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
     real = check_config(bids, schema)["braindive"]
@@ -157,6 +226,7 @@ def test_networks_follow_the_mode_and_behaviour_settings_are_checked(tmp_path):
     assert demo["networks"] == {"democnn": {"kind": "demo_cnn"}}
     assert demo["visual_search"]["network"] == demo["triplets"]["network"] == "democnn"
     (tmp_path / "bids" / "stim").mkdir(parents=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text("{}")
     bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
             "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
     real = check_config(bids, schema)
@@ -186,6 +256,7 @@ def test_brainscuba_runs_in_the_demo_and_elsewhere_only_when_configured(tmp_path
     assert bs["backbone"] == "democlip" and bs["regions"] == demo["braindive"]["regions"]
     assert bs["temperature"] == 150 and bs["beam_size"] == 5 and bs["max_length"] == 67
     (tmp_path / "bids" / "stim").mkdir(parents=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text("{}")
     bids = {"dataset": {"name": "b", "mode": "bids"}, "seed": 1,
             "bids": {"root": str(tmp_path / "bids"), "stimuli_dir": str(tmp_path / "bids" / "stim")}}
     real = check_config(bids, schema)

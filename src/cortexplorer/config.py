@@ -110,6 +110,10 @@ def _check_roots(config: Mapping[str, Any], base: Path) -> list[str]:
         elif not path.is_dir():
             problems.append(f"Config key '{key}': folder '{value}' does not exist. Create it (mkdir -p {value}) "
                             f"or point {key} at {what}.")
+        elif key == "bids.root" and not (path / "dataset_description.json").is_file():
+            problems.append(f"Config key '{key}': '{value}' is not a BIDS dataset (no dataset_description.json). "
+                            "Point bids.root at the folder that holds sub-*/, derivatives/ and "
+                            "dataset_description.json.")
     return problems
 
 
@@ -349,3 +353,70 @@ def check_config(
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
     return filled
+
+
+def load_config_file(path: str | os.PathLike) -> dict:
+    """Read one YAML config file, with errors that name the file, the line and the fix.
+
+    Snakemake's own ``--configfile`` reading stops with a bare traceback (missing file) or
+    "Config file is not valid JSON or YAML" (no line); ``make … CONFIG=file`` and
+    ``python -m cortexplorer.config file`` check the file with this first.
+    """
+    path = Path(path)
+    if not path.is_file():
+        here = sorted(str(p) for p in Path("config").glob("*.yaml")) if Path("config").is_dir() else []
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"Config file '{path}' {what}. Pass a YAML file"
+                          f"{' such as ' + ', '.join(here) if here else ''} (paths are relative to {Path.cwd()}).")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where, line = "", ""
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+            lines = text.splitlines()
+            line = f": {lines[mark.line]!r}" if mark.line < len(lines) else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        tabs = " The file contains tab characters; YAML indents with spaces only." if "\t" in text else ""
+        raise ConfigError(f"Config file '{path}' is not valid YAML{where}{line} ({problem}). Check the indentation "
+                          f"(spaces, the same depth for keys of one section) and that every 'key: value' has a space "
+                          f"after the colon.{tabs}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{path}' holds a {type(data).__name__}, not a mapping of config keys "
+                          "(e.g. 'dataset: {name: mine, mode: bids}').")
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cortexplorer.config FILE…``: read and check config files as the workflow would (the
+    shipped config/config.yaml first, then each FILE over it, as ``snakemake --configfile FILE`` does)."""
+    import sys
+
+    files = sys.argv[1:] if argv is None else argv
+    try:
+        config: dict = {}
+        for f in ["config/config.yaml", *files]:
+            _merge(config, load_config_file(f))
+        check_config(config, base_dir=".")
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"config OK: {', '.join(files) or 'config/config.yaml'}")
+    return 0
+
+
+def _merge(base: dict, update: Mapping[str, Any]) -> None:
+    """Snakemake's config update: mappings merge key by key, anything else replaces."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

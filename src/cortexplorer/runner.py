@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import resource
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from threadpoolctl import threadpool_limits
@@ -41,6 +44,24 @@ def _plain(files: Any) -> dict[str, Any]:
     return {name: value if isinstance(value, str) else [str(v) for v in value] for name, value in files.items()}
 
 
+def check_writable(outputs: dict[str, Any]) -> None:
+    """Stop before any work if an output's folder cannot take a new file (read-only or immutable folder,
+    a file where the folder should be, a full disk): outputs are written beside their target first
+    (cortexplorer.io.atomic), so this is what the stage will need at the end of its work."""
+    paths = [p for value in outputs.values() for p in ([value] if isinstance(value, str) else value)]
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise PermissionError(
+                f"Cannot write outputs into '{folder}' ({err.strerror or err}); nothing was computed. Make the folder "
+                "writable (chmod u+w, chattr -i, free disk space), or move the results folder, then run snakemake "
+                "again.") from None
+
+
 def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
     """Run a stage's entry point with logging sent to the rule's log file; errors are logged, then raised.
 
@@ -68,6 +89,7 @@ def run_stage(smk: Any, func: Callable[..., Any], **kwargs: Any) -> Any:
     if threads > 0 and "torch" in sys.modules:  # the stage's module imported torch: size its pool too
         sys.modules["torch"].set_num_threads(threads)
     try:
+        check_writable(kwargs.get("outputs", {}))
         with limits:
             result = func(**kwargs)
     except SystemExit as stop:
