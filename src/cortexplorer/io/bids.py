@@ -49,3 +49,72 @@ def write_dataset_description(root: str | os.PathLike, name: str, *, derivative_
         desc["GeneratedBy"] = [{"Name": generated_by}]
         desc["SourceDatasets"] = [{"URL": derivative_of}]
     write_json(desc, Path(root) / "dataset_description.json")
+
+
+NIFTI = (".nii.gz", ".nii")
+
+
+def parse_bids_name(name: str) -> tuple[dict[str, str], str, str] | None:
+    """``sub-01_task-x_run-1_bold.nii.gz`` → ({sub: 01, task: x, run: 1}, "bold", ".nii.gz"); None if not BIDS-like."""
+    stem, dot, ext = name.partition(".")
+    *pairs, suffix = stem.split("_")
+    entities = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("-")
+        if not sep or not value:
+            return None
+        entities[key] = value
+    return entities, suffix, dot + ext
+
+
+def _wanted(entities: dict[str, str], suffix: str, ext: str, *, subject: str, task: str, space: str | None,
+            res: str | None) -> bool:
+    if entities.get("sub", subject) != subject or entities.get("task", task) != task:
+        return False
+    if (space and entities.get("space", space) != space) or (res and entities.get("res", res) != res):
+        return False
+    desc = entities.get("desc")
+    if suffix == "events":
+        return ext == ".tsv" and "task" in entities
+    if suffix == "bold":
+        return desc in (None, "preproc") if ext == ".json" else ext in NIFTI and desc == "preproc"
+    if suffix in ("timeseries", "regressors"):
+        return desc == "confounds" and ext == ".tsv" and "task" in entities
+    if suffix == "mask":
+        return desc == "brain" and ext in NIFTI and "task" in entities
+    return False
+
+
+def run_files(root: str | os.PathLike, *, subject: str, task: str, space: str | None = None,
+              res: str | None = None) -> list[str]:
+    """Every file the BIDS reader may read for ``subject``'s runs of ``task``, found without indexing the dataset.
+
+    The raw dataset and each pipeline under ``derivatives/``: events, BOLD sidecars (at any level of the
+    inheritance: dataset, subject, session, run), preprocessed BOLD (``desc-preproc``) and brain masks in
+    ``space``/``res``, confound tables. Used as the rules' inputs, so that editing one of them reruns
+    exactly the stages that read it; files of other subjects, tasks or spaces, anatomy and the like are
+    not listed. Walks only ``subject``'s folders (fast on large datasets); sorted, so the list is stable.
+    """
+    root = Path(root)
+    datasets = [root]
+    derivatives = root / "derivatives"
+    if derivatives.is_dir():
+        datasets += sorted(p for p in derivatives.iterdir() if p.is_dir())
+    found = []
+    for ds in datasets:
+        folders = [ds]
+        sub = ds / f"sub-{subject}"
+        if sub.is_dir():
+            sessions = sorted(p for p in sub.iterdir() if p.is_dir() and p.name.startswith("ses-"))
+            for level in (sub, *sessions):
+                folders += [level, level / "func"]
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                parsed = parse_bids_name(entry.name)
+                if parsed and _wanted(*parsed, subject=subject, task=task, space=space, res=res):
+                    found.append(entry.path)
+    return sorted(found)

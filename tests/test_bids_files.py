@@ -1,0 +1,126 @@
+"""What the workflow lists as a BIDS stage's inputs (cortexplorer.io.bids.run_files), and the check that a
+cached output is whole before a reader is scheduled (cortexplorer.io.check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from cortexplorer.io.bids import parse_bids_name, run_files
+from cortexplorer.io.check import DamagedOutputError, check_cached
+
+MNI = "MNI152NLin2009cAsym"
+
+
+def _touch(root: Path, *names: str) -> None:
+    for name in names:
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+
+
+def _tree(root: Path, subjects=("01", "02")) -> None:
+    _touch(root, "dataset_description.json", "participants.tsv", "README", "task-main_bold.json",
+           "derivatives/fmriprep/dataset_description.json")
+    for s in subjects:
+        _touch(root, f"sub-{s}/anat/sub-{s}_T1w.nii.gz", f"sub-{s}/sub-{s}_task-main_bold.json")
+        for ses in ("01", "02"):
+            for task, runs in (("main", (1, 2)), ("floc", (1,))):
+                for run in runs:
+                    base = f"sub-{s}_ses-{ses}_task-{task}_run-{run}"
+                    func = f"sub-{s}/ses-{ses}/func"
+                    _touch(root, f"{func}/{base}_events.tsv", f"{func}/{base}_bold.json",
+                           f"{func}/{base}_bold.nii.gz", f"{func}/{base}_events.json")
+                    d = f"derivatives/fmriprep/{func}"
+                    _touch(root, f"{d}/{base}_desc-confounds_timeseries.tsv", f"{d}/{base}_desc-confounds_timeseries.json")
+                    for space in (f"space-{MNI}_res-2", f"space-{MNI}_res-1", "space-T1w"):
+                        _touch(root, f"{d}/{base}_{space}_desc-preproc_bold.nii.gz",
+                               f"{d}/{base}_{space}_desc-preproc_bold.json", f"{d}/{base}_{space}_desc-brain_mask.nii.gz",
+                               f"{d}/{base}_{space}_boldref.nii.gz")
+        _touch(root, f"derivatives/fmriprep/sub-{s}/anat/sub-{s}_desc-brain_mask.nii.gz", f"sub-{s}/ses-01/func/.DS_Store")
+
+
+def test_parse_bids_name():
+    assert parse_bids_name("sub-01_ses-2_task-x_run-1_space-T1w_desc-preproc_bold.nii.gz") == (
+        {"sub": "01", "ses": "2", "task": "x", "run": "1", "space": "T1w", "desc": "preproc"}, "bold", ".nii.gz")
+    assert parse_bids_name("task-x_bold.json") == ({"task": "x"}, "bold", ".json")
+    assert parse_bids_name("README") == ({}, "README", "")
+    assert parse_bids_name("sub_01_bold.json") is None  # not entity-value pairs
+
+
+def test_run_files_lists_exactly_what_the_reader_may_read(tmp_path):
+    _tree(tmp_path)
+    got = {str(Path(p).relative_to(tmp_path)) for p in run_files(tmp_path, subject="01", task="main", space=MNI,
+                                                                  res="2")}
+    expected = {"task-main_bold.json", "sub-01/sub-01_task-main_bold.json"}
+    for ses in ("01", "02"):
+        for run in (1, 2):
+            base = f"sub-01_ses-{ses}_task-main_run-{run}"
+            func, d = f"sub-01/ses-{ses}/func", f"derivatives/fmriprep/sub-01/ses-{ses}/func"
+            expected |= {f"{func}/{base}_events.tsv", f"{func}/{base}_bold.json",
+                         f"{d}/{base}_desc-confounds_timeseries.tsv",
+                         f"{d}/{base}_space-{MNI}_res-2_desc-preproc_bold.nii.gz",
+                         f"{d}/{base}_space-{MNI}_res-2_desc-preproc_bold.json",
+                         f"{d}/{base}_space-{MNI}_res-2_desc-brain_mask.nii.gz"}
+    assert got == expected  # 2 inherited sidecars + 4 runs × 6 files; no sub-02, floc, res-1, T1w, anat, raw BOLD
+    # without space/res every space's preprocessed BOLD and masks are listed (the reader then asks to choose)
+    wide = run_files(tmp_path, subject="01", task="main")
+    assert len(wide) == 2 + 4 * (3 + 3 * 3)
+    floc = run_files(tmp_path, subject="01", task="floc", space=MNI, res="2")
+    assert len(floc) == 2 * 6 and all("task-floc" in p for p in floc)
+    assert run_files(tmp_path, subject="03", task="main", space=MNI) == ["/".join([str(tmp_path), "task-main_bold.json"])]
+
+
+def test_run_files_reads_only_the_subjects_folders(tmp_path, monkeypatch):
+    """Listing one subject scans the same folders in a 40-participant dataset as in a 2-participant one
+    (the dataset's top level, each pipeline's, and that subject's), so it stays fast on large datasets."""
+    import os
+
+    scanned: list[str] = []
+    real = os.scandir
+
+    def counting(path):
+        scanned.append(os.path.relpath(path, tmp_path).split(os.sep, 1)[1] if os.sep in os.path.relpath(path, tmp_path)
+                       else ".")
+        return real(path)
+
+    _tree(tmp_path / "small", subjects=("01", "02"))
+    _tree(tmp_path / "large", subjects=tuple(f"{i:02d}" for i in range(1, 41)))
+    monkeypatch.setattr(os, "scandir", counting)
+    run_files(tmp_path / "small", subject="01", task="main", space=MNI, res="2")
+    small, scanned[:] = list(scanned), []
+    run_files(tmp_path / "large", subject="01", task="main", space=MNI, res="2")
+    assert scanned == small and len(small) == 2 + 2 * 5  # 2 top levels; per dataset: sub-01, its 2 sessions and func/
+    assert all("sub-02" not in p for p in scanned)
+
+
+def test_check_cached_names_a_truncated_hdf5_and_the_rule_that_rebuilds_it(tmp_path):
+    good = tmp_path / "betas.h5"
+    with h5py.File(good, "w") as f:
+        f["x"] = np.arange(10_000.0)
+    assert check_cached(good, "preprocess") == str(good)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(DamagedOutputError, match=r"'.*cut\.h5' is damaged or cut short \(HDF5 cannot open it: .*\)\. "
+                                                 r"It is an output of rule preprocess: delete it and run snakemake "
+                                                 r"again.*Nothing was run or deleted"):
+        check_cached(cut, "preprocess")
+    assert check_cached(tmp_path / "not_yet.h5", "preprocess") == str(tmp_path / "not_yet.h5")  # made later
+
+
+def test_check_cached_names_a_truncated_tsv(tmp_path):
+    good = tmp_path / "stimuli.tsv"
+    good.write_text("stim_id\tcategory\nimg1\tface\nimg2\tplace\n")
+    check_cached(good, "stimuli_folder")
+    cut = tmp_path / "cut.tsv"
+    cut.write_text("stim_id\tcategory\nimg1\tface\nimg2\tpl")
+    with pytest.raises(DamagedOutputError, match=r"'.*cut\.tsv' is damaged or cut short \(its last line has no newline"
+                                                 r".*rule stimuli_folder"):
+        check_cached(cut, "stimuli_folder")
+    short = tmp_path / "short.tsv"
+    short.write_text("stim_id\tcategory\nimg1\tface\nimg2\n")
+    with pytest.raises(DamagedOutputError, match=r"line\(s\) \[3\] have a different number of fields"):
+        check_cached(short, "stimuli_folder")
