@@ -512,3 +512,190 @@ def test_sessions_sort_naturally():
     labels = ["10", "2", "1", "pre", "post"]
     assert sorted(labels, key=bi.natural_key)[:3] == ["1", "2", "10"]
     assert sorted(["ses2run10", "ses2run9"], key=bi.natural_key) == ["ses2run9", "ses2run10"]
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. a new user's probes (issue 19): each bad input named with its file and the fix
+
+
+def test_an_empty_mask_and_masks_that_do_not_overlap_are_named(world, tmp_path):
+    root = world.copy(tmp_path / "bids")
+    path = world.path("02", 1, "mask", root=root)
+    nib.Nifti1Image(np.zeros(SHAPE, np.uint8), AFFINE).to_filename(path)
+    with pytest.raises(bi.BidsInputError, match=re.escape(f"Brain mask '{path}' has no voxel inside the brain")
+                       + ".*Copy it again from fMRIPrep's output"):
+        _load(world, root)
+
+    # each mask has brain voxels, but ses-02 run-2's share none with those before it
+    half = np.zeros(SHAPE, np.uint8)
+    half[:3] = 1
+    nib.Nifti1Image(half, AFFINE).to_filename(path)
+    other = world.path("02", 2, "mask", root=root)
+    nib.Nifti1Image(1 - half, AFFINE).to_filename(other)
+    masks = [world.path(s, r, "mask", root=root) for s, r in RUNS]
+    earlier = re.escape(str([p.name for p in masks[:3]]))
+    with pytest.raises(bi.BidsInputError, match=re.escape(f"Brain mask '{other}' (90 voxels) has no voxel in common "
+                                                          "with the masks of the runs before it (") + earlier
+                       + r"; 40 voxels in common\): the intersection of the runs' masks is empty"):
+        bi.load_mask(masks, nib.load(world.path("01", 1, "bold", root=root)))
+
+
+def test_a_blank_volume_or_no_valid_voxel_is_an_error_naming_the_files(world, tmp_path):
+    """One all-NaN volume used to empty the voxel set and crash later in scikit-learn; now it is named."""
+    root = world.copy(tmp_path / "bids")
+    path = world.path("01", 2, "bold", root=root)
+    original = np.asanyarray(nib.load(path).dataobj).copy()
+    bold = original.copy()
+    bold[..., 7] = np.nan
+    _save_bold(bold, AFFINE, path)
+    with pytest.raises(bi.BidsInputError, match=_names(path, r"volume\(s\) \[7\] \(counting from 0, of 80\) are all "
+                                                             "NaN or zero inside the brain mask.*copy it again")):
+        _load(world, root)
+
+    bold = original.copy()
+    bold[world.mask] = 1000.0  # every brain voxel constant in this run: none is valid in all runs
+    _save_bold(bold, AFFINE, path)
+    counts = {world.path(s, r, "bold").name: 80 if (s, r) == ("01", 2) else 0 for s, r in RUNS}
+    with pytest.raises(bi.BidsInputError, match=re.escape(f"No voxel is left: each of the 80 brain voxels is NaN, "
+                                                          f"non-positive or constant in at least one run (such voxels "
+                                                          f"per run: {counts})")):
+        _load(world, root)
+
+
+def test_a_truncated_bold_or_mask_is_named(world, runs, tmp_path):
+    root = world.copy(tmp_path / "bids")
+    path = world.path("01", 2, "bold", root=root)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # nib.load still reads the header
+    with pytest.raises(bi.BidsInputError, match=_names(path, r"is truncated or damaged \(EOFError: .*\); copy it "
+                                                             "again from fMRIPrep's output")):
+        _load(world, root)
+
+    mask = tmp_path / runs[0].mask.name
+    mask.write_bytes(runs[0].mask.read_bytes()[:-20])
+    with pytest.raises(bi.BidsInputError, match=_names(mask, r"is truncated or damaged \(.*\); copy it again")):
+        bi.load_mask([mask], nib.load(runs[0].bold))
+
+
+def test_trials_at_the_same_onset_are_an_error(world, runs, tmp_path):
+    events = world.events["01", 1]
+    assert events.loc[2, "stim_id"] != "n/a" and pd.notna(events.loc[2, "stim_id"])
+    twin = events.iloc[[2]].assign(stim_id="img010")
+    path = tmp_path / runs[0].events.name
+    write_tsv(pd.concat([events.iloc[:3], twin, events.iloc[3:]]), path)
+    clash = re.escape(f"(rows [3, 4], stim_id {[events.loc[2, 'stim_id'], 'img010']})")
+    with pytest.raises(bi.BidsInputError, match=_names(path, r"has 1 onset\(s\) shared by several trials: [\d.]+ s "
+                                                             + clash + ".*delete the duplicate rows")):
+        bi.load_events(dataclasses.replace(runs[0], events=path), N_VOL, _known(world))
+
+
+def test_comma_separated_events_and_confounds_are_recognised(world, runs, tmp_path):
+    r = runs[0]
+    path = tmp_path / r.events.name
+    world.events["01", 1].to_csv(path, sep=",", index=False, na_rep="n/a")
+    with pytest.raises(bi.BidsInputError, match=_names(path, "is comma-separated .*BIDS events files are "
+                                                             r"tab-separated \(TSV\). Convert it")) as err:
+        bi.load_events(dataclasses.replace(r, events=path), N_VOL, _known(world))
+    command = re.search(r'python -c "(.*)"', str(err.value)).group(1)
+    exec(command)  # the conversion the message offers gives a table the reader accepts
+    assert len(bi.load_events(dataclasses.replace(r, events=path), N_VOL, _known(world))) == N_TRIALS
+
+    mixed = tmp_path / "mixed_events.tsv"
+    mixed.write_text("onset,duration\tstim_id\n1.0,3.0\timg001\n")
+    with pytest.raises(bi.BidsInputError, match=_names(mixed, r"has commas inside its column names \['onset,duration'\]")):
+        bi.load_events(dataclasses.replace(r, events=mixed), N_VOL, _known(world))
+
+    conf = tmp_path / r.confounds.name
+    read_tsv(r.confounds).to_csv(conf, sep=",", index=False, na_rep="n/a")
+    with pytest.raises(bi.BidsInputError, match=_names(conf, "is comma-separated .*BIDS confounds files are tab")):
+        bi.load_confounds(dataclasses.replace(r, confounds=conf), N_VOL, STRATEGY)
+
+
+def test_negative_onsets_are_an_error(world, runs, tmp_path):
+    """An onset of −100 s used to be reported as a trial too close to the end of the run."""
+    events = world.events["02", 1].copy()
+    events.loc[4, "onset"] = -100.0
+    path = tmp_path / runs[2].events.name
+    write_tsv(events, path)
+    with pytest.raises(bi.BidsInputError, match=_names(path, r"1 event\(s\) start before the run starts \(negative "
+                                                             r"onsets \[-100.0\] s in row\(s\) \[5\]\)")):
+        bi.load_events(dataclasses.replace(runs[2], events=path), N_VOL, _known(world))
+
+
+def test_a_confound_column_that_is_all_na_is_an_error(runs, tmp_path, caplog):
+    r = runs[0]
+    table = read_tsv(r.confounds)
+    table["trans_x"] = np.nan
+    table["csf"] = np.nan
+    path = tmp_path / r.confounds.name
+    write_tsv(table, path)
+    bad = dataclasses.replace(r, confounds=path)
+    with pytest.raises(bi.BidsInputError, match=_names(path, r"the confound column\(s\) \['trans_x'\] are n/a .*in "
+                                                             "every row.*Change preprocess.confounds.motion")):
+        bi.load_confounds(bad, N_VOL, {"motion": 6, "drift": "none", "compcor": 0})
+    with pytest.raises(bi.BidsInputError, match=r"\['csf'\] are n/a .*Change preprocess.confounds.columns so"):
+        bi.load_confounds(bad, N_VOL, {"motion": 0, "drift": "none", "compcor": 0, "columns": ["csf"]})
+    # fMRIPrep's n/a in the first row of the derivatives is still replaced by 0 and logged
+    with caplog.at_level(logging.INFO, logger=LOG):
+        got = bi.load_confounds(bad, N_VOL, {"motion": 0, "drift": "none", "compcor": 0,
+                                             "columns": ["trans_y_derivative1"]})
+    assert got.loc[0, "trans_y_derivative1"] == 0 and any("1 n/a value(s)" in m for m in caplog.messages)
+
+
+def test_a_mask_on_another_grid_says_whether_shape_or_affine_differs(world, runs, tmp_path):
+    bold = nib.load(runs[0].bold)
+    shifted = AFFINE.copy()
+    shifted[2, 3] += 2.0  # one voxel up: same shape, another affine
+    path = tmp_path / runs[0].mask.name
+    nib.Nifti1Image(world.mask.astype(np.uint8), shifted).to_filename(path)
+    problem = (f"Brain mask '{path}' is not on the grid of the BOLD: it has the same shape (6, 6, 5) as BOLD "
+               f"'{runs[0].bold}' but another affine (largest difference 2; brain mask: diagonal [2.0, 2.0, 2.0], "
+               "translation [-6.0, -8.0, -2.0]; BOLD: diagonal [2.0, 2.0, 2.0], translation [-6.0, -8.0, -4.0])")
+    with pytest.raises(bi.BidsInputError, match=re.escape(problem) + ".*same space-/res- entities"):
+        bi.load_mask([path], bold)
+
+    other = world.path("01", 1, "mask", space=OTHER_SPACE)
+    with pytest.raises(bi.BidsInputError, match=re.escape(f"'{other}' is not on the grid of the BOLD: it has shape "
+                                                          f"(5, 5, 4) and BOLD '{runs[0].bold}' has (6, 6, 5)")):
+        bi.load_mask([other], bold)
+
+
+def test_several_resolutions_need_preprocess_res(world, tmp_path):
+    root = world.copy(tmp_path / "bids")
+    space = f"space-{TEMPLATE_SPACE}_"
+    for ses, run in RUNS:  # fMRIPrep run with two output resolutions: res-1 and res-2 of every file
+        for kind in ("bold", "bold_json", "mask"):
+            path = world.path(ses, run, kind, root=root)
+            for res in ("1", "2"):
+                shutil.copy(path, path.with_name(path.name.replace(space, f"{space}res-{res}_")))
+            path.unlink()
+    with pytest.raises(bi.BidsInputError, match=r"Found 2 preprocessed BOLD files .*They differ in res \['1', '2'\]: "
+                                                "set preprocess.res to one of them"):
+        bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE)
+
+    found = bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, res="2")
+    assert [(r.session, r.run) for r in found] == RUNS
+    assert all("_res-2_" in r.bold.name and "_res-2_" in r.mask.name for r in found)
+    data, _ = _load(world, root, res="2")
+    assert len(data) == 4
+    with pytest.raises(bi.BidsInputError, match=r"No preprocessed BOLD .*res-3.*res: \['1', '2'\].*preprocess.res"):
+        bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, res="3")
+
+    # another entity tells two files apart: named, with no config key to offer
+    bold = found[0].bold
+    shutil.copy(bold, bold.with_name(bold.name.replace("_run-01_", "_run-01_echo-2_")))
+    with pytest.raises(bi.BidsInputError, match=r"differ in the BIDS entity 'echo' \['\(none\)', '2'\], which "
+                                                "cortexplorer does not select by: keep the files of one echo"):
+        bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, res="2")
+
+
+def test_a_subject_without_files_lists_the_subjects_present(world, tmp_path):
+    with pytest.raises(bi.BidsInputError, match=re.escape(f"sub-02 has no folder or files under '{world.root}'")
+                       + r".*Subjects present: \['01'\]. Set bids.subject to one of them"):
+        bi.find_runs(world.root, subject="02", task=TASK, space=TEMPLATE_SPACE)
+    root = world.copy(tmp_path / "bids")
+    raw = world.path("01", 1, "events", root=root)
+    moved = Path(str(raw).replace("sub-01", "sub-03"))
+    moved.parent.mkdir(parents=True)
+    shutil.copy(raw, moved)
+    with pytest.raises(bi.BidsInputError, match=r"sub-03 has raw data under .* but no preprocessed files"):
+        bi.find_runs(root, subject="03", task=TASK, space=TEMPLATE_SPACE)

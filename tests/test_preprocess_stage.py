@@ -41,3 +41,6 @@ def test_settings_from_config_read_the_job_and_the_native_space():
     rois = RoisSettings.from_config(cfg, subject="02")
     assert (rois.space, rois.categories, rois.task) == (None, ("face", "place"), cfg["rois"]["task"])
     assert rois.confounds == cfg["preprocess"]["confounds"]
+    assert pre.res is None and rois.res is None  # the default "": any resolution, if there is only one
+    cfg["preprocess"]["res"] = "2"
+    assert PreprocessSettings.from_config(cfg, subject="02").res == RoisSettings.from_config(cfg, subject="02").res == "2"

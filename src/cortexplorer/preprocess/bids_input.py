@@ -1,19 +1,36 @@
 """Read fMRIPrep-style derivatives by BIDS entities: BOLD, brain mask, events, confounds, timing.
 
-Files are found with pybids (subject, session, task, run, space, desc), never by fixed names.
+Files are found with pybids (subject, session, task, run, space, res, desc), never by fixed names.
 What is checked, and what is done about it (each case names the file and the fix):
 
+- Finding files: a subject with no files is an error listing the subjects present (``bids.subject``);
+  several BOLD files (or masks) for one run are an error naming the entity that tells them apart
+  and the key that picks one (``preprocess.space``, ``preprocess.res``).
+- NIfTI files (BOLD, masks) that cannot be read to the end (a ``.nii.gz`` cut short by a copy):
+  error, "truncated or damaged".
 - BOLD that is not 4-D, or runs on different grids: error.
+- Brain masks: one with no brain voxel, masks whose intersection is empty, or a mask on another
+  grid than the BOLD (the message says whether the shape or the affine differs, and shows both):
+  error.
+- BOLD volumes that are all NaN or zero inside the brain mask: error naming the volume (0-based).
+  Voxels NaN, non-positive or constant in any run are left out and counted in the log; when that
+  leaves no voxel, error naming the runs.
 - ``RepetitionTime`` in the sidecar disagreeing with the NIfTI header: error (units honoured).
 - Slice timing: volume ``n`` is taken to sample time ``n·TR + StartTime`` (fMRIPrep writes
   ``StartTime`` when it slice-time corrects); without ``StartTime`` the start of each volume is
   used and a warning is logged, as nilearn's ``first_level_from_bids`` does.
+- Tables (events, confounds) that are comma- or semicolon-separated instead of tab-separated:
+  error saying how to convert them.
 - Events: ``onset``/``duration`` required and numeric; rows whose ``stim_id`` is ``n/a`` (fixation,
-  responses) are dropped and counted in the log; an event starting after the run ends is an
-  error; a ``stim_id`` with no image in the stimulus table is an error.
+  responses) are dropped and counted in the log; an event starting before the run (negative
+  onset) or after it ends is an error; two trials at the same onset (their single-trial
+  regressors would be identical) are an error; a ``stim_id`` with no image in the stimulus table
+  is an error.
 - Confounds: selected by the configured strategy; a table with a different number of rows than
-  the run has volumes is an error; ``n/a`` (fMRIPrep's first row of derivatives, FD, DVARS) is
-  replaced by 0 and logged; the number of ``cosineXX`` columns may differ between runs.
+  the run has volumes is an error; a chosen column that is ``n/a`` in every row is an error naming
+  the ``preprocess.confounds`` key that chose it; other ``n/a`` (fMRIPrep's first row of
+  derivatives, FD, DVARS) are replaced by 0 and logged; the number of ``cosineXX`` columns may
+  differ between runs.
 """
 
 from __future__ import annotations
@@ -21,6 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +46,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nibabel.filebasedimages import ImageFileError
 
 log = logging.getLogger(__name__)
 
@@ -61,39 +80,85 @@ class BoldRun:
         return "_".join(p for p in parts if p)
 
 
+# The config key that picks one value of an entity, where there is one.
+ENTITY_KEYS = {"space": "preprocess.space", "res": "preprocess.res"}
+
+
+def _tell_apart(files: list, root: Path) -> str:
+    """What tells ``files`` (pybids files of one run) apart, and how to keep one."""
+    ents = [f.get_entities() for f in files]
+    differ = {k: sorted({str(e.get(k, "(none)")) for e in ents}) for k in sorted(set().union(*ents))
+              if len({str(e.get(k)) for e in ents}) > 1}
+    if set(differ) <= {"extension"}:
+        return "They differ only in extension (.nii and .nii.gz); keep one."
+    advice = []
+    for k, values in differ.items():
+        if k == "extension":
+            continue
+        if k in ENTITY_KEYS:
+            advice.append(f"they differ in {k} {values}: set {ENTITY_KEYS[k]} to one of them")
+        else:
+            advice.append(f"they differ in the BIDS entity '{k}' {values}, which cortexplorer does not select by: "
+                          f"keep the files of one {k} under '{root}' and move the others out")
+    text = "; ".join(advice)
+    return text[0].upper() + text[1:] + "."
+
+
 def _one(files: list, what: str, entities: Mapping, root: Path) -> Path | None:
     if len(files) > 1:
         raise BidsInputError(f"Found {len(files)} {what} files for {dict(entities)} under '{root}': "
-                             f"{[Path(f.path).name for f in files]}. Keep one, or add the entity that tells them apart.")
+                             f"{[Path(f.path).name for f in files]}. {_tell_apart(files, root)}")
     return Path(files[0].path) if files else None
 
 
-def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: str | None) -> list[BoldRun]:
-    """Every preprocessed run of ``task`` for ``subject`` in ``space``, ordered by session and run."""
+def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: str | None,
+              res: str | None = None) -> list[BoldRun]:
+    """Every preprocessed run of ``task`` for ``subject`` in ``space`` (and resolution ``res``, where
+    fMRIPrep wrote several), ordered by session and run. ``bids_root``: the dataset's folder or its
+    ``dataset_description.json``."""
     from bids import BIDSLayout  # imported here: pybids is slow to import and only this reader needs it
 
     root = Path(bids_root)
+    if root.name == "dataset_description.json":  # the workflow passes the dataset by its description file
+        root = root.parent
     if not (root / "dataset_description.json").exists():
         raise BidsInputError(f"'{root}' is not a BIDS dataset (no dataset_description.json). Point the config key "
                              "'bids.root' at the folder that holds sub-*/ and derivatives/.")
     layout = BIDSLayout(root, derivatives=True, validate=False)
+    subjects = sorted(layout.get_subjects(), key=natural_key)
+    if subject not in subjects:
+        raise BidsInputError(f"sub-{subject} has no folder or files under '{root}' (nor its derivatives). Subjects "
+                             f"present: {subjects}. Set bids.subject to one of them (the label without 'sub-').")
     query = dict(subject=subject, task=task, desc="preproc", suffix="bold", extension=[".nii.gz", ".nii"])
     if space:
         query["space"] = space
+    if res:
+        query["res"] = res
     bolds = layout.get(scope="derivatives", **query)
     if not bolds:
+        if subject not in layout.get_subjects(scope="derivatives"):
+            raise BidsInputError(f"sub-{subject} has raw data under '{root}' but no preprocessed files in "
+                                 f"'{root}/derivatives'. Run fMRIPrep for sub-{subject} and put its output there.")
         raise BidsInputError(
             f"No preprocessed BOLD (desc-preproc_bold) for sub-{subject}, task-{task}"
-            f"{', space-' + space if space else ''} under '{root}/derivatives'. Available tasks: {layout.get_tasks()}, "
-            f"spaces: {layout.get_spaces()}. Check preprocess.task / preprocess.space, or run fMRIPrep with that space.")
+            f"{', space-' + space if space else ''}{', res-' + res if res else ''} under '{root}/derivatives'. "
+            f"Available tasks: {layout.get_tasks()}, spaces: {layout.get_spaces()}"
+            f"{', res: ' + str(layout.get_res()) if res else ''}. Check preprocess.task / preprocess.space"
+            f"{' / preprocess.res' if res else ''}, or run fMRIPrep with that space.")
     if not space:
         spaces = sorted({f.get_entities().get("space") for f in bolds} - {None})
         if len(spaces) > 1:
             raise BidsInputError(f"sub-{subject} task-{task} has preprocessed BOLD in {len(spaces)} spaces {spaces} "
                                  f"under '{root}/derivatives'; set preprocess.space to one of them.")
-    runs = []
+    per_run: dict[tuple, list] = {}
     for f in bolds:
-        ent = {k: v for k, v in f.get_entities().items() if k in ("subject", "session", "task", "run")}
+        e = f.get_entities()
+        per_run.setdefault((e.get("session"), e.get("run")), []).append(f)
+    runs = []
+    for files in per_run.values():
+        ent = {k: v for k, v in files[0].get_entities().items() if k in ("subject", "session", "task", "run")}
+        _one(files, "preprocessed BOLD", ent, root / "derivatives")  # several for one run: names what differs
+        f = files[0]
         events = _one(layout.get(scope="raw", suffix="events", extension=".tsv", **ent), "events", ent, root)
         if events is None:
             events = _one(layout.get(suffix="events", extension=".tsv", **ent), "events", ent, root)
@@ -105,10 +170,10 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
         if confounds is None:
             raise BidsInputError(f"No confounds table for {Path(f.path).name} (desc-confounds_timeseries.tsv). "
                                  "fMRIPrep writes one per run; copy it next to the BOLD file.")
-        mask_query = dict(scope="derivatives", desc="brain", suffix="mask", extension=[".nii.gz", ".nii"], **ent)
-        if space:
-            mask_query["space"] = space
-        mask = _one(layout.get(**mask_query), "brain mask", ent, root)
+        # the mask of the BOLD's own space and resolution
+        grid = {k: v for k, v in f.get_entities().items() if k in ("space", "res")}
+        mask = _one(layout.get(scope="derivatives", desc="brain", suffix="mask", extension=[".nii.gz", ".nii"],
+                               **ent, **grid), "brain mask", ent, root)
         meta = layout.get_metadata(f.path)
         tr = meta.get("RepetitionTime")
         if tr is None:
@@ -138,9 +203,52 @@ def header_tr(img: nib.Nifti1Image) -> float:
     return tr / 1000.0 if unit == "msec" else tr / 1e6 if unit == "usec" else tr
 
 
+# What nibabel and gzip raise on a file cut short or corrupted, when opening it or reading its data.
+_DAMAGED = (EOFError, OSError, ValueError, zlib.error, ImageFileError)
+
+
+def _damaged(path: Path, err: Exception) -> BidsInputError:
+    return BidsInputError(f"'{path}' is truncated or damaged ({type(err).__name__}: {err}); copy it again from "
+                          "fMRIPrep's output.")
+
+
+def open_image(path: Path) -> nib.Nifti1Image:
+    """``nib.load`` (which reads only the header), with an unreadable file named."""
+    try:
+        return nib.load(path)
+    except _DAMAGED as err:
+        raise _damaged(path, err) from None
+
+
+def image_data(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    """The image's data array; a file cut short (nibabel finds out only now) is named."""
+    try:
+        return np.asanyarray(img.dataobj)
+    except _DAMAGED as err:
+        raise _damaged(path, err) from None
+
+
+def check_same_grid(img: nib.Nifti1Image, path: Path, what: str, ref: nib.Nifti1Image, ref_path: Path,
+                    ref_what: str, fix: str) -> None:
+    """Error unless ``img`` has ``ref``'s shape (first three axes) and affine, saying which differs."""
+    shape, ref_shape = img.shape[:3], ref.shape[:3]
+    if shape != ref_shape:
+        problem = f"has shape {shape} and {ref_what} '{ref_path}' has {ref_shape}"
+    elif not np.allclose(img.affine, ref.affine, atol=1e-3):
+        def grid(a: np.ndarray) -> str:
+            return f"diagonal {np.round(np.diag(a)[:3], 4).tolist()}, translation {np.round(a[:3, 3], 4).tolist()}"
+        problem = (f"has the same shape {shape} as {ref_what} '{ref_path}' but another affine (largest difference "
+                   f"{np.abs(img.affine - ref.affine).max():.4g}; {what}: {grid(img.affine)}; {ref_what}: "
+                   f"{grid(ref.affine)})")
+    else:
+        return
+    raise BidsInputError(f"{what[0].upper() + what[1:]} '{path}' is not on the grid of the {ref_what}: it {problem}. "
+                         f"{fix}")
+
+
 def load_bold(run: BoldRun) -> nib.Nifti1Image:
     """The run's BOLD image after checking that it is 4-D and that its TR matches the sidecar."""
-    img = nib.load(run.bold)
+    img = open_image(run.bold)
     if img.ndim != 4:
         raise BidsInputError(f"'{run.bold}' is {img.ndim}-D (shape {img.shape}); a BOLD run must be 4-D "
                              "(x, y, z, time). Pass the preprocessed time series, not a reference or mean image.")
@@ -153,27 +261,66 @@ def load_bold(run: BoldRun) -> nib.Nifti1Image:
 
 
 def load_mask(paths: Iterable[Path | None], reference: nib.Nifti1Image) -> np.ndarray:
-    """The intersection of the runs' brain masks (all voxels where none is given)."""
+    """The intersection of the runs' brain masks (all voxels where none is given).
+
+    ``reference`` is a BOLD image loaded from its file (its name is quoted in the messages)."""
     mask = np.ones(reference.shape[:3], bool)
+    ref_path = Path(reference.get_filename() or "the reference image")
+    seen: list[str] = []
     for p in paths:
         if p is None:
             continue
-        m = nib.load(p)
-        if m.shape[:3] != reference.shape[:3] or not np.allclose(m.affine, reference.affine, atol=1e-3):
-            raise BidsInputError(f"Brain mask '{p}' is on a different grid ({m.shape}) from the BOLD "
-                                 f"({reference.shape[:3]}). Use the mask of the same space and resolution.")
-        mask &= np.asanyarray(m.dataobj) > 0
+        m = open_image(p)
+        check_same_grid(m, p, "brain mask", reference, ref_path, "BOLD",
+                        "Use the brain mask of the BOLD's space and resolution (same space-/res- entities).")
+        inside = image_data(m, p) > 0
+        if not inside.any():
+            raise BidsInputError(f"Brain mask '{p}' has no voxel inside the brain (every value is 0 or less); it is "
+                                 "damaged or not a brain mask. Copy it again from fMRIPrep's output.")
+        if seen and not (mask & inside).any():
+            raise BidsInputError(
+                f"Brain mask '{p}' ({int(inside.sum())} voxels) has no voxel in common with the masks of the runs "
+                f"before it ({seen}; {int(mask.sum())} voxels in common): the intersection of the runs' masks is "
+                "empty. The masks belong to different subjects, spaces or grids; use the masks fMRIPrep wrote with "
+                "these BOLD files.")
+        mask &= inside
+        seen.append(p.name)
     return mask
+
+
+def read_bids_tsv(path: Path, what: str, **read_csv) -> pd.DataFrame:
+    """A BIDS table (tab-separated, ``n/a`` for missing); a comma- or semicolon-separated file is named as such."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline().rstrip("\r\n")
+    for sep, name in ((",", "comma"), (";", "semicolon")):
+        if sep in header and "\t" not in header:
+            raise BidsInputError(
+                f"'{path}' is {name}-separated (header {header[:80]!r}); BIDS {what} files are tab-separated (TSV). "
+                f"Convert it, e.g. python -c \"import pandas as pd; pd.read_csv('{path}', sep='{sep}', dtype=str, "
+                f"keep_default_na=False).to_csv('{path}', sep='\\t', index=False)\"")
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, **read_csv)
+    mixed = [c for c in table.columns if "," in str(c)]
+    if mixed:
+        raise BidsInputError(f"'{path}' has commas inside its column names {mixed[:3]}: part of the header is "
+                             f"comma-separated. BIDS {what} files are tab-separated (TSV); put tabs between all "
+                             "columns.")
+    return table
+
+
+def _rows(index: Iterable[int]) -> list[int]:
+    """Row numbers as a user counts them in the file: 1 = the first line after the header."""
+    return [int(i) + 1 for i in index]
 
 
 def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = None,
                 stim_column: str = "stim_id") -> pd.DataFrame:
     """The run's trials (``onset``, ``duration``, ``stim_id``, and any other columns), checked.
 
-    ``stim_column="trial_type"`` reads a block localizer, whose events need no image id.
+    ``stim_column="trial_type"`` reads a block localizer, whose events need no image id (and
+    whose blocks of different categories may share an onset). Row numbers in the messages count
+    from 1 at the first line after the header.
     """
-    ev = pd.read_csv(run.events, sep="\t", na_values=["n/a"], keep_default_na=False,
-                     dtype={stim_column: str, "trial_type": str})
+    ev = read_bids_tsv(run.events, "events", dtype={stim_column: str, "trial_type": str})
     missing = [c for c in ("onset", "duration") if c not in ev.columns]
     if missing:
         raise BidsInputError(f"'{run.events}' lacks the required column(s) {missing}; BIDS events need onset and "
@@ -187,14 +334,20 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
         bad = values.isna() & ev[stim_column].notna()
         if bad.any():
             raise BidsInputError(f"'{run.events}': {col} is missing or not a number in row(s) "
-                                 f"{list(np.flatnonzero(bad)[:5] + 1)}; every trial needs a numeric {col}.")
+                                 f"{_rows(np.flatnonzero(bad)[:5])}; every trial needs a numeric {col}.")
         ev[col] = values
     dropped = ev[stim_column].isna()
     if dropped.any():
         kinds = ev.loc[dropped, "trial_type"].fillna("n/a").value_counts().to_dict() if "trial_type" in ev else {}
         log.warning("%s: %d event(s) with %s n/a are not modelled%s", run.events.name, int(dropped.sum()),
                     stim_column, f" (trial_type counts {kinds})" if kinds else "")
-    ev = ev[ev[stim_column].notna()].reset_index(drop=True)
+    ev = ev[ev[stim_column].notna()]  # the index keeps the file's row numbers for the messages below
+    early = ev["onset"] < 0
+    if early.any():
+        raise BidsInputError(
+            f"'{run.events}': {int(early.sum())} event(s) start before the run starts (negative onsets "
+            f"{ev.loc[early, 'onset'].tolist()[:5]} s in row(s) {_rows(ev.index[early][:5])}). Onsets are seconds "
+            "from the start of the first volume: fix them (a shift of the whole column, or rows from another run).")
     end = n_volumes * run.tr
     late = ev["onset"] >= end
     if late.any():
@@ -204,6 +357,17 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
             "The events belong to a longer run, or volumes were cut: fix the onsets or the BOLD file.")
     if (ev["duration"] < 0).any():
         raise BidsInputError(f"'{run.events}' has negative durations; durations are seconds ≥ 0.")
+    if stim_column != "trial_type":
+        # two trials at one onset get identical single-trial regressors: their betas cannot be told apart
+        onset_ms = ev["onset"].round(3)
+        clash = ev[onset_ms.duplicated(keep=False)]
+        if not clash.empty:
+            groups = [f"{t} s (rows {_rows(g.index)}, {stim_column} {g[stim_column].tolist()})"
+                      for t, g in clash.groupby(onset_ms[clash.index], sort=True)]
+            raise BidsInputError(
+                f"'{run.events}' has {len(groups)} onset(s) shared by several trials: {'; '.join(groups[:5])}. "
+                "Trials at the same onset cannot be estimated apart; delete the duplicate rows or fix their onsets.")
+    ev = ev.reset_index(drop=True)
     if known_stim_ids is not None:
         unknown = sorted(set(ev[stim_column]) - known_stim_ids)
         if unknown:
@@ -246,7 +410,7 @@ def confound_columns(available: Iterable[str], *, motion: int, drift: str, compc
 
 def load_confounds(run: BoldRun, n_volumes: int, strategy: Mapping) -> pd.DataFrame:
     """The strategy's confound columns for ``run`` (T × k), with ``n/a`` replaced by 0."""
-    table = pd.read_csv(run.confounds, sep="\t", na_values=["n/a"], keep_default_na=False)
+    table = read_bids_tsv(run.confounds, "confounds")
     if len(table) != n_volumes:
         raise BidsInputError(f"'{run.confounds}' has {len(table)} rows but '{run.bold.name}' has {n_volumes} volumes. "
                              "The confounds must come from the same fMRIPrep run (one row per volume).")
@@ -261,6 +425,12 @@ def load_confounds(run: BoldRun, n_volumes: int, strategy: Mapping) -> pd.DataFr
                              f"asks for. It has {len(table.columns)} columns, e.g. {list(table.columns)[:8]}. "
                              "Change the strategy or regenerate the confounds with fMRIPrep.")
     out = table[cols].apply(pd.to_numeric, errors="coerce")
+    empty = [c for c in cols if out[c].isna().all()]
+    if empty:
+        keys = sorted({_strategy_key(c, strategy) for c in empty})
+        raise BidsInputError(f"'{run.confounds}': the confound column(s) {empty} are n/a (or not numbers) in every "
+                             f"row, so they cannot be regressed out. Change {' / '.join(keys)} so that they are not "
+                             "chosen, or regenerate the confounds with fMRIPrep.")
     n_nan = int(out.isna().to_numpy().sum())
     if n_nan:
         later = int(out.iloc[1:].isna().to_numpy().sum())
@@ -268,6 +438,17 @@ def load_confounds(run: BoldRun, n_volumes: int, strategy: Mapping) -> pd.DataFr
             "%s: %d n/a value(s) in the chosen confounds replaced by 0 (%d after the first row)",
             run.confounds.name, n_nan, later)
     return out.fillna(0.0)
+
+
+def _strategy_key(column: str, strategy: Mapping) -> str:
+    """The ``preprocess.confounds`` key that chose ``column``."""
+    if column in strategy.get("columns", ()):
+        return "preprocess.confounds.columns"
+    if column.startswith("a_comp_cor"):
+        return "preprocess.confounds.compcor"
+    if column.startswith("cosine"):
+        return "preprocess.confounds.drift"
+    return "preprocess.confounds.motion"
 
 
 def polynomial_drift(n_volumes: int, degree: int) -> np.ndarray:

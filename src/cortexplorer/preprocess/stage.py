@@ -71,38 +71,55 @@ def nuisance_matrix(run: bi.BoldRun, n_volumes: int, confounds: Mapping) -> np.n
 
 
 def load_bold_runs(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
-                   confounds: Mapping, known_stim_ids: set[str] | None) -> tuple[list[RunData], dict]:
+                   confounds: Mapping, known_stim_ids: set[str] | None,
+                   res: str | None = None) -> tuple[list[RunData], dict]:
     """Every run of ``task`` as ``RunData`` on the voxels that are valid in all runs.
 
     Voxels outside the brain mask, or NaN, non-positive or constant in any run, are left out and
-    counted (GLMsingle's advice: only voxels with full data in every run).
+    counted (GLMsingle's advice: only voxels with full data in every run). A volume that is all NaN
+    or zero inside the mask, or no voxel left at all, is an error naming the file(s).
     """
-    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space)
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res)
     sessions = _session_numbers(runs)
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
     raw, kept = [], []
     for r in runs:
         img = bi.load_bold(r)
-        if img.shape[:3] != first.shape[:3] or not np.allclose(img.affine, first.affine, atol=1e-3):
-            raise bi.BidsInputError(f"'{r.bold}' is on a different grid ({img.shape[:3]}) from '{runs[0].bold}' "
-                                    f"({first.shape[:3]}); all runs must be in the same space and resolution.")
+        bi.check_same_grid(img, r.bold, "BOLD", first, runs[0].bold, "first run",
+                           "All runs must be in the same space and resolution (preprocess.space, preprocess.res).")
         n_vol = img.shape[3]
         events = bi.load_events(r, n_vol, known_stim_ids)
         events = drop_late_trials(events, r, n_vol)
         if events.empty:
             log.warning("%s: no trials with an image; the run is left out", r.label)
             continue
-        data = np.asanyarray(img.dataobj)[mask].T.astype(np.float32)  # T × V
+        data = bi.image_data(img, r.bold)[mask].T.astype(np.float32)  # T × V
+        with np.errstate(invalid="ignore"):
+            blank = np.flatnonzero(~(np.isfinite(data) & (data != 0)).any(axis=1))
+        if blank.size:
+            raise bi.BidsInputError(
+                f"'{r.bold}': volume(s) {blank[:10].tolist()} (counting from 0, of {n_vol}) are all NaN or zero inside "
+                "the brain mask. fMRIPrep does not write such volumes: the file was damaged after it; copy it again "
+                "from fMRIPrep's output (or re-run fMRIPrep for this run).")
         raw.append(data)
         kept.append((r, events, nuisance_matrix(r, n_vol, confounds)))
     if not kept:
         raise bi.BidsInputError(f"No run of task '{task}' for sub-{subject} has any trial with a stim_id.")
     valid = np.ones(raw[0].shape[1], bool)
-    for d in raw:
+    invalid_per_run = {}
+    for d, (r, _, _) in zip(raw, kept, strict=True):
         with np.errstate(invalid="ignore"):
-            valid &= np.isfinite(d).all(0) & (d.min(0) > 0) & (d.std(0) > 0)
+            ok = np.isfinite(d).all(0) & (d.min(0) > 0) & (d.std(0) > 0)
+        invalid_per_run[r.bold.name] = int((~ok).sum())
+        valid &= ok
     n_bad = int((~valid).sum())
+    if not valid.any():
+        raise bi.BidsInputError(
+            f"No voxel is left: each of the {valid.size} brain voxels is NaN, non-positive or constant in at least "
+            f"one run (such voxels per run: {invalid_per_run}). The BOLD files must be fMRIPrep's desc-preproc "
+            "time series in scanner units (positive, varying); copy the runs with most such voxels again, or "
+            "leave them out.")
     if n_bad:
         log.warning("%d of %d brain voxels are NaN, non-positive or constant in at least one run; left out",
                     n_bad, valid.size)
@@ -174,6 +191,7 @@ class PreprocessSettings:
     subject: str
     task: str
     space: str | None  # None: the runs' native space
+    res: str | None  # None: any resolution, if fMRIPrep wrote only one
     confounds: Mapping[str, Any]
     recipe: RecipeSettings
     n_repeats: int
@@ -182,8 +200,8 @@ class PreprocessSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> PreprocessSettings:
         recipe, pre = RecipeSettings.from_config(cfg), cfg["preprocess"]
-        return cls(subject=subject, task=pre["task"], space=pre["space"] or None, confounds=dict(pre["confounds"]),
-                   recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"])
+        return cls(subject=subject, task=pre["task"], space=pre["space"] or None, res=pre["res"] or None,
+                   confounds=dict(pre["confounds"]), recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"])
 
 
 @dataclass
@@ -240,7 +258,8 @@ def write_preprocess(res: PreprocessResult, info: Mapping[str, Any], outputs: Ma
     recipe = {k: v for k, v in dataclasses.asdict(settings.recipe).items() if k != "seed"}
     write_sidecar(outputs["provenance"], stage="preprocess",
                   settings={"subject": settings.subject, "task": settings.task, "space": settings.space,
-                            "confounds": dict(settings.confounds), "recipe": recipe, "n_repeats": settings.n_repeats},
+                            "res": settings.res, "confounds": dict(settings.confounds), "recipe": recipe,
+                            "n_repeats": settings.n_repeats},
                   seed=settings.seed, n_trials=len(res.trial_stim_id), n_stimuli=len(betas.stim_id),
                   n_voxels=betas.n_voxels, n_excluded_voxels=info["n_excluded_voxels"], pcnum=res.recipe.pcnum,
                   runs=[str(r.bold) for r in info["runs"]], timings_s=res.recipe.timings)
@@ -254,7 +273,8 @@ def preprocess_bold(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
     """
     stimuli = read_tsv(inputs["stimuli"], required=["stim_id"])
     runs, info = load_bold_runs(inputs["bids"], subject=settings.subject, task=settings.task, space=settings.space,
-                                confounds=settings.confounds, known_stim_ids=set(stimuli["stim_id"].astype(str)))
+                                res=settings.res, confounds=settings.confounds,
+                                known_stim_ids=set(stimuli["stim_id"].astype(str)))
     truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
     result = single_trial_responses(runs, info, settings, truth)
     write_preprocess(result, info, outputs, settings)

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
                     categories: Sequence[str] | None, confounds: Mapping, category_map: Mapping[str, str] | None = None,
-                    ignore: Sequence[str] = ()) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
+                    ignore: Sequence[str] = (), res: str | None = None,
+                    ) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
     """t map of each domain category (face, place, body, word) versus the mean of the other
     localizer categories, and the brain mask.
 
@@ -49,7 +50,7 @@ def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, spa
     from nilearn.glm.first_level import FirstLevelModel
 
     category_map = dict(category_map or {})
-    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space)
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res)
     imgs, events, conf = [], [], []
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
@@ -58,7 +59,8 @@ def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, spa
         ev = bi.load_events(r, img.shape[3], None, stim_column="trial_type")
         ev["trial_type"] = ev["trial_type"].map(lambda t: category_map.get(t, t))
         ev = ev[~ev["trial_type"].isin(list(ignore))]
-        imgs.append(img)
+        # the data read here, so that a truncated file is named (nilearn would fail with a bare EOFError)
+        imgs.append(nib.Nifti1Image(bi.image_data(img, r.bold), img.affine, img.header))
         events.append(ev[["onset", "duration", "trial_type"]])
         nuis = nuisance_matrix(r, img.shape[3], confounds)[:, 1:]  # nilearn adds the constant itself
         conf.append(pd.DataFrame(nuis, columns=[f"nuisance{i:02d}" for i in range(nuis.shape[1])]))
@@ -164,11 +166,12 @@ def planted_masks(truth: DemoTruth) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class RoisSettings:
-    """One subject's ``rois`` job: the config's ``rois`` section, with ``preprocess``'s space and confounds."""
+    """One subject's ``rois`` job: the config's ``rois`` section, with ``preprocess``'s space, res and confounds."""
 
     subject: str
     task: str
     space: str | None  # None: the runs' native space
+    res: str | None  # None: any resolution, if fMRIPrep wrote only one
     categories: tuple[str, ...] | None  # None: every trial type left after ``ignore``
     confounds: Mapping[str, Any]
     t_threshold: float
@@ -179,7 +182,7 @@ class RoisSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> RoisSettings:
         rois, pre = cfg["rois"], cfg["preprocess"]
-        return cls(subject=subject, task=rois["task"], space=pre["space"] or None,
+        return cls(subject=subject, task=rois["task"], space=pre["space"] or None, res=pre["res"] or None,
                    categories=None if rois["categories"] is None else tuple(rois["categories"]),
                    confounds=dict(pre["confounds"]), t_threshold=rois["t_threshold"],
                    min_cluster_mm3=rois["min_cluster_mm3"], category_map=dict(rois["category_map"]),
@@ -233,6 +236,7 @@ def write_regions(regions: RegionSet, out_dir: str | os.PathLike, settings: Rois
                  f", Dice with planted {row.dice_vs_truth:.2f}" if regions.validation else "")
     write_sidecar(Path(out_dir) / "provenance.json", stage="rois",
                   settings={"subject": settings.subject, "task": settings.task, "space": settings.space,
+                            "res": settings.res,
                             "categories": None if settings.categories is None else list(settings.categories),
                             "confounds": dict(settings.confounds), "t_threshold": settings.t_threshold,
                             "min_cluster_mm3": settings.min_cluster_mm3, "category_map": dict(settings.category_map),
@@ -247,7 +251,7 @@ def localizer_rois(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
     (demo only); ``outputs``: ``rois`` (the folder).
     """
     tmaps, mask_img = localizer_tmaps(inputs["bids"], subject=settings.subject, task=settings.task,
-                                      space=settings.space, categories=settings.categories,
+                                      space=settings.space, res=settings.res, categories=settings.categories,
                                       confounds=settings.confounds, category_map=settings.category_map,
                                       ignore=settings.ignore)
     food = food_tmap(inputs["betas"], inputs["stimuli"])
