@@ -124,3 +124,195 @@ def test_demo_image_set_settings_shape_only_their_set():
     stim = DemoImageSetSettings.from_config(cfg, imageset="stimuli")
     assert (stim.n, stim.test_fraction) == (30, cfg["stimuli"]["test_fraction"])
     assert DemoImageSetSettings.from_config(cfg, imageset="pool").n == 50
+
+
+# A stimulus folder (BIDS ``stimuli/``) as people hand it over: broken files, macOS litter, odd formats.
+
+def _import(folder, out, **kw):
+    from cortexplorer.stimuli.folder import import_image_folder
+
+    kw.setdefault("image_size", 4)
+    import_image_folder(folder=folder, out_h5=out / "images.h5", out_tsv=out / "stimuli.tsv",
+                        out_provenance=out / "provenance.json", **kw)
+    return read_image_set(out / "images.h5", out / "stimuli.tsv")
+
+
+def _png(path, size=(4, 4), colour=(10, 200, 30)):
+    from PIL import Image
+
+    Image.new("RGB", size, colour).save(path)
+
+
+def _halves(path):
+    """A 8 wide × 4 high image: red left half, blue right half."""
+    from PIL import Image
+
+    px = np.zeros((4, 8, 3), np.uint8)
+    px[:, :4] = (255, 0, 0)
+    px[:, 4:] = (0, 0, 255)
+    Image.fromarray(px).save(path)
+
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def test_folder_truncated_image_is_an_error_naming_it(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "ok.png")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "cut.png")
+    data = (folder / "cut.png").read_bytes()
+    (folder / "cut.png").write_bytes(data[: len(data) // 2])  # the header survives: only a full decode notices
+    with pytest.raises(ValueError, match=r"cannot be decoded, truncated or corrupt: '.*cut\.png' \(.*\)\. "
+                                         r"Re-export each from its source, or replace it"):
+        _import(folder, tmp_path / "out")
+    assert not (tmp_path / "out" / "images.h5").exists()
+
+
+def test_folder_unidentifiable_image_is_an_error_naming_it(tmp_path):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "ok.png")
+    (folder / "junk.jpg").write_bytes(b"not an image at all")
+    with pytest.raises(ValueError, match=r"'.*junk\.jpg' \(cannot identify image file.*Re-export"):
+        _import(folder, tmp_path / "out")
+
+
+def test_folder_skips_hidden_and_appledouble_files_with_one_info_line(tmp_path, caplog):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "img0001.png")
+    (folder / "._img0001.png").write_bytes(b"\x00\x05\x16\x07AppleDouble resource fork")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    with caplog.at_level("INFO", logger="cortexplorer.stimuli.folder"):
+        s = _import(folder, tmp_path / "out")
+    assert list(s.table["stim_id"]) == ["img0001"]
+    hidden = [r for r in caplog.records if "hidden file(s)" in r.getMessage()]
+    assert len(hidden) == 1 and hidden[0].levelname == "INFO"
+    assert "skipped 2 hidden file(s)" in hidden[0].getMessage()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.skipif(not __import__("PIL.features").features.check("webp"), reason="Pillow built without WebP")
+def test_folder_accepts_webp_and_gif_first_frame(tmp_path, caplog):
+    from PIL import Image
+
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    Image.new("RGB", (4, 4), RED).save(folder / "a.webp", lossless=True)
+    frames = [Image.new("RGB", (4, 4), c) for c in (BLUE, RED)]
+    frames[0].save(folder / "b.gif", save_all=True, append_images=frames[1:])
+    with caplog.at_level("INFO", logger="cortexplorer.stimuli.folder"):
+        s = _import(folder, tmp_path / "out")
+    assert list(s.table["stim_id"]) == ["a", "b"]
+    assert tuple(s.images[0, 2, 2]) == RED and tuple(s.images[1, 2, 2]) == BLUE
+    animated = [r for r in caplog.records if "animated" in r.getMessage()]
+    assert len(animated) == 1 and animated[0].levelname == "WARNING" and "b.gif" in animated[0].getMessage()
+
+
+def test_folder_names_files_it_does_not_import_in_one_warning(tmp_path, caplog):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "img1.png")
+    (folder / "stimuli.tsv").write_text("stim_id\tcategory\nimg1\tface\n")
+    (folder / "README.md").write_text("notes\n")
+    (folder / "stimuli.json").write_text("{}\n")
+    (folder / "clip.mp4").write_bytes(b"\x00")
+    (folder / "img2.svg").write_text("<svg/>")
+    (folder / "extra").mkdir()
+    with caplog.at_level("INFO", logger="cortexplorer.stimuli.folder"):
+        s = _import(folder, tmp_path / "out")
+    assert list(s.table["stim_id"]) == ["img1"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "3 entries not imported" in warnings[0] and "clip.mp4, extra/, img2.svg" in warnings[0]
+    assert "README" not in warnings[0] and "stimuli" not in warnings[0].split(":")[-1]
+
+
+def test_folder_fit_crop_keeps_the_centre(tmp_path, caplog):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _halves(folder / "wide.png")
+    with caplog.at_level("INFO", logger="cortexplorer.stimuli.folder"):
+        s = _import(folder, tmp_path / "out", image_size=4, fit="crop")
+    # centre 4×4 of the 8×4 image: columns 2-5, two red then two blue; no resize at size 4
+    assert (s.images[0, :, :2] == RED).all() and (s.images[0, :, 2:] == BLUE).all()
+    line = [r for r in caplog.records if "non-square" in r.getMessage()]
+    assert len(line) == 1 and line[0].levelname == "INFO"
+    assert "1 non-square image(s) centre-cropped" in line[0].getMessage() and "wide.png (8×4)" in line[0].getMessage()
+    import json
+
+    assert json.loads((tmp_path / "out" / "provenance.json").read_text())["settings"]["fit"] == "crop"
+
+
+def test_folder_fit_pad_adds_mean_colour_borders(tmp_path):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _halves(folder / "wide.png")
+    s = _import(folder, tmp_path / "out", image_size=8, fit="pad")
+    img = s.images[0]
+    mean = (128, 0, 128)  # (255·4 + 0·4)/8 = 127.5, rounded half to even
+    assert (img[:2] == mean).all() and (img[6:] == mean).all()
+    assert (img[2:6, :4] == RED).all() and (img[2:6, 4:] == BLUE).all()
+
+
+def test_folder_fit_stretch_squeezes_and_warns(tmp_path, caplog):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _halves(folder / "wide.png")
+    with caplog.at_level("INFO", logger="cortexplorer.stimuli.folder"):
+        s = _import(folder, tmp_path / "out", image_size=4, fit="stretch")
+    img = s.images[0].astype(int)
+    # the 8 columns squeezed into 4: outer columns pure, the two middle ones mix red and blue
+    assert (img[:, 0] == RED).all() and (img[:, 3] == BLUE).all()
+    assert (img[:, 1, 0] > img[:, 1, 2]).all() and (img[:, 2, 2] > img[:, 2, 0]).all()
+    assert (img[:, 1:3, 0] < 255).all() and (img[:, 1:3, 2] > 0).all()
+    line = [r for r in caplog.records if "non-square" in r.getMessage()]
+    assert len(line) == 1 and line[0].levelname == "WARNING" and "stretched" in line[0].getMessage()
+
+
+def test_folder_rejects_unknown_fit(tmp_path):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "a.png")
+    with pytest.raises(ValueError, match=r"fit must be one of \['crop', 'pad', 'stretch'\], not 'zoom'"):
+        _import(folder, tmp_path / "out", fit="zoom")
+
+
+def test_folder_settings_take_fit_from_config():
+    from cortexplorer.config import check_config
+    from cortexplorer.stimuli.stage import FolderStimuliSettings
+
+    base = {"dataset": {"name": "t", "mode": "demo"}, "seed": 1}
+    assert FolderStimuliSettings.from_config(check_config(base)).fit == "crop"
+    cfg = check_config({**base, "stimuli": {"fit": "pad", "image_size": 32}})
+    assert FolderStimuliSettings.from_config(cfg) == FolderStimuliSettings(image_size=32, fit="pad")
+
+
+def test_folder_duplicate_stems_are_an_error_naming_both(tmp_path):
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "img0001.png")
+    _png(folder / "img0001.jpg")
+    _png(folder / "img0002.png")
+    with pytest.raises(ValueError, match=r"same name stem: 'img0001' \(img0001\.jpg, img0001\.png\)\. The stem is "
+                                         r"the stim_id and must be unique: remove or rename"):
+        _import(folder, tmp_path / "out")
+
+
+def test_folder_non_ascii_names_round_trip(tmp_path):
+    import unicodedata
+
+    folder = tmp_path / "stim"
+    folder.mkdir()
+    _png(folder / "café ü 42.png", colour=RED)
+    _png(folder / unicodedata.normalize("NFD", "crème.png"), colour=BLUE)  # as macOS spells file names
+    (folder / "stimuli.tsv").write_text("stim_id\tcaption\ncafé ü 42\ta café in Zürich — ☕\ncrème\tn/a\n",
+                                        encoding="utf-8")
+    s = _import(folder, tmp_path / "out")
+    assert list(s.table["stim_id"]) == ["café ü 42", "crème"]
+    assert s.table["caption"].iloc[0] == "a café in Zürich — ☕"
+    assert tuple(s.images[0, 0, 0]) == RED and tuple(s.images[1, 0, 0]) == BLUE

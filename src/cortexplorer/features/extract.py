@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
 from cortexplorer.device import resolve as resolve_device
-from cortexplorer.io.hdf5 import write_h5
+from cortexplorer.io.hdf5 import open_h5, read_strings, write_h5
 from cortexplorer.io.tables import read_tsv
 from cortexplorer.models import BackboneSpec, load_backbone
 from cortexplorer.provenance import write_sidecar
@@ -59,13 +58,11 @@ def read_features(path: str | os.PathLike, expect: Mapping[str, Any] | None = No
     """Read a feature file; with ``expect`` (a backbone identity, or some of its keys), refuse features
     made by another model. ``expected_from`` names where ``expect`` comes from, for the error."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Feature file '{path}' does not exist; run the features stage first.")
-    with h5py.File(path, "r") as f:
+    with open_h5(path, made_by="features") as f:
         if "features" not in f or "identity" not in f.attrs:
             raise ValueError(f"'{path}' is not a cortexplorer feature file (no 'features' or model identity); "
                              "rerun the features stage.")
-        feats = Features(features=f["features"][()], stim_id=f["stim_id"][()].astype(str),
+        feats = Features(features=f["features"][()], stim_id=read_strings(f["stim_id"]),
                          identity=json.loads(f.attrs["identity"]))
     if expect is not None:
         diff = identity_differences(feats.identity, expect)
@@ -86,8 +83,8 @@ def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mappi
     torch.manual_seed(seed)
     backbone = load_backbone(BackboneSpec.from_config(name, spec), demo_weights=demo_weights, device=device)
     table = read_tsv(stimuli_tsv, required=["stim_id"])
-    with h5py.File(images_h5, "r") as f:
-        ids = f["stim_id"][()].astype(str)
+    with open_h5(images_h5, made_by="stimuli") as f:
+        ids = read_strings(f["stim_id"])
         if not np.array_equal(ids, table["stim_id"].astype(str).to_numpy()):
             raise ValueError(f"'{images_h5}' and '{stimuli_tsv}' list different stimuli; rerun the stimuli stage.")
         images = f["images"]

@@ -11,11 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from cortexplorer.io.hdf5 import write_h5
+from cortexplorer.io.hdf5 import open_h5, read_strings, write_h5
 from cortexplorer.io.tables import read_tsv, write_tsv
 
 REQUIRED_COLUMNS = ("stim_id", "category", "caption", "split")
@@ -61,14 +60,12 @@ def read_image_dir(folder: str | os.PathLike) -> ImageSet:
 def read_image_set(h5_path: str | os.PathLike, tsv_path: str | os.PathLike) -> ImageSet:
     """Read an image set and check that the array and the table belong together."""
     h5_path, tsv_path = Path(h5_path), Path(tsv_path)
-    if not h5_path.exists():
-        raise FileNotFoundError(f"Image file '{h5_path}' does not exist; run the stimuli stage first.")
-    table = read_tsv(tsv_path, required=REQUIRED_COLUMNS)
-    with h5py.File(h5_path, "r") as f:
+    with open_h5(h5_path, made_by="stimuli") as f:
         if "images" not in f:
             raise ValueError(f"'{h5_path}' has no dataset 'images' (found {list(f)}).")
         images = f["images"][:]
-        ids = f["stim_id"][:].astype(str) if "stim_id" in f else None
+        ids = read_strings(f["stim_id"]) if "stim_id" in f else None
+    table = read_tsv(tsv_path, required=REQUIRED_COLUMNS)
     if ids is not None and not np.array_equal(ids, table["stim_id"].to_numpy().astype(str)):
         raise ValueError(
             f"'{h5_path}' and '{tsv_path}' list different stimulus ids; they come from different runs. "

@@ -1,4 +1,4 @@
-"""Small text formats: BIDS-style TSV tables (``n/a`` for missing values) and JSON sidecars."""
+"""Small text formats: BIDS-style TSV tables (``n/a`` for missing values) and JSON sidecars, all UTF-8."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from cortexplorer.io.atomic import atomic_path
 def write_tsv(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``table`` atomically as a BIDS-style TSV (no index, ``n/a`` for missing)."""
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g", encoding="utf-8")
 
 
 def write_json(data: Any, path: str | os.PathLike) -> None:
     """Write ``data`` atomically as indented JSON (values JSON cannot hold are written as strings)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def read_tsv(path: str | os.PathLike, *, required: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
@@ -29,7 +29,12 @@ def read_tsv(path: str | os.PathLike, *, required: list[str] | tuple[str, ...] =
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Table '{path}' does not exist.")
-    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"stim_id": str})
+    try:  # utf-8-sig: plain UTF-8, or UTF-8 with the byte-order mark spreadsheet programs put first
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"stim_id": str},
+                            encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"Table '{path}' is not UTF-8 text (it holds the byte {e.object[e.start:e.start + 1]!r}); "
+                         "save it again as UTF-8 (in a spreadsheet program: 'CSV UTF-8', tab-separated).") from e
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise ValueError(

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
+from cortexplorer.io.hdf5 import open_h5, read_strings
 from cortexplorer.io.tables import read_tsv
 
 
@@ -27,15 +27,15 @@ def match_voxels(reference_ijk: np.ndarray, ijk: np.ndarray) -> np.ndarray:
 
 def truth_voxel_ijk(truth_dir: str | os.PathLike) -> np.ndarray:
     """Where each voxel of the simulator's true-response model sits (V × 3)."""
-    with h5py.File(Path(truth_dir) / "responses.h5", "r") as f:
+    with open_h5(Path(truth_dir) / "responses.h5", made_by="simulate") as f:
         return f["voxel_ijk"][()]
 
 
 def truth_on_voxels(truth_dir: str | os.PathLike, stim_ids: np.ndarray, ijk: np.ndarray) -> TruthOnVoxels:
     """The true responses to ``stim_ids`` and the planted region of each voxel at ``ijk`` (V × 3)."""
     truth_dir = Path(truth_dir)
-    with h5py.File(truth_dir / "responses.h5", "r") as f:
-        true_ids = f["stim_id"][()].astype(str)
+    with open_h5(truth_dir / "responses.h5", made_by="simulate") as f:
+        true_ids = read_strings(f["stim_id"])
         resp = f["stimulus_responses"][()]
         true_ijk = f["voxel_ijk"][()]
     pos = {s: i for i, s in enumerate(true_ids)}

@@ -23,11 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import h5py
 import nibabel as nib
 import numpy as np
 
-from cortexplorer.io.hdf5 import write_h5
+from cortexplorer.io.hdf5 import open_h5, read_strings, write_h5
 from cortexplorer.io.nifti import voxel_volume
 from cortexplorer.preprocess.noise_ceiling import ncsnr, noise_ceiling, pooled_ncsnr, zscore_per_session
 
@@ -122,12 +121,12 @@ def read_betas(path: str | os.PathLike) -> Betas:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Betas file '{path}' does not exist; run the preprocess stage first.")
-    with h5py.File(path, "r") as f:
+    with open_h5(path, made_by="preprocess") as f:
         missing = [k for k in ("trial_betas", "betas", "stim_id", "voxel_ijk", "affine", "shape") if k not in f]
         if missing:
             raise ValueError(f"'{path}' lacks {missing}; it is not a cortexplorer betas.h5 (rerun preprocess).")
         def s(name):
-            return f[name][()].astype(str)
+            return read_strings(f[name])
         return Betas(
             trial_betas=f["trial_betas"][()], trial_stim_id=s("trial_stim_id"), trial_session=f["trial_session"][()],
             trial_run=f["trial_run"][()], betas=f["betas"][()], stim_id=s("stim_id"), n_trials=f["n_trials"][()],

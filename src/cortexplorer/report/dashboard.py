@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from cortexplorer.io.hdf5 import open_h5, read_strings
 from cortexplorer.io.images import read_image_dir
 from cortexplorer.io.nifti import voxel_volume
 from cortexplorer.io.tables import read_tsv
@@ -102,9 +103,9 @@ def _subject_section(layout: Layout) -> Section | None:
     summary["median noise SD (%)"] = [float(voxels.loc[voxels["region"] == r, "noise_sd"].median())
                                       for r in regions["roi"]]
     sec.table(summary, "Regions")
-    with h5py.File(truth / "responses.h5", "r") as f:
+    with open_h5(truth / "responses.h5", made_by="simulate") as f:
         responses = f["stimulus_responses"][:]
-        ids = f["stim_id"][:].astype(str)
+        ids = read_strings(f["stim_id"])
     stim = read_tsv(layout.stimuli().table).set_index("stim_id").loc[ids]
     table = figures.region_selectivity(responses, stim["category"].to_numpy(), voxels["region"].to_numpy(),
                                        list(regions["roi"]))

@@ -1,39 +1,142 @@
-"""Import a folder of stimulus images (BIDS ``stimuli/``) into the image-set contract."""
+"""Import a folder of stimulus images (BIDS ``stimuli/``) into the image-set contract.
+
+What happens to each entry of the folder:
+
+- a still image in a format this Pillow decodes (:data:`STILL_IMAGE_SUFFIXES`: PNG, JPEG, BMP, TIFF,
+  GIF, WebP, …) becomes a stimulus whose ``stim_id`` is its file stem (Unicode, NFC-normalised so that a
+  macOS file name matches the same text typed into ``stimuli.tsv``); two files with one stem are an
+  error. An animated GIF or WebP gives its first frame (named in a WARNING line). A truncated or
+  corrupt image is an error naming it: every image is decoded in full, not only its header.
+- a non-square image becomes square as ``fit`` says (config ``stimuli.fit``): ``crop`` (centre crop to
+  the short side, as NSD cropped COCO), ``pad`` (borders of the image's mean colour up to the long
+  side) or ``stretch``; then it is resized to ``image_size``. One log line counts them.
+- hidden entries (names starting with '.': ``.DS_Store``, macOS ``._img0001.png`` AppleDouble files)
+  are skipped, as BIDS tools skip them; one INFO line counts them.
+- ``stimuli.tsv`` annotates the images; ``stimuli.json`` and README-like notes are left alone.
+- anything else (another format, a subfolder) is not imported, and named in one WARNING line.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import unicodedata
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, features
 
 from cortexplorer.io.images import ImageSet, write_image_set
 from cortexplorer.io.tables import read_tsv
 from cortexplorer.provenance import write_sidecar
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+FITS = ("crop", "pad", "stretch")
+# Still-image formats Pillow always decodes; WebP and AVIF need Pillow built with them.
+STILL_IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".pnm",
+     ".tga", ".qoi"}
+    | ({".webp"} if features.check("webp") else set())
+    | ({".avif"} if features.check("avif") else set())
+)
+ANNOTATIONS = "stimuli.tsv"
+# Files a stimulus folder may hold beside its images without a warning.
+NOTE_NAMES = {"stimuli.json", "readme", "license", "licence", "changes", "citation"}
+NOTE_SUFFIXES = {".md", ".txt", ".rst"}
+
+
+def _named(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _sort_folder(folder: Path) -> list[Path]:
+    """The stimulus images of ``folder``, logging what else it holds (see the module docstring)."""
+    hidden, others, images = 0, [], []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            hidden += 1
+        elif p.is_file() and p.suffix.lower() in STILL_IMAGE_SUFFIXES:
+            images.append(p)
+        elif p.is_file() and (p.name == ANNOTATIONS or p.name.lower() in NOTE_NAMES
+                              or p.stem.lower() in NOTE_NAMES or p.suffix.lower() in NOTE_SUFFIXES):
+            continue
+        else:
+            others.append(p.name + ("/" if p.is_dir() else ""))
+    if hidden:
+        log.info("stimulus folder '%s': skipped %d hidden file(s) (names starting with '.', such as macOS '._' "
+                 "AppleDouble files), as BIDS tools do", folder, hidden)
+    if others:
+        log.warning("stimulus folder '%s': %d entr%s not imported, not a still image this Pillow decodes (%s): %s. "
+                    "Convert them to PNG, or move them out of the folder to silence this warning.", folder,
+                    len(others), "y" if len(others) == 1 else "ies", " ".join(sorted(STILL_IMAGE_SUFFIXES)),
+                    _named(others))
+    return images
+
+
+def _stim_ids(files: list[Path]) -> list[str]:
+    """Each file's stem (NFC-normalised); two files with one stem are an error naming them."""
+    ids = [unicodedata.normalize("NFC", p.stem) for p in files]
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for sid, p in zip(ids, files, strict=True):
+        by_id[sid].append(p.name)
+    clashes = [f"'{sid}' ({', '.join(names)})" for sid, names in by_id.items() if len(names) > 1]
+    if clashes:
+        raise ValueError(f"Stimulus folder '{files[0].parent}' has several images with the same name stem: "
+                         f"{_named(clashes)}. The stem is the stim_id and must be unique: remove or rename all but "
+                         "one of each.")
+    return ids
+
+
+def fit_square(image: Image.Image, fit: str) -> Image.Image:
+    """Make an RGB ``image`` square: centre ``crop`` to its short side, ``pad`` to its long side with its mean
+    colour, or leave it for the resize to ``stretch``."""
+    w, h = image.size
+    if w == h or fit == "stretch":
+        return image
+    if fit == "crop":
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        return image.crop((left, top, left + side, top + side))
+    side = max(w, h)
+    mean = tuple(int(c) for c in np.asarray(image).reshape(-1, 3).mean(0).round())
+    square = Image.new("RGB", (side, side), mean)
+    square.paste(image, ((side - w) // 2, (side - h) // 2))
+    return square
+
+
+def _decode(path: Path) -> tuple[Image.Image, bool]:
+    """The image at ``path`` fully decoded as RGB (first frame) and whether it is animated."""
+    with Image.open(path) as im:
+        im.load()  # decode every byte now: a truncated file fails here, not in a later stage
+        return im.convert("RGB"), getattr(im, "n_frames", 1) > 1
 
 
 def import_image_folder(*, folder: str | os.PathLike, image_size: int, out_h5: str | os.PathLike,
-                        out_tsv: str | os.PathLike, out_provenance: str | os.PathLike) -> None:
-    """Every image file in ``folder`` becomes a stimulus whose ``stim_id`` is the file stem.
+                        out_tsv: str | os.PathLike, out_provenance: str | os.PathLike, fit: str = "crop") -> None:
+    """Every still image in ``folder`` becomes a stimulus whose ``stim_id`` is the file stem, made square
+    as ``fit`` says (``crop``, ``pad`` or ``stretch``) and resized to ``image_size``.
 
     An optional ``stimuli.tsv`` in the folder (``stim_id`` plus any of ``category``, ``caption``,
-    ``split``) annotates them; a row naming a missing image is an error.
+    ``split``) annotates them; a row naming a missing image is an error. The module docstring lists
+    how every other kind of entry is handled.
     """
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {list(FITS)}, not {fit!r} (config key stimuli.fit).")
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = _sort_folder(folder)
     if not files:
-        raise FileNotFoundError(f"No images ({sorted(IMAGE_SUFFIXES)}) in stimulus folder '{folder}'. "
-                                "Point bids.stimuli_dir at the folder holding your stimulus images.")
-    table = pd.DataFrame({"stim_id": [p.stem for p in files], "category": pd.NA, "caption": pd.NA, "split": "train"})
-    annotations = folder / "stimuli.tsv"
+        raise FileNotFoundError(f"No images ({' '.join(sorted(STILL_IMAGE_SUFFIXES))}) in stimulus folder "
+                                f"'{folder}'. Point bids.stimuli_dir at the folder holding your stimulus images.")
+    ids = _stim_ids(files)
+    table = pd.DataFrame({"stim_id": ids, "category": pd.NA, "caption": pd.NA, "split": "train"})
+    annotations = folder / ANNOTATIONS
     if annotations.exists():
-        ann = read_tsv(annotations, required=["stim_id"]).set_index("stim_id")
+        ann = read_tsv(annotations, required=["stim_id"])
+        ann["stim_id"] = [unicodedata.normalize("NFC", s) for s in ann["stim_id"].astype(str)]
+        ann = ann.set_index("stim_id")
         unknown = sorted(set(ann.index) - set(table["stim_id"]))
         if unknown:
             raise ValueError(f"'{annotations}' lists stim_id(s) with no image file: {unknown[:5]}"
@@ -41,9 +144,33 @@ def import_image_folder(*, folder: str | os.PathLike, image_size: int, out_h5: s
         for col in ("category", "caption", "split"):
             if col in ann.columns:
                 table[col] = table["stim_id"].map(ann[col]).fillna(table[col])
-    images = np.stack([np.asarray(Image.open(p).convert("RGB").resize((image_size, image_size), Image.BICUBIC))
-                       for p in files]).astype(np.uint8)
-    write_image_set(ImageSet(images, table), out_h5, out_tsv)
+
+    images, broken, animated, non_square = [], [], [], []
+    for p in files:
+        try:
+            image, is_animated = _decode(p)
+        except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
+            broken.append(f"'{p}' ({e})")
+            continue
+        if is_animated:
+            animated.append(p.name)
+        if image.width != image.height:
+            non_square.append(f"{p.name} ({image.width}×{image.height})")
+        images.append(np.asarray(fit_square(image, fit).resize((image_size, image_size), Image.BICUBIC)))
+    if broken:
+        raise ValueError(f"{len(broken)} stimulus image(s) cannot be decoded, truncated or corrupt: {_named(broken)}. "
+                         "Re-export each from its source, or replace it with an intact copy.")
+    if animated:
+        log.warning("stimulus folder '%s': %d animated image(s), of which only the first frame is used: %s",
+                    folder, len(animated), _named(animated))
+    if non_square:
+        how = {"crop": "centre-cropped to the short side", "pad": "padded to the long side with their mean colour",
+               "stretch": "stretched (aspect ratio not kept)"}[fit]
+        log.log(logging.WARNING if fit == "stretch" else logging.INFO,
+                "stimulus folder '%s': %d non-square image(s) %s before resizing to %d×%d (stimuli.fit: %s): %s",
+                folder, len(non_square), how, image_size, image_size, fit, _named(non_square))
+    write_image_set(ImageSet(np.stack(images).astype(np.uint8), table), out_h5, out_tsv)
     log.info("imported %d images from %s", len(files), folder)
-    write_sidecar(out_provenance, stage="stimuli/folder", settings={"folder": str(folder), "image_size": image_size},
+    write_sidecar(out_provenance, stage="stimuli/folder",
+                  settings={"folder": str(folder), "image_size": image_size, "fit": fit},
                   seed=None, n_images=len(files))

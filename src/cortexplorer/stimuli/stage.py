@@ -46,15 +46,18 @@ def write_demo_image_set(inputs: Mapping[str, Any], outputs: Mapping[str, str], 
 
 @dataclass(frozen=True)
 class FolderStimuliSettings:
+    """A folder of images made square (``fit``: crop, pad or stretch; config ``stimuli.fit``) and resized."""
+
     image_size: int
+    fit: str
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> FolderStimuliSettings:
-        return cls(image_size=cfg["stimuli"]["image_size"])
+        return cls(image_size=cfg["stimuli"]["image_size"], fit=cfg["stimuli"]["fit"])
 
 
 def import_stimuli_folder(inputs: Mapping[str, Any], outputs: Mapping[str, str], settings: FolderStimuliSettings
                           ) -> None:
     """``inputs["folder"]``: the BIDS dataset's stimulus folder (``bids.stimuli_dir``)."""
-    import_image_folder(folder=inputs["folder"], image_size=settings.image_size, out_h5=outputs["images"],
-                        out_tsv=outputs["table"], out_provenance=outputs["provenance"])
+    import_image_folder(folder=inputs["folder"], image_size=settings.image_size, fit=settings.fit,
+                        out_h5=outputs["images"], out_tsv=outputs["table"], out_provenance=outputs["provenance"])
