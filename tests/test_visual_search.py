@@ -382,7 +382,7 @@ def test_stage_end_to_end(stim_dir, tiny_cnn, tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 1000
 
 
-def test_settings_come_from_the_config_and_its_mode_defaults():
+def test_settings_come_from_the_config_and_its_mode_defaults(tmp_path):
     from cortexplorer.config import check_config, mode_default
     from cortexplorer.visual_search.settings import StimuliSettings
 
@@ -396,6 +396,7 @@ def test_settings_come_from_the_config_and_its_mode_defaults():
         "ivsn", "democnn", 3, 1, 2)
     assert search.network_spec == demo["networks"]["democnn"]
     assert SummarySettings.from_config(demo) == SummarySettings(("ivsn",), tuple(EXPERIMENTS))
+    (tmp_path / "dataset_description.json").write_text("{}")
     bids = check_config({"dataset": {"name": "x", "mode": "bids"}, "seed": 2,
-                         "bids": {"root": ".", "stimuli_dir": ".", "subject": "01"}})
+                         "bids": {"root": str(tmp_path), "stimuli_dir": str(tmp_path), "subject": "01"}})
     assert StimuliSettings.from_config(bids, experiment="curvature").trials_per_set_size is None  # "reference"

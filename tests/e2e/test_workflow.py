@@ -64,6 +64,7 @@ def test_nsd_fetches_only_missing_files(workdir: Path, tmp_path: Path):
 
 def test_bids_dry_run(workdir: Path, tmp_path: Path):
     (tmp_path / "bids" / "stimuli").mkdir(parents=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text('{"Name": "mine", "BIDSVersion": "1.9.0"}')
     cfg = tmp_path / "bids.yaml"
     cfg.write_text(f"dataset: {{name: mine, mode: bids}}\nbids:\n  root: {tmp_path}/bids\n"
                    f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")

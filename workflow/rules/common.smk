@@ -2,6 +2,7 @@
 import os
 
 from cortexplorer.config import brainscuba_enabled, check_config, load_schema
+from cortexplorer.io.check import check_cached
 from cortexplorer.layout import Layout
 from cortexplorer.provenance import source_digest
 from cortexplorer.settings import as_params
@@ -31,6 +32,11 @@ NETWORKS = CFG["networks"]
 BRAINSCUBA = brainscuba_enabled(CFG)
 # odd-one-out embeddings: simulated in the demo, elsewhere only from a THINGS-format file
 ODD_ONE_OUT = MODE == "demo" or CFG["triplets"]["odd_one_out"]["triplets"] is not None
+# the rules that write the stimulus table and the betas (named when a cached copy is found damaged)
+STIMULI_RULE = {"demo": "stimuli_demo", "bids": "stimuli_folder", "nsd": "stimuli_nsd"}[
+    MODE
+]
+PREPROCESS_RULE = "preprocess_nsd" if MODE == "nsd" else "preprocess"
 DATA_ENV = "../../envs/data.yaml"
 MODELS_ENV = "../../envs/models.yaml"
 
@@ -42,3 +48,12 @@ TARGETS = []
 
 def final_outputs():
     return [CFG["report"]["html"], *(f for targets in TARGETS for f in targets())]
+
+
+def folder_files(folder):
+    """The visible files directly in ``folder`` (sorted), for a rule that imports the folder: listed as
+    inputs beside the folder, an edited file reruns the rule (the folder's own time changes only when a
+    file is added or removed)."""
+    return sorted(
+        e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")
+    )

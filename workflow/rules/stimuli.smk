@@ -35,7 +35,9 @@ if MODE == "bids":
     rule stimuli_folder:
         """A BIDS dataset's stimulus folder, resized into the image-set contract."""
         input:
+            # the folder (an added or removed image changes it) and its files (an edited image reruns)
             folder=CFG["bids"]["stimuli_dir"],
+            files=folder_files(CFG["bids"]["stimuli_dir"]),
         output:
             images=L.stimuli().images,
             table=L.stimuli().table,

@@ -10,6 +10,7 @@ if TRIPLETS["images"] not in ("stimuli", "pool"):
         """A folder of images (triplets.images), resized into the image-set contract."""
         input:
             folder=TRIPLETS["images"],
+            files=folder_files(TRIPLETS["images"]),
         output:
             images=L.triplet_images().images,
             table=L.triplet_images().table,

@@ -4,9 +4,9 @@ from cortexplorer.encoder.stage import EncoderSettings
 
 def encoder_inputs(wildcards):
     inputs = {
-        "betas": L.preprocess(wildcards.subject).betas,
-        "features": L.features(wildcards.backbone).features,
-        "stimuli": L.stimuli().table,
+        "betas": check_cached(L.preprocess(wildcards.subject).betas, PREPROCESS_RULE),
+        "features": check_cached(L.features(wildcards.backbone).features, "features"),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
         "rois": L.rois(wildcards.subject).rois,
     }
     if MODE == "demo":

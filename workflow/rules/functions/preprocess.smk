@@ -2,12 +2,32 @@
 # (from BOLD in demo and bids modes, from NSD's released betas in nsd mode),
 # and the category-selective regions (`rois`) of each subject.
 from cortexplorer.nsd.stage import NsdBetasSettings, NsdRoisSettings
+from cortexplorer.io.bids import run_files
 from cortexplorer.preprocess.stage import PreprocessSettings
 from cortexplorer.rois.localizer import RoisSettings
 
 
-def bids_root():
-    return L.simulation().bids if MODE == "demo" else CFG["bids"]["root"]
+def bids_inputs(subject, task):
+    """The BIDS dataset a stage reads. Demo: the simulated dataset (a rule's output folder). Your data: the
+    dataset's description file (the readers take its folder as the root) and every file the reader may
+    read for this subject and task (cortexplorer.io.bids.run_files), so that an edited events, confounds,
+    sidecar, BOLD or mask file reruns exactly the stages that read it, and files of other subjects do not.
+    """
+    if MODE == "demo":
+        return {"bids": L.simulation().bids}
+    root = CFG["bids"]["root"]
+    pre = CFG["preprocess"]
+    files = run_files(
+        root,
+        subject=subject,
+        task=task,
+        space=pre["space"] or None,
+        res=pre["res"] or None,
+    )
+    return {
+        "bids": os.path.join(root, "dataset_description.json"),
+        "bids_files": files,
+    }
 
 
 def demo_truth():
@@ -16,14 +36,20 @@ def demo_truth():
 
 
 def preprocess_inputs(wildcards):
-    return {"bids": bids_root(), "stimuli": L.stimuli().table, **demo_truth()}
+    # cached inputs are checked whole when the DAG is built (cortexplorer.io.check), before
+    # Snakemake deletes this job's previous outputs
+    return {
+        **bids_inputs(wildcards.subject, CFG["preprocess"]["task"]),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+        **demo_truth(),
+    }
 
 
 def rois_inputs(wildcards):
     return {
-        "bids": bids_root(),
-        "stimuli": L.stimuli().table,
-        "betas": L.preprocess(wildcards.subject).betas,
+        **bids_inputs(wildcards.subject, CFG["rois"]["task"]),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+        "betas": check_cached(L.preprocess(wildcards.subject).betas, PREPROCESS_RULE),
         **demo_truth(),
     }
 
