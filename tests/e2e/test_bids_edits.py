@@ -101,6 +101,20 @@ def test_an_edited_file_reruns_exactly_its_readers(workdir: Path, tmp_path: Path
     _later(image)
     assert _pending(snakemake(workdir, "-n", *until)) == {"stimuli_folder": 1, "preprocess": 1}
 
+    # a cached output cut short stops the DAG before any job, naming it and the rule that rebuilds it
+    betas = workdir / "results/mine/preprocess/sub-01/betas.h5"
+    betas.write_bytes(betas.read_bytes()[:5000])
+    proc = snakemake(workdir, "-n", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    assert re.search(r"'results/mine/preprocess/sub-01/betas\.h5' is damaged or cut short .*It is an output of "
+                     r"rule preprocess: delete it and run snakemake again", proc.stdout + proc.stderr)
+    table = workdir / "results/mine/stimuli/stimuli.tsv"
+    table.write_text(table.read_text()[:-7])
+    proc = snakemake(workdir, "-n", *until, check=False)
+    assert proc.returncode != 0
+    assert re.search(r"'results/mine/stimuli/stimuli\.tsv' is damaged or cut short \(its last line has no newline.*"
+                     r"rule stimuli_folder", proc.stdout + proc.stderr)
+
 
 def test_dry_run_on_a_20_participant_tree_lists_one_subject_fast(workdir: Path, tmp_path: Path, capsys):
     """The DAG of a 20-participant dataset of empty files builds in seconds (only sub-01's files are listed)."""
