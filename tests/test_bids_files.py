@@ -124,3 +124,10 @@ def test_check_cached_names_a_truncated_tsv(tmp_path):
     short.write_text("stim_id\tcategory\nimg1\tface\nimg2\n")
     with pytest.raises(DamagedOutputError, match=r"line\(s\) \[3\] have a different number of fields"):
         check_cached(short, "stimuli_folder")
+
+
+def test_folder_files_lists_the_visible_files_of_the_folder(tmp_path):
+    from cortexplorer.io.check import folder_files
+
+    _touch(tmp_path, "b.png", "a.jpg", "stimuli.tsv", "._a.jpg", ".DS_Store", "sub/c.png")
+    assert [Path(p).name for p in folder_files(tmp_path)] == ["a.jpg", "b.png", "stimuli.tsv"]

@@ -2,7 +2,7 @@
 import os
 
 from cortexplorer.config import brainscuba_enabled, check_config, load_schema
-from cortexplorer.io.check import check_cached
+from cortexplorer.io.check import check_cached, folder_files
 from cortexplorer.layout import Layout
 from cortexplorer.provenance import source_digest
 from cortexplorer.settings import as_params
@@ -48,12 +48,3 @@ TARGETS = []
 
 def final_outputs():
     return [CFG["report"]["html"], *(f for targets in TARGETS for f in targets())]
-
-
-def folder_files(folder):
-    """The visible files directly in ``folder`` (sorted), for a rule that imports the folder: listed as
-    inputs beside the folder, an edited file reruns the rule (the folder's own time changes only when a
-    file is added or removed)."""
-    return sorted(
-        e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")
-    )

@@ -53,3 +53,10 @@ def check_cached(path: str | os.PathLike, made_by: str) -> str:
             f"'{p}' is damaged or cut short ({problem}). It is an output of rule {made_by}: delete it and run "
             f"snakemake again, which reruns {made_by} and the rules that read it. Nothing was run or deleted.")
     return str(path)
+
+
+def folder_files(folder: str | os.PathLike) -> list[str]:
+    """The visible files directly in ``folder`` (sorted), as inputs of the job that imports the folder:
+    beside the folder itself (whose time changes only when a file is added or removed), an edited file
+    reruns the job."""
+    return sorted(e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
