@@ -219,3 +219,18 @@ def test_readers_of_cached_h5_name_the_file(tmp_path):
         read_features(tmp_path / "bad.h5")
     with pytest.raises(ValueError, match=r"'.*bad\.h5' .*rebuild it \(rule preprocess writes it\)"):
         read_betas(tmp_path / "bad.h5")
+
+
+def test_read_json_names_a_broken_file_with_line_and_fix(tmp_path):
+    from cortexplorer.io.tables import read_json, write_json
+
+    good = tmp_path / "ok.json"
+    write_json({"caption": "un café à Zürich"}, good)
+    assert read_json(good) == {"caption": "un café à Zürich"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n  "RepetitionTime": 2.0,\n  "StartTime": \n}\n')
+    with pytest.raises(ValueError, match=r"'.*bad\.json' is not valid JSON \(line 4, column 1: Expecting value\); "
+                                         r"fix it \(python -m json\.tool"):
+        read_json(bad)
+    with pytest.raises(ValueError, match=r"it is an output of rule simulate: delete it and run snakemake again"):
+        read_json(bad, made_by="rule simulate")

@@ -576,6 +576,15 @@ def test_a_truncated_bold_or_mask_is_named(world, runs, tmp_path):
         bi.load_mask([mask], nib.load(runs[0].bold))
 
 
+def test_a_sidecar_that_is_not_json_is_named_with_its_line(world, tmp_path):
+    root = world.copy(tmp_path / "bids")
+    sidecar = world.path("02", 1, "bold_json", root=root)
+    sidecar.write_text(sidecar.read_text()[:-12])  # cut inside the last value
+    with pytest.raises(bi.BidsInputError, match=_names(sidecar, r"is not valid JSON \(line \d+, column \d+: .*\); fix it "
+                                                                r".* BIDS sidecars must be valid JSON")):
+        bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE)
+
+
 def test_trials_at_the_same_onset_are_an_error(world, runs, tmp_path):
     events = world.events["01", 1]
     assert events.loc[2, "stim_id"] != "n/a" and pd.notna(events.loc[2, "stim_id"])

@@ -42,3 +42,17 @@ def read_tsv(path: str | os.PathLike, *, required: list[str] | tuple[str, ...] =
             "Regenerate it or add the missing columns."
         )
     return table
+
+
+def read_json(path: str | os.PathLike, *, made_by: str | None = None) -> Any:
+    """Read a JSON file (UTF-8); a file that is not valid JSON is named with the line and column and the fix
+    (``made_by``, e.g. "rule simulate", for a workflow output; otherwise it is the user's file to fix)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        fix = (f"it is an output of {made_by}: delete it and run snakemake again to rebuild it" if made_by
+               else f"fix it (python -m json.tool '{path}' shows where it breaks)")
+        raise ValueError(f"'{path}' is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
+                         f"{fix}.") from None

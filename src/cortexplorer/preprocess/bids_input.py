@@ -42,11 +42,14 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 from nibabel.filebasedimages import ImageFileError
+
+from cortexplorer.io.tables import read_json
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +119,13 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
     """Every preprocessed run of ``task`` for ``subject`` in ``space`` (and resolution ``res``, where
     fMRIPrep wrote several), ordered by session and run. ``bids_root``: the dataset's folder or its
     ``dataset_description.json``."""
-    from bids import BIDSLayout  # imported here: pybids is slow to import and only this reader needs it
-
     root = Path(bids_root)
     if root.name == "dataset_description.json":  # the workflow passes the dataset by its description file
         root = root.parent
     if not (root / "dataset_description.json").exists():
         raise BidsInputError(f"'{root}' is not a BIDS dataset (no dataset_description.json). Point the config key "
                              "'bids.root' at the folder that holds sub-*/ and derivatives/.")
-    layout = BIDSLayout(root, derivatives=True, validate=False)
+    layout = _layout(root)
     subjects = sorted(layout.get_subjects(), key=natural_key)
     if subject not in subjects:
         raise BidsInputError(f"sub-{subject} has no folder or files under '{root}' (nor its derivatives). Subjects "
@@ -189,6 +190,28 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
                             confounds=confounds, mask=mask, tr=float(tr), start_time=float(start)))
     runs.sort(key=lambda r: (natural_key(r.session or ""), r.run if r.run is not None else -1))
     return runs
+
+
+def _json_problem(err: Exception, context: str) -> None:
+    """Re-raise pybids' "Error occurred while trying to decode JSON from file …" as an error that names the
+    file with the line and column of the problem (pybids names the file only); return if it is another error."""
+    named = re.search(r"filename='([^']+)'", str(err))
+    if named is None:
+        return
+    try:
+        read_json(named.group(1))
+    except ValueError as bad:
+        raise BidsInputError(f"{bad}{context}") from None
+
+
+def _layout(root: Path) -> Any:
+    from bids import BIDSLayout  # imported here: pybids is slow to import and only this reader needs it
+
+    try:
+        return BIDSLayout(root, derivatives=True, validate=False)
+    except (OSError, ValueError) as err:
+        _json_problem(err, " BIDS sidecars must be valid JSON.")
+        raise
 
 
 def natural_key(label: str) -> tuple:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ import yaml
 from cortexplorer.io.hdf5 import open_h5, read_strings
 from cortexplorer.io.images import read_image_dir
 from cortexplorer.io.nifti import voxel_volume
-from cortexplorer.io.tables import read_tsv
+from cortexplorer.io.tables import read_json, read_tsv
 from cortexplorer.layout import Layout
 from cortexplorer.provenance import git_revision, package_versions
 from cortexplorer.report import figures
@@ -45,7 +44,7 @@ def produced_files(results: Path) -> pd.DataFrame:
         created = ""
         for prov in sorted(stage.rglob("provenance.json")):
             if prov.exists():
-                created = json.loads(prov.read_text()).get("created", "")
+                created = read_json(prov, made_by="the stage whose folder holds it").get("created", "")
                 break
         rows.append({"folder": f"{stage.name}/", "files": len(files), "size": _human(size),
                      "created": created, "examples": ", ".join(key)})
@@ -285,7 +284,7 @@ def _brainscuba_section(layout: Layout, subjects: Sequence[str], config: Mapping
 
 
 def _json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(path, made_by="the stage whose folder holds it") if path.exists() else {}
 
 
 def _network_words(identity: dict) -> str:
