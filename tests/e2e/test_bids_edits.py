@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -25,11 +26,11 @@ from .conftest import dry_run_jobs, snakemake
 
 
 def _config(tmp: Path, root: Path, stimuli: Path) -> Path:
-    cfg = tmp / "mine.yaml"
-    cfg.write_text(f"dataset: {{name: mine, mode: bids}}\nbids:\n  root: {root}\n  stimuli_dir: {stimuli}\n"
+    cfg = tmp / "edits.yaml"  # its own dataset name: results/edits is not shared with other tests' results/mine
+    cfg.write_text(f"dataset: {{name: edits, mode: bids}}\nbids:\n  root: {root}\n  stimuli_dir: {stimuli}\n"
                    f"  subject: '{SUBJECT}'\npreprocess:\n  task: {TASK}\n  space: {TEMPLATE_SPACE}\n"
                    "  confounds: {motion: 6, drift: cosine, compcor: 0}\n"
-                   "report:\n  html: reports/mine/index.html\n")
+                   "report:\n  html: reports/edits/index.html\n")
     return cfg
 
 
@@ -102,18 +103,19 @@ def test_an_edited_file_reruns_exactly_its_readers(workdir: Path, tmp_path: Path
     assert _pending(snakemake(workdir, "-n", *until)) == {"stimuli_folder": 1, "preprocess": 1}
 
     # a cached output cut short stops the DAG before any job, naming it and the rule that rebuilds it
-    betas = workdir / "results/mine/preprocess/sub-01/betas.h5"
+    betas = workdir / "results/edits/preprocess/sub-01/betas.h5"
     betas.write_bytes(betas.read_bytes()[:5000])
     proc = snakemake(workdir, "-n", "--configfile", cfg, check=False)
     assert proc.returncode != 0
-    assert re.search(r"'results/mine/preprocess/sub-01/betas\.h5' is damaged or cut short .*It is an output of "
+    assert re.search(r"'results/edits/preprocess/sub-01/betas\.h5' is damaged or cut short .*It is an output of "
                      r"rule preprocess: delete it and run snakemake again", proc.stdout + proc.stderr)
-    table = workdir / "results/mine/stimuli/stimuli.tsv"
+    table = workdir / "results/edits/stimuli/stimuli.tsv"
     table.write_text(table.read_text()[:-7])
     proc = snakemake(workdir, "-n", *until, check=False)
     assert proc.returncode != 0
-    assert re.search(r"'results/mine/stimuli/stimuli\.tsv' is damaged or cut short \(its last line has no newline.*"
+    assert re.search(r"'results/edits/stimuli/stimuli\.tsv' is damaged or cut short \(its last line has no newline.*"
                      r"rule stimuli_folder", proc.stdout + proc.stderr)
+    shutil.rmtree(workdir / "results/edits")  # the session's shared repo copy keeps no damaged outputs
 
 
 def test_dry_run_on_a_20_participant_tree_lists_one_subject_fast(workdir: Path, tmp_path: Path, capsys):
