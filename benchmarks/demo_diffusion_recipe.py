@@ -28,7 +28,7 @@ from cortexplorer.config import check_config
 from cortexplorer.io.images import read_image_set
 from cortexplorer.layout import Layout
 from cortexplorer.models.cnn import load_network
-from cortexplorer.models.demo_diffusion import DemoDiffusionSettings, fit_demo_diffusion, to_model_range
+from cortexplorer.models.demo_diffusion import DemoDiffusionSettings, fit_demo_diffusion, to_model_range, weights_blob
 from cortexplorer.models.diffusion import pixel_diffusion
 from cortexplorer.models.prior_quality import PriorJudgeSettings, judge_prior
 from cortexplorer.oracle import load_oracle
@@ -38,7 +38,7 @@ from cortexplorer.report.figures import image_grid
 RECIPES = {
     "old": {"channels": (32, 64, 64), "steps": 3000, "batch_size": 32, "learning_rate": 5e-4, "warmup_steps": 100,
             "ema_decay": 0.999, "prediction_type": "epsilon", "noise_schedule": "linear", "snr_gamma": None,
-            "precision": "float32"},
+            "precision": "float32", "patch_size": 1},
 }
 
 
@@ -83,8 +83,7 @@ def main() -> None:
         start = time.perf_counter()
         fit = fit_demo_diffusion(data, s)
         seconds = time.perf_counter() - start
-        model = pixel_diffusion({"unet_config": fit.unet.config, "state_dict": fit.unet.state_dict(),
-                                 "scheduler_config": fit.noise_schedule.config})
+        model = pixel_diffusion(weights_blob(fit, s.image_size))
         samples, q = judge_prior(model, oracle, cnn, judge)
         image_grid(samples[:64], columns=8, scale=2).save(out / f"samples_{name}.png")
         print(f"\n== {name}: {json.dumps({k: v for k, v in fields.items()}, default=str)}")

@@ -25,7 +25,7 @@ from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
-from cortexplorer.models.diffusion import build_pixel_unet
+from cortexplorer.models.diffusion import build_pixel_unet, pixel_unet_parts
 from cortexplorer.models.training import state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
@@ -63,6 +63,7 @@ class DemoDiffusionSettings:
     noise_schedule: str  # diffusers beta_schedule: "linear" (DDPM) or "squaredcos_cap_v2" (cosine)
     snr_gamma: float | None  # Min-SNR-γ loss weighting (Hang et al. 2023); None: plain MSE
     precision: str  # "float32" or "bfloat16" (autocast of the UNet's forward pass while training)
+    patch_size: int  # the UNet sees patch_size × patch_size pixel patches stacked in its channels (1: pixels)
     seed: int
     device: str
 
@@ -86,10 +87,11 @@ def fit_demo_diffusion(data: torch.Tensor, s: DemoDiffusionSettings) -> TrainedD
 
     device = resolve_device(s.device)
     channels = tuple(s.channels)
-    log.info("demo diffusion: %d pool images at %d px, UNet channels %s, %d steps of batch %d on %s",
-             len(data), s.image_size, channels, s.steps, s.batch_size, device)
+    log.info("demo diffusion: %d pool images at %d px (%d×%d patches), UNet channels %s, %d steps of batch %d on %s",
+             len(data), s.image_size, s.patch_size, s.patch_size, channels, s.steps, s.batch_size, device)
     torch.manual_seed(int(make_rng(s.seed, "demo_diffusion", "init").integers(2**31)))
-    unet = build_pixel_unet(sample_size=s.image_size, channels=channels, layers_per_block=s.layers_per_block).to(device)
+    unet = build_pixel_unet(sample_size=s.image_size, channels=channels, layers_per_block=s.layers_per_block,
+                            patch_size=s.patch_size).to(device)
     n_params = sum(p.numel() for p in unet.parameters())
     log.info("UNet2DModel with %.2f M parameters", n_params / 1e6)
     noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule=s.noise_schedule,
@@ -180,15 +182,25 @@ def train_demo_diffusion(inputs: dict, outputs: dict, settings: DemoDiffusionSet
     start = time.perf_counter()
     data = to_model_range(read_image_set(inputs["images"], inputs["table"]).images, s.image_size)
     fit = fit_demo_diffusion(data, s)
-    blob = {"unet_config": _plain(fit.unet.config), "state_dict": state_dict_cpu(fit.unet),
-            "scheduler_config": _plain(fit.noise_schedule.config), "image_size": int(s.image_size)}
-    save_torch(blob, outputs["model"])
+    save_torch(weights_blob(fit, s.image_size), outputs["model"])
     write_tsv(fit.curve, outputs["curve"])
     recorded = {k: v for k, v in asdict(s).items() if k not in ("seed", "device")}
     write_sidecar(outputs["provenance"], stage="demo_diffusion", settings={**recorded, "channels": list(s.channels)},
                   seed=s.seed, n_parameters=fit.n_parameters, n_pool_images=len(data),
                   final_loss=float(fit.curve["loss"].iloc[-1]), seconds=round(time.perf_counter() - start, 1))
     return fit.curve
+
+
+def weights_blob(fit: TrainedDiffusion, image_size: int) -> dict:
+    """What the demo's weight file holds (read back by :func:`cortexplorer.models.diffusion.pixel_diffusion`): the
+    inner UNet's config and EMA weights, the training noise schedule, the image side and, for a patch UNet only,
+    ``patch_size`` (a plain pixel UNet's file is as before patches existed)."""
+    unet, patch = pixel_unet_parts(fit.unet)
+    blob = {"unet_config": _plain(unet.config), "state_dict": state_dict_cpu(unet),
+            "scheduler_config": _plain(fit.noise_schedule.config), "image_size": int(image_size)}
+    if patch > 1:
+        blob["patch_size"] = patch
+    return blob
 
 
 def _plain(cfg) -> dict:

@@ -170,19 +170,55 @@ def _snapshot_commit(pipe) -> str:
     return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else ""
 
 
+class PatchedUNet(torch.nn.Module):
+    """A pixel ``UNet2DModel`` that sees the image as ``patch_size`` × ``patch_size`` patches stacked in its channels
+    (space-to-depth, as in Hoogeboom et al. 2023, "simple diffusion"): the UNet runs at 1/``patch_size`` of the
+    resolution, ``patch_size``² times cheaper per layer, and its output is unstacked back to pixels. Called like the
+    UNet (``unet(x, t).sample``)."""
+
+    def __init__(self, unet: torch.nn.Module, patch_size: int):
+        super().__init__()
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be ≥ 1, not {patch_size}.")
+        self.unet, self.patch_size = unet, int(patch_size)
+
+    @property
+    def config(self):
+        return self.unet.config
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor):
+        from diffusers.models.unets.unet_2d import UNet2DOutput
+
+        p = self.patch_size
+        if x.shape[-1] % p or x.shape[-2] % p:
+            raise ValueError(f"Images of {tuple(x.shape[-2:])} px do not split into {p}×{p} patches.")
+        out = self.unet(torch.nn.functional.pixel_unshuffle(x, p), t).sample
+        return UNet2DOutput(sample=torch.nn.functional.pixel_shuffle(out, p))
+
+
 def build_pixel_unet(*, sample_size: int, channels: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1,
-                     attention_levels: tuple[int, ...] | None = None):
+                     attention_levels: tuple[int, ...] | None = None, patch_size: int = 1):
     """The demo's pixel ``UNet2DModel``: one resolution level per entry of ``channels``, self-attention at
-    the levels in ``attention_levels`` (default: the lowest resolution only)."""
+    the levels in ``attention_levels`` (default: the lowest resolution only); with ``patch_size`` > 1 it runs on
+    patches (:class:`PatchedUNet`; ``sample_size`` stays the image's side)."""
     from diffusers import UNet2DModel
 
+    if sample_size % patch_size:
+        raise ValueError(f"demo_diffusion.image_size {sample_size} is not a multiple of patch_size {patch_size}.")
     n = len(channels)
     attn = set(attention_levels if attention_levels is not None else (n - 1,))
     down = tuple("AttnDownBlock2D" if i in attn else "DownBlock2D" for i in range(n))
     up = tuple("AttnUpBlock2D" if (n - 1 - i) in attn else "UpBlock2D" for i in range(n))
-    return UNet2DModel(sample_size=sample_size, in_channels=3, out_channels=3, layers_per_block=layers_per_block,
-                       block_out_channels=tuple(channels), down_block_types=down, up_block_types=up,
-                       norm_num_groups=min(8, min(channels)))
+    stacked = 3 * patch_size**2
+    unet = UNet2DModel(sample_size=sample_size // patch_size, in_channels=stacked, out_channels=stacked,
+                       layers_per_block=layers_per_block, block_out_channels=tuple(channels),
+                       down_block_types=down, up_block_types=up, norm_num_groups=min(8, min(channels)))
+    return unet if patch_size == 1 else PatchedUNet(unet, patch_size)
+
+
+def pixel_unet_parts(net: torch.nn.Module) -> tuple[torch.nn.Module, int]:
+    """The ``UNet2DModel`` inside a pixel model and its patch size (1 for a plain UNet)."""
+    return (net.unet, net.patch_size) if isinstance(net, PatchedUNet) else (net, 1)
 
 
 def load_demo_diffusion(path: str | os.PathLike, *, device: str = "cpu") -> DiffusionModel:
@@ -202,15 +238,17 @@ def load_demo_diffusion(path: str | os.PathLike, *, device: str = "cpu") -> Diff
 def pixel_diffusion(blob: Mapping[str, Any], *, device: str = "cpu",
                     identity: Mapping[str, Any] | None = None) -> DiffusionModel:
     """A frozen pixel :class:`DiffusionModel` from the demo's weight-file contents (``unet_config``, ``state_dict``,
-    ``scheduler_config``: its training noise schedule and prediction type)."""
+    ``scheduler_config``: its training noise schedule and prediction type; ``patch_size``, 1 when absent)."""
     from diffusers import UNet2DModel
 
     unet = UNet2DModel.from_config(dict(blob["unet_config"]))
     unet.load_state_dict(blob["state_dict"])
+    patch = int(blob.get("patch_size", 1))
+    unet = unet if patch == 1 else PatchedUNet(unet, patch)
     unet.eval().requires_grad_(False).to(device)
-    size = int(unet.config.sample_size)
+    size = int(unet.config.sample_size) * patch
     return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(blob["scheduler_config"], pixel=True),
-                          decoder=PixelDecoder(), sample_shape=(int(unet.config.in_channels), size, size),
+                          decoder=PixelDecoder(), sample_shape=(int(unet.config.in_channels) // patch**2, size, size),
                           identity=dict(identity or {"kind": "demo_diffusion"}))
 
 
