@@ -1,5 +1,5 @@
 # The demo's oracle classifier: trained once on the world, with its own seed.
-from cortexplorer.oracle.classifier import OracleSettings
+from cortexplorer.oracle.settings import OracleSettings
 
 if MODE == "demo":
 

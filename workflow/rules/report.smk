@@ -1,5 +1,5 @@
 # Stage `report`: the self-contained dashboard (reports/index.html by default).
-from cortexplorer.report import DashboardSettings
+from cortexplorer.report.settings import DashboardSettings
 
 
 include: "functions/report.smk"

@@ -1,5 +1,5 @@
 # Stage `simulate` (demo only): a subject with planted regions, as BIDS + fMRIPrep derivatives.
-from cortexplorer.simulate import SimulationSettings
+from cortexplorer.simulate.settings import SimulationSettings
 
 if MODE == "demo":
 

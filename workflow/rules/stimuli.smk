@@ -1,5 +1,5 @@
 # Stage `stimuli`: the image sets every later stage reads (images.h5 + stimuli.tsv).
-from cortexplorer.stimuli.stage import DemoImageSetSettings, FolderStimuliSettings
+from cortexplorer.stimuli.settings import DemoImageSetSettings, FolderStimuliSettings
 
 if MODE == "demo":
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import matplotlib
@@ -20,6 +19,7 @@ import pandas as pd
 
 from cortexplorer.encoder.model import VoxelEncoder, held_out_scores
 from cortexplorer.encoder.ridge import RidgeFit, grouped_kfold, ridge_cv
+from cortexplorer.encoder.settings import EncoderSettings
 from cortexplorer.features import Features, read_features
 from cortexplorer.io.figures import write_figure
 from cortexplorer.io.nifti import save_image
@@ -55,29 +55,6 @@ def localizer_regions(ijk: np.ndarray, rois_dir: str | os.PathLike) -> dict[str,
         mask = np.asarray(images[roi].dataobj) > 0
         out[roi] = np.flatnonzero(mask[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
     return out
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    """One subject's encoder on one backbone: config ``encoder``, the backbone's spec and the run's seed."""
-
-    backbone: str
-    backbone_spec: dict | None  # None: do not check which model made the features
-    target: str  # "averaged" (per-image betas) or "trials"
-    test_split: str
-    n_folds: int
-    alphas: dict  # log10_min, log10_max, n: the ridge grid
-    seed: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping, backbone: str) -> EncoderSettings:
-        e = cfg["encoder"]
-        return cls(backbone, dict(cfg["features"]["backbones"][backbone]), e["target"], e["test_split"], e["n_folds"],
-                   dict(e["alphas"]), cfg["seed"])
-
-    @property
-    def alpha_grid(self) -> np.ndarray:
-        return np.logspace(self.alphas["log10_min"], self.alphas["log10_max"], self.alphas["n"])
 
 
 @dataclass

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cortexplorer.device import resolve as resolve_device
+from cortexplorer.features.settings import FeaturesSettings
 from cortexplorer.io.hdf5 import open_h5, read_strings, write_h5
 from cortexplorer.io.tables import read_tsv
 from cortexplorer.models import BackboneSpec, load_backbone
@@ -101,25 +102,6 @@ def extract_features(*, images_h5: str, stimuli_tsv: str, name: str, spec: Mappi
                                                               "device": device, "normalize": normalize},
                   seed=seed, identity=backbone.identity)
     return Features(feats, ids, backbone.identity)
-
-
-@dataclass(frozen=True)
-class FeaturesSettings:
-    """One backbone's embedding of the stimuli: config ``features`` (the backbone's spec, ``batch_size``),
-    the run's ``device`` and ``seed``; ``normalize`` is False only for BrainSCUBA's raw bank."""
-
-    backbone: str
-    spec: dict
-    batch_size: int
-    device: str
-    seed: int
-    normalize: bool
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], backbone: str) -> FeaturesSettings:
-        f = cfg["features"]
-        return cls(backbone, dict(f["backbones"][backbone]), f["batch_size"], cfg["device"], cfg["seed"],
-                   normalize=True)
 
 
 def embed_stimuli(inputs: dict, outputs: dict, settings: FeaturesSettings) -> Features:

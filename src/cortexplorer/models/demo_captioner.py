@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,22 +25,12 @@ from cortexplorer.device import resolve as resolve_device
 from cortexplorer.features.extract import read_features
 from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.io.torchfile import save_torch
-from cortexplorer.models.training import DemoModelSettings, EpochLoop, heldout_split, state_dict_cpu
+from cortexplorer.models.settings import DemoCaptionerSettings
+from cortexplorer.models.training import EpochLoop, heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DemoCaptionerSettings(DemoModelSettings):
-    """Config ``demo_captioner``: the recipe, and the size of the CLIPCap prefix and of its GPT-2."""
-
-    section: ClassVar[str] = "demo_captioner"
-    prefix_length: int  # the CLIP embedding becomes this many GPT-2 token embeddings
-    n_layer: int  # GPT-2 blocks, width and attention heads
-    n_embd: int
-    n_head: int
 
 
 def build_demo_captioner(*, prefix_size: int, vocab_size: int, prefix_length: int, n_layer: int, n_embd: int,

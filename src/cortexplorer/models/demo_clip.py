@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.backbone import DEMO_ARCH, OPENAI_MEAN, OPENAI_STD, open_clip_module
-from cortexplorer.models.training import DemoModelSettings, EpochLoop, heldout_split, state_dict_cpu
+from cortexplorer.models.settings import DemoClipSettings
+from cortexplorer.models.training import EpochLoop, heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -102,16 +103,6 @@ CATEGORY_PHRASES = {"face": "a face", "place": "a place", "body": "a person", "f
 def category_phrase(category: str) -> str:
     """What a short caption of a category says ('some food', 'a person', ...)."""
     return CATEGORY_PHRASES.get(category, f"a {category}")
-
-
-@dataclass(frozen=True)
-class DemoClipSettings(DemoModelSettings):
-    """Config ``demo_clip``: the recipe, AdamW's weight decay, and how captions are shortened (web alt-text)."""
-
-    section: ClassVar[str] = "demo_clip"
-    weight_decay: float
-    clause_keep: float  # chance that each clause after the first stays in a training caption
-    category_captions: float  # share of captions replaced by the category's phrase alone ('some food')
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,8 @@ from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.cnn import IMAGENET_MEAN, IMAGENET_STD, DemoVGG
-from cortexplorer.models.training import DemoModelSettings, EpochLoop, heldout_split, state_dict_cpu
+from cortexplorer.models.settings import DemoCnnSettings
+from cortexplorer.models.training import EpochLoop, heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 
@@ -45,17 +45,6 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_si
     hits = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
                for i in range(0, len(x), batch_size))
     return hits / max(1, len(x))
-
-
-@dataclass(frozen=True)
-class DemoCnnSettings(DemoModelSettings):
-    """Config ``demo_cnn`` with the run's ``seed`` and ``device``."""
-
-    section: ClassVar[str] = "demo_cnn"
-
-    width: int
-    batch_norm: bool = True  # not configurable: the behavioural models were validated with these
-    hidden: int = 128
 
 
 @dataclass

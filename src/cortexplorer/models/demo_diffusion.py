@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from cortexplorer.io.images import read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.diffusion import build_pixel_unet, pixel_unet_parts
+from cortexplorer.models.settings import DemoDiffusionSettings
 from cortexplorer.models.training import state_dict_cpu
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
@@ -45,32 +45,6 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
-@dataclass(frozen=True)
-class DemoDiffusionSettings:
-    """Config ``demo_diffusion`` with the run's ``seed`` and ``device``."""
-
-    image_size: int
-    channels: tuple[int, ...]
-    layers_per_block: int
-    steps: int
-    batch_size: int
-    learning_rate: float
-    warmup_steps: int
-    ema_decay: float
-    prediction_type: str  # what the UNet predicts: "epsilon" (the noise) or "v_prediction" (√ᾱ ε − √(1−ᾱ) x0)
-    noise_schedule: str  # diffusers beta_schedule: "linear" (DDPM) or "squaredcos_cap_v2" (cosine)
-    snr_gamma: float | None  # Min-SNR-γ loss weighting (Hang et al. 2023); None: plain MSE
-    precision: str  # "float32" or "bfloat16" (autocast of the UNet's forward pass while training)
-    patch_size: int  # the UNet sees patch_size × patch_size pixel patches stacked in its channels (1: pixels)
-    seed: int
-    device: str
-
-    @classmethod
-    def from_config(cls, cfg: Mapping) -> DemoDiffusionSettings:
-        c = cfg["demo_diffusion"]
-        return cls(**{**c, "channels": tuple(c["channels"])}, seed=cfg["seed"], device=cfg["device"])
 
 
 @dataclass

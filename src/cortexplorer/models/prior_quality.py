@@ -17,9 +17,8 @@ never saw a generated image:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from cortexplorer.io.tables import write_tsv
 from cortexplorer.models.cnn import load_network
 from cortexplorer.models.demo_diffusion import to_model_range
 from cortexplorer.models.diffusion import DiffusionModel, load_demo_diffusion
+from cortexplorer.models.settings import PriorJudgeSettings
 from cortexplorer.oracle import OracleClassifier, load_oracle
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.report.figures import image_grid
@@ -110,25 +110,6 @@ def prior_quality(samples: np.ndarray, world: np.ndarray, *, categories: Sequenc
     summary = pd.DataFrame(rows, columns=["measure", "samples", "world", "bar"])
     table = pd.DataFrame({"category": categories, "samples": dist_samples.to_numpy(), "world": dist_world.to_numpy()})
     return PriorQuality(summary, table)
-
-
-@dataclass(frozen=True)
-class PriorJudgeSettings:
-    """Rule ``demo_prior`` (config ``demo_prior``): how many unguided samples, with how many DPM-Solver++ steps,
-    against how many fresh world images (drawn like the pool: the world's ``categories`` at ``image_size``)."""
-
-    n_samples: int
-    steps: int
-    n_world: int
-    categories: tuple[str, ...]
-    image_size: int
-    seed: int
-    device: str
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> PriorJudgeSettings:
-        return cls(**cfg["demo_prior"], categories=tuple(cfg["stimuli"]["categories"]),
-                   image_size=cfg["stimuli"]["image_size"], seed=cfg["seed"], device=cfg["device"])
 
 
 def world_images(s: PriorJudgeSettings) -> np.ndarray:

@@ -9,32 +9,11 @@ the loop are written once here; each trainer supplies its batch loss and its end
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
-
-S = TypeVar("S", bound="DemoModelSettings")
-
-
-@dataclasses.dataclass(frozen=True)
-class DemoModelSettings:
-    """Settings of a demo model trained by :class:`EpochLoop`: its config section (``section``, which holds
-    the recipe fields below and the model's own) with the run's ``seed`` and ``device``."""
-
-    section: ClassVar[str]
-
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    heldout_fraction: float
-    seed: int
-    device: str
-
-    @classmethod
-    def from_config(cls: type[S], cfg: Mapping[str, Any]) -> S:
-        return cls(**cfg[cls.section], seed=cfg["seed"], device=cfg["device"])  # type: ignore[attr-defined]
 
 
 def heldout_split(n: int, fraction: float, rng: np.random.Generator, *, minimum: int, batch_size: int,

@@ -7,38 +7,18 @@ Each rule builds its settings with ``from_config(CFG, ...)`` and its script call
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cortexplorer.nsd.betas import import_nsd_betas
 from cortexplorer.nsd.manifest import fetch_file
 from cortexplorer.nsd.rois import import_nsd_rois
+from cortexplorer.nsd.settings import FetchSettings, NsdBetasSettings, NsdRoisSettings, NsdStimuliSettings
 from cortexplorer.nsd.stimuli import import_nsd_stimuli
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    url: str
-    expected_bytes: int | None
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, nsd_path: str, expected_bytes: int | None) -> FetchSettings:
-        return cls(url=f"{cfg['nsd']['base_url'].rstrip('/')}/{nsd_path}", expected_bytes=expected_bytes)
 
 
 def fetch_nsd_file(inputs: Mapping[str, Any], outputs: Mapping[str, str], settings: FetchSettings) -> None:
     """Download one NSD file to ``outputs["file"]`` (its place under ``nsd.root``)."""
     fetch_file(settings.url, outputs["file"], expected_bytes=settings.expected_bytes)
-
-
-@dataclass(frozen=True)
-class NsdStimuliSettings:
-    subjects: tuple[int, ...]
-    image_size: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> NsdStimuliSettings:
-        return cls(subjects=tuple(cfg["nsd"]["subjects"]), image_size=cfg["nsd"]["image_size"])
 
 
 def nsd_stimuli(inputs: Mapping[str, Any], outputs: Mapping[str, str], settings: NsdStimuliSettings) -> None:
@@ -49,31 +29,12 @@ def nsd_stimuli(inputs: Mapping[str, Any], outputs: Mapping[str, str], settings:
                        out_provenance=outputs["provenance"])
 
 
-@dataclass(frozen=True)
-class NsdBetasSettings:
-    subject: int
-    sessions: tuple[int, ...]  # sorted: the order of the betas files
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> NsdBetasSettings:
-        return cls(subject=int(subject), sessions=tuple(sorted(cfg["nsd"]["sessions"])))
-
-
 def nsd_betas(inputs: Mapping[str, Any], outputs: Mapping[str, str], settings: NsdBetasSettings) -> None:
     """``inputs``: ``betas`` (one file per session), ``expdesign``, ``ncsnr`` and ``mask`` (one file each)."""
     import_nsd_betas(subject=settings.subject, sessions=list(settings.sessions), betas_files=list(inputs["betas"]),
                      expdesign_mat=inputs["expdesign"], ncsnr_nii=inputs["ncsnr"][0], mask_nii=inputs["mask"][0],
                      out_h5=outputs["betas"], out_ncsnr=outputs["ncsnr"], out_noiseceiling=outputs["noiseceiling"],
                      out_provenance=outputs["provenance"])
-
-
-@dataclass(frozen=True)
-class NsdRoisSettings:
-    subject: str
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> NsdRoisSettings:
-        return cls(subject=subject)
 
 
 def nsd_rois(inputs: Mapping[str, Any], outputs: Mapping[str, str], settings: NsdRoisSettings) -> None:

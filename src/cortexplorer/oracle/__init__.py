@@ -5,7 +5,11 @@ gives receptive-field contrast energy for early visual voxels. The simulated sub
 (:mod:`cortexplorer.simulate`) combines them into each voxel's true response.
 """
 
-from cortexplorer.oracle.classifier import OracleClassifier, OracleSettings, load_oracle, train_oracle
-from cortexplorer.oracle.energy import contrast_energy_maps, rf_energy
+from cortexplorer.lazy import lazy_exports
 
 __all__ = ["OracleClassifier", "OracleSettings", "contrast_energy_maps", "load_oracle", "rf_energy", "train_oracle"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "classifier": ["OracleClassifier", "load_oracle", "train_oracle"],
+    "energy": ["contrast_energy_maps", "rf_energy"],
+    "settings": ["OracleSettings"],
+})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ from cortexplorer.device import resolve as resolve_device
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.training import EpochLoop, state_dict_cpu
+from cortexplorer.oracle.settings import OracleSettings
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 from cortexplorer.stimuli.generate import generate_image_set
@@ -87,28 +88,6 @@ class OracleClassifier(nn.Module):
 
     def config(self) -> dict:
         return {"categories": self.categories, "width": self.width, "temperature": self.temperature}
-
-
-@dataclass(frozen=True)
-class OracleSettings:
-    """The oracle's training (config ``oracle``, the world's categories and image size, ``device``)."""
-
-    categories: tuple[str, ...]
-    image_size: int
-    seed: int
-    n_train: int
-    n_heldout: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    width: int
-    temperature: float
-    device: str
-
-    @classmethod
-    def from_config(cls, cfg: Mapping) -> OracleSettings:
-        return cls(**cfg["oracle"], categories=tuple(cfg["stimuli"]["categories"]),
-                   image_size=cfg["stimuli"]["image_size"], device=cfg["device"])
 
 
 @dataclass

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from cortexplorer.preprocess.hrf import canonical_hrf, hrf_library, hrf_time, trial_regressors
 from cortexplorer.preprocess.noise_ceiling import zscore_per_session
+from cortexplorer.preprocess.settings import RecipeSettings
 from cortexplorer.preprocess.singletrial import lss_betas
 
 log = logging.getLogger(__name__)
@@ -51,49 +51,6 @@ class RunData:
     tr: float
     start_time: float
     label: str = ""  # the run's name in messages, e.g. sub-01_ses-01_task-nsd_run-01
-
-
-@dataclass(frozen=True)
-class RecipeSettings:
-    """``preprocess.recipe`` of the validated config (defaults in the config schema) and the seed."""
-
-    estimator: str  # lsa | lss
-    hrf: str  # canonical | library
-    n_hrfs: int
-    hrf_selection: str  # onoff (R² of the on-off model) | trials (GLMsingle: R² of the single-trial model)
-    noise_pcs: int  # largest number of noise components tried; 0 switches GLMdenoise off
-    pcstop: float
-    fracridge: bool
-    fracs: Sequence[float]
-    noise_pool_r2: float | None  # on-off R² (%) below which a voxel may join the noise pool; None = automatic
-    brain_threshold: float  # noise-pool voxels have a mean above this fraction of the 99th percentile
-    seed: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> RecipeSettings:
-        recipe = dict(cfg["preprocess"]["recipe"])
-        return cls(**{**recipe, "fracs": tuple(recipe["fracs"])}, seed=cfg["seed"])
-
-    def __post_init__(self) -> None:
-        if self.estimator not in ("lsa", "lss"):
-            raise ValueError(f"preprocess.recipe.estimator must be 'lsa' or 'lss', not {self.estimator!r}.")
-        if self.hrf not in ("canonical", "library"):
-            raise ValueError(f"preprocess.recipe.hrf must be 'canonical' or 'library', not {self.hrf!r}.")
-        if self.fracridge and self.estimator == "lss":
-            raise ValueError("preprocess.recipe.fracridge shrinks the all-trials (LSA) fit; set estimator: lsa, "
-                             "or fracridge: false to keep LSS betas.")
-        fr = np.asarray(self.fracs, dtype=float)
-        if self.fracridge and (fr.max() != 1.0 or fr.min() <= 0 or fr.max() > 1):
-            raise ValueError("preprocess.recipe.fracs must lie in (0, 1] and include 1 (the OLS solution).")
-
-    def step_names(self) -> list[str]:
-        base = "fithrf" if self.hrf == "library" else "assumehrf"
-        names = ["assumehrf"] if base == "assumehrf" else ["assumehrf", "fithrf"]
-        if self.noise_pcs > 0:
-            names.append(f"{base}_glmdenoise")
-        if self.fracridge:
-            names.append(names[-1] + "_rr")
-        return names
 
 
 @dataclass

@@ -23,7 +23,8 @@ from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.io.truth import DemoTruth
 from cortexplorer.preprocess import bids_input as bi
 from cortexplorer.preprocess.contract import Betas, assemble, write_betas
-from cortexplorer.preprocess.recipe import RecipeResult, RecipeSettings, RunData, fit_recipe
+from cortexplorer.preprocess.recipe import RecipeResult, RunData, fit_recipe
+from cortexplorer.preprocess.settings import PreprocessSettings
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.stats import column_corr
 
@@ -182,26 +183,6 @@ def compare_steps(result: RecipeResult, *, stim_id: np.ndarray, sessions: np.nda
                 row["truth_r"] = float(np.nanmedian(column_corr(avg[:, vox], truth[:, vox]))) if len(vox) else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-@dataclass(frozen=True)
-class PreprocessSettings:
-    """One subject's ``preprocess`` job: the validated config's ``preprocess`` section and the seed."""
-
-    subject: str
-    task: str
-    space: str | None  # None: the runs' native space
-    res: str | None  # None: any resolution, if fMRIPrep wrote only one
-    confounds: Mapping[str, Any]
-    recipe: RecipeSettings
-    n_repeats: int
-    seed: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> PreprocessSettings:
-        recipe, pre = RecipeSettings.from_config(cfg), cfg["preprocess"]
-        return cls(subject=subject, task=pre["task"], space=pre["space"] or None, res=pre["res"] or None,
-                   confounds=dict(pre["confounds"]), recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"])
 
 
 @dataclass

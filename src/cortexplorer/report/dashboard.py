@@ -6,7 +6,6 @@ import html
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cortexplorer.layout import Layout
 from cortexplorer.provenance import git_revision, package_versions
 from cortexplorer.report import figures
 from cortexplorer.report.html import Section, write_page
+from cortexplorer.report.settings import DashboardSettings
 
 
 def _human(n: int) -> str:
@@ -444,31 +444,6 @@ def _usage_figure(usage: pd.DataFrame):
     ax.set_xlim(0, u["seconds"].max() * 1.3 + 1e-9)
     fig.tight_layout()
     return fig
-
-
-@dataclass(frozen=True)
-class DashboardSettings:
-    """What the dashboard shows: the dataset's layout keys, and the config after defaults."""
-
-    dataset: str
-    mode: str
-    subjects: tuple[str, ...]
-    encoder_backbones: tuple[str, ...]
-    search_models: tuple[str, ...]
-    search_experiments: tuple[str, ...]
-    montage_per_category: int
-    nsd_files: tuple[str, ...]
-    config: Mapping[str, Any]
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, subjects: Sequence[str], encoder_backbones: Sequence[str],
-                    nsd_files: Sequence[str]) -> DashboardSettings:
-        return cls(dataset=cfg["dataset"]["name"], mode=cfg["dataset"]["mode"], subjects=tuple(subjects),
-                   encoder_backbones=tuple(encoder_backbones),
-                   search_models=tuple(cfg["visual_search"]["models"]),
-                   search_experiments=tuple(cfg["visual_search"]["experiments"]),
-                   montage_per_category=cfg["report"]["montage_per_category"], nsd_files=tuple(nsd_files),
-                   config=cfg)
 
 
 def build_dashboard(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: DashboardSettings) -> None:

@@ -32,6 +32,7 @@ from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.preprocess.stage import nuisance_matrix
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.rois.contract import DOMAIN_OF_CATEGORY, RoiMask, write_roi_set
+from cortexplorer.rois.settings import RoisSettings
 
 log = logging.getLogger(__name__)
 
@@ -162,31 +163,6 @@ def planted_masks(truth: DemoTruth) -> dict[str, np.ndarray]:
         m = np.asanyarray(nib.load(truth.planted_mask_path(row.roi)).dataobj) > 0
         out[row.category] = out.get(row.category, np.zeros_like(m)) | m
     return out
-
-
-@dataclass(frozen=True)
-class RoisSettings:
-    """One subject's ``rois`` job: the config's ``rois`` section, with ``preprocess``'s space, res and confounds."""
-
-    subject: str
-    task: str
-    space: str | None  # None: the runs' native space
-    res: str | None  # None: any resolution, if fMRIPrep wrote only one
-    categories: tuple[str, ...] | None  # None: every trial type left after ``ignore``
-    confounds: Mapping[str, Any]
-    t_threshold: float
-    min_cluster_mm3: float
-    category_map: Mapping[str, str]
-    ignore: tuple[str, ...]
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> RoisSettings:
-        rois, pre = cfg["rois"], cfg["preprocess"]
-        return cls(subject=subject, task=rois["task"], space=pre["space"] or None, res=pre["res"] or None,
-                   categories=None if rois["categories"] is None else tuple(rois["categories"]),
-                   confounds=dict(pre["confounds"]), t_threshold=rois["t_threshold"],
-                   min_cluster_mm3=rois["min_cluster_mm3"], category_map=dict(rois["category_map"]),
-                   ignore=tuple(rois["ignore"]))
 
 
 @dataclass

@@ -39,6 +39,7 @@ from cortexplorer.simulate.anatomy import EARLY_VISUAL, Anatomy, build_anatomy
 from cortexplorer.simulate.bold import event_regressors, hrf_basis, synthesize_run, voxel_hrf_coefficients
 from cortexplorer.simulate.design import RunDesign, floc_design, nsd_like_design
 from cortexplorer.simulate.response import TrueResponseModel
+from cortexplorer.simulate.settings import SimulationSettings
 
 log = logging.getLogger(__name__)
 
@@ -92,40 +93,6 @@ def _tissue_masks(anat: Anatomy) -> dict[str, np.ndarray]:
     brain = np.ones(anat.n_voxels, bool)
     return {"brain": brain, "white_matter": anat.white_matter,
             "csf": ~anat.grey_matter & ~anat.white_matter}
-
-
-@dataclass(frozen=True)
-class SimulationSettings:
-    """The config's ``simulate`` section (defaults in the config schema) and the seed."""
-
-    subject: str
-    voxel_size_mm: int
-    tr: float
-    n_sessions: int
-    runs_per_session: int
-    repeats: int
-    trial_duration: float
-    trial_interval: float
-    blank_fraction: float
-    rest_start: float
-    rest_end: float
-    region_radius_mm: float
-    regions: Sequence[dict]
-    early_visual: dict
-    signal_sd_percent: Sequence[float]
-    noise_sd_percent: Sequence[float]
-    ar1: Sequence[float]
-    drift_sd_percent: float
-    motion_coupling_percent_per_mm: float
-    physio_sd_percent: float
-    physio_sources: int
-    session_gain_sd: float
-    localizer: dict
-    seed: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> SimulationSettings:
-        return cls(**cfg["simulate"], seed=cfg["seed"])
 
 
 @dataclass

@@ -26,10 +26,11 @@ for pool3/pool5 with random signs, against |r| < 0.05 balanced).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from cortexplorer.triplets.settings import TripletGrid
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,6 @@ def pair_similarity(activations: np.ndarray, a: np.ndarray, b: np.ndarray) -> np
     den = np.linalg.norm(xa, axis=1) * np.linalg.norm(xb, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (xa * xb).sum(axis=1) / den, np.nan)
-
-
-@dataclass(frozen=True)
-class TripletGrid:
-    """The target grid: differences ``b · bin_size · σ`` for b = 1..n_bins, matched within ``tolerance · σ``."""
-
-    n_bins: int
-    bin_size: float
-    tolerance: float
-    n_loops: int
 
 
 def _pairs_with_difference(values: np.ndarray, allowed: np.ndarray, target: float, tol: float):

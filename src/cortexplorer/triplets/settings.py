@@ -7,8 +7,52 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cortexplorer.triplets.search import TripletGrid
-from cortexplorer.triplets.spose import SposeHyperparameters
+
+@dataclass(frozen=True)
+class TripletGrid:
+    """The target grid: differences ``b · bin_size · σ`` for b = 1..n_bins, matched within ``tolerance · σ``."""
+
+    n_bins: int
+    bin_size: float
+    tolerance: float
+    n_loops: int
+
+
+
+@dataclass(frozen=True)
+class SposeHyperparameters:
+    """What shapes a SPoSE fit (the ``triplets.odd_one_out`` keys; see :func:`fit_spose`).
+
+    Attributes
+    ----------
+    n_dims
+        Initial dimensionality; the L1 penalty drives unneeded dimensions to 0.
+    l1
+        λ (the penalty is λ/n_objects · ||W||₁).
+    epochs, batch_size, lr
+        Passes over the shuffled triplets, triplets per Adam step, Adam learning rate.
+    seed
+        Seeds the initial ``W`` and the minibatch order.
+    l1_burnin, l1_warmup
+        Epochs without the penalty, then epochs over which it ramps up to λ (fixed by the method, not
+        configured: see :func:`fit_spose`).
+    """
+
+    n_dims: int
+    l1: float
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    l1_burnin: int = 10
+    l1_warmup: int = 5
+
+    def l1_ramp(self, epoch: int, batch: int, n_batches: int) -> float:
+        """The penalty's share of λ at minibatch ``batch`` (0-based) of ``epoch`` (1-based)."""
+        since_burnin = epoch - 1 + (batch + 1) / n_batches - self.l1_burnin
+        if since_burnin <= 0:
+            return 0.0
+        return min(1.0, since_burnin / self.l1_warmup) if self.l1_warmup > 0 else 1.0
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, special
 
+from cortexplorer.triplets.settings import SposeHyperparameters
+
 log = logging.getLogger(__name__)
 
 # Column k of an (N, 3) pair array is the pair that leaves triplet column ODD_OF_PAIR[k] out.
@@ -382,42 +384,6 @@ def spose_objective(W: np.ndarray, triplets: np.ndarray, l1: float) -> float:
     s = pair_similarities(W, triplets)
     cross_entropy = float(np.mean(special.logsumexp(s, axis=1) - s[:, 0]))
     return cross_entropy + l1 / len(W) * float(np.abs(W).sum())
-
-
-@dataclass(frozen=True)
-class SposeHyperparameters:
-    """What shapes a SPoSE fit (the ``triplets.odd_one_out`` keys; see :func:`fit_spose`).
-
-    Attributes
-    ----------
-    n_dims
-        Initial dimensionality; the L1 penalty drives unneeded dimensions to 0.
-    l1
-        λ (the penalty is λ/n_objects · ||W||₁).
-    epochs, batch_size, lr
-        Passes over the shuffled triplets, triplets per Adam step, Adam learning rate.
-    seed
-        Seeds the initial ``W`` and the minibatch order.
-    l1_burnin, l1_warmup
-        Epochs without the penalty, then epochs over which it ramps up to λ (fixed by the method, not
-        configured: see :func:`fit_spose`).
-    """
-
-    n_dims: int
-    l1: float
-    epochs: int
-    batch_size: int
-    lr: float
-    seed: int
-    l1_burnin: int = 10
-    l1_warmup: int = 5
-
-    def l1_ramp(self, epoch: int, batch: int, n_batches: int) -> float:
-        """The penalty's share of λ at minibatch ``batch`` (0-based) of ``epoch`` (1-based)."""
-        since_burnin = epoch - 1 + (batch + 1) / n_batches - self.l1_burnin
-        if since_burnin <= 0:
-            return 0.0
-        return min(1.0, since_burnin / self.l1_warmup) if self.l1_warmup > 0 else 1.0
 
 
 def fit_spose(triplets: np.ndarray, n_objects: int, hyper: SposeHyperparameters, *, device: str,

@@ -1,5 +1,5 @@
 # Input functions, constants and targets of stage `encoder` (its rules are in ../encoder.smk).
-from cortexplorer.encoder.stage import EncoderSettings
+from cortexplorer.encoder.settings import EncoderSettings
 
 
 def encoder_inputs(wildcards):

@@ -1,5 +1,5 @@
 # Input functions, constants and targets of stage `features` (its rules are in ../features.smk).
-from cortexplorer.features.extract import FeaturesSettings
+from cortexplorer.features.settings import FeaturesSettings
 
 
 def features_inputs(wildcards):

@@ -1,9 +1,11 @@
 # Input functions, constants and targets of stage `models` (its rules are in ../models.smk).
-from cortexplorer.models.demo_captioner import DemoCaptionerSettings
-from cortexplorer.models.demo_clip import DemoClipSettings
-from cortexplorer.models.demo_cnn import DemoCnnSettings
-from cortexplorer.models.demo_diffusion import DemoDiffusionSettings
-from cortexplorer.models.prior_quality import PriorJudgeSettings
+from cortexplorer.models.settings import (
+    DemoCaptionerSettings,
+    DemoClipSettings,
+    DemoCnnSettings,
+    DemoDiffusionSettings,
+    PriorJudgeSettings,
+)
 
 
 def models_targets():

@@ -1,8 +1,8 @@
 # Input functions, constants and targets of stage `nsd` (its rules are in ../nsd.smk).
 # nsd.root) and import the subjects' stimuli. Fetching happens in jobs, never at DAG build,
 # so `snakemake -n` works offline.
-from cortexplorer.nsd import load_manifest
-from cortexplorer.nsd.stage import FetchSettings, NsdStimuliSettings
+from cortexplorer.nsd.manifest import load_manifest
+from cortexplorer.nsd.settings import FetchSettings, NsdStimuliSettings
 
 # The NSD files this config needs (read once; empty outside NSD mode).
 NSD_FILES = (

@@ -1,10 +1,10 @@
 # Input functions, constants and targets of stage `preprocess` (its rules are in ../preprocess.smk).
 # (from BOLD in demo and bids modes, from NSD's released betas in nsd mode),
 # and the category-selective regions (`rois`) of each subject.
-from cortexplorer.nsd.stage import NsdBetasSettings, NsdRoisSettings
+from cortexplorer.nsd.settings import NsdBetasSettings, NsdRoisSettings
 from cortexplorer.io.bids import run_files
-from cortexplorer.preprocess.stage import PreprocessSettings
-from cortexplorer.rois.localizer import RoisSettings
+from cortexplorer.preprocess.settings import PreprocessSettings
+from cortexplorer.rois.settings import RoisSettings
 
 
 def bids_inputs(subject, task):

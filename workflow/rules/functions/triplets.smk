@@ -1,6 +1,6 @@
 # Input functions, constants and targets of stage `triplets` (its rules are in ../triplets.smk).
 # and odd-one-out embeddings (SPoSE).
-from cortexplorer.stimuli.stage import FolderStimuliSettings
+from cortexplorer.stimuli.settings import FolderStimuliSettings
 from cortexplorer.triplets.settings import (
     OddOneOutSettings,
     TripletChoicesSettings,

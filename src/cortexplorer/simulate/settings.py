@@ -1,0 +1,41 @@
+"""The simulated subject's settings (a light module: the workflow imports it when it builds the DAG)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """The config's ``simulate`` section (defaults in the config schema) and the seed."""
+
+    subject: str
+    voxel_size_mm: int
+    tr: float
+    n_sessions: int
+    runs_per_session: int
+    repeats: int
+    trial_duration: float
+    trial_interval: float
+    blank_fraction: float
+    rest_start: float
+    rest_end: float
+    region_radius_mm: float
+    regions: Sequence[dict]
+    early_visual: dict
+    signal_sd_percent: Sequence[float]
+    noise_sd_percent: Sequence[float]
+    ar1: Sequence[float]
+    drift_sd_percent: float
+    motion_coupling_percent_per_mm: float
+    physio_sd_percent: float
+    physio_sources: int
+    session_gain_sd: float
+    localizer: dict
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> SimulationSettings:
+        return cls(**cfg["simulate"], seed=cfg["seed"])
