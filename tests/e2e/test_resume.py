@@ -1,9 +1,14 @@
-"""Kill a run in the middle of a long rule; plain `snakemake` finishes it, with identical results."""
+"""Kill a run in the middle of a long rule; plain `snakemake` finishes it, with identical results.
+
+The run starts from the shared smoke run's results upstream of the killed rule (`simulate`); it recomputes
+simulate and everything after it, and all results are compared with the smoke run's."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -11,13 +16,38 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SMOKE, SNAKEMAKE, copy_repo, snakemake
+from .conftest import SMOKE, SNAKEMAKE, copy_repo, dry_run_jobs, snakemake
 
 
 def checksums(results: Path) -> dict[str, str]:
     """sha256 of every result file (provenance sidecars, `*provenance.json`, record wall-clock times, so they differ)."""
     return {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(results.rglob("*")) if p.is_file() and not p.name.endswith("provenance.json")}
+
+
+def _outputs_of_simulate_and_after(reference: Path) -> list[str]:
+    """What a rerun of `simulate` rewrites: the outputs of simulate and of every job downstream of it (dry run)."""
+    proc = snakemake(reference, "-n", "--configfile", "config/smoke.yaml", "--forcerun", "simulate")
+    outputs = [p.strip() for line in re.findall(r"^\s+output: (.*)$", proc.stdout + proc.stderr, re.M)
+               for p in line.split(",")]
+    assert any("simulation" in p for p in outputs) and any("encoder" in p for p in outputs), outputs
+    return outputs
+
+
+def _seed_upstream(reference: Path, work: Path) -> int:
+    """Copy into ``work`` the reference run's results that neither simulate nor anything after it writes (with
+    their times, and Snakemake's records of them), so the killed run starts at simulate: the jobs that a kill
+    during simulate cannot touch are not run again here (the shared smoke run ran them)."""
+    rewritten = _outputs_of_simulate_and_after(reference)
+    n = 0
+    for src in sorted((reference / SMOKE.results).rglob("*")):
+        rel = str(src.relative_to(reference))
+        if src.is_file() and not any(rel == out or rel.startswith(out.rstrip("/") + "/") for out in rewritten):
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, work / rel)
+            n += 1
+    shutil.copytree(reference / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
+    return n
 
 
 def _kill_during_simulate(work: Path, sig: int) -> None:
@@ -39,8 +69,13 @@ def _kill_during_simulate(work: Path, sig: int) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_killed_run_resumes_to_identical_results(smoke_results: Path, tmp_path: Path, sig):
+def test_killed_run_resumes_to_identical_results(smoke_run: Path, tmp_path: Path, sig):
+    smoke_results = smoke_run / SMOKE.results
     work = copy_repo(tmp_path / "repo")
+    assert _seed_upstream(smoke_run, work) >= 20
+    planned = dry_run_jobs(snakemake(work, "-n", "--configfile", "config/smoke.yaml"))
+    assert planned["simulate"] == 1 and planned["preprocess"] == 1, planned
+    assert not {"oracle", "stimuli_demo", "demo_diffusion", "visual_search"} & set(planned), planned
     _kill_during_simulate(work, sig)
     results = work / SMOKE.results
     # nothing of the interrupted rule looks complete
