@@ -14,6 +14,10 @@ from .cluster import LocalSlurm, unavailable_reason
 
 SLURM_FLAGS = (  # no accounting daemon here: squeue for status, no account look-ups
     "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
+    # one CPU per job, so the 2-CPU test node runs two jobs at once: the executor notices a finished job only
+    # at its next status check (2 s, then 10 s more per check that finds none), so jobs run one at a time
+    # spend most of their time waiting to be noticed
+    "--max-threads", "1",
 )
 
 
