@@ -39,6 +39,11 @@ def test_profiles_parse(workdir: Path):
     assert dry_run_jobs(snakemake(workdir, "-n", "--profile", "profiles/local"))["oracle"] == 1
     proc = snakemake(workdir, "-n", "--profile", "profiles/slurm")
     assert dry_run_jobs(proc)["simulate"] == 1
+    # rules take every core Snakemake is given (the workflow profile says `cores: all`, i.e. the submit host's):
+    # on a 64-core login node each cluster job would ask SLURM for 64 CPUs; the SLURM profile caps it
+    proc = snakemake(workdir, "-n", "--profile", "profiles/slurm", "--cores", "64")
+    threads = [int(t) for t in re.findall(r"^\s+threads: (\d+)$", proc.stdout + proc.stderr, re.M)]
+    assert threads and max(threads) == 8, threads
 
 
 def test_nsd_dry_run_lists_fetch_jobs_offline(workdir: Path):
