@@ -30,7 +30,7 @@ def _outputs_of_simulate_and_after(reference: Path) -> list[str]:
     proc = snakemake(reference, "-n", "--configfile", "config/smoke.yaml", "--forcerun", "simulate")
     outputs = [p.strip() for line in re.findall(r"^\s+output: (.*)$", proc.stdout + proc.stderr, re.M)
                for p in line.split(",")]
-    assert any("simulation" in p for p in outputs) and any("encoder" in p for p in outputs), outputs
+    assert {SMOKE.simulation().bids, SMOKE.encoder("01", "democlip").model} <= set(outputs), outputs
     return outputs
 
 
