@@ -23,8 +23,12 @@ from ..conftest import REPO
 E2E = Path(__file__).resolve().parent
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SMOKE = Layout("smoke")  # config/smoke.yaml's dataset; paths relative to the working copy
+# Real runs take one thread per job, so two jobs run at once on 2 cores: most smoke jobs last a few seconds,
+# half of it starting Python and torch (smoke run 246 s -> 157 s). A job's results depend, bit for bit, on its
+# thread count (reduction order), so runs compared byte for byte with the shared smoke run use the same flag.
+ONE_THREAD = ("--max-threads", "1")
 
-__all__ = ["REPO", "SMOKE", "SNAKEMAKE", "copy_repo", "dry_run_jobs", "repo_files", "snakemake"]
+__all__ = ["ONE_THREAD", "REPO", "SMOKE", "SNAKEMAKE", "copy_repo", "dry_run_jobs", "repo_files", "snakemake"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
@@ -75,7 +79,7 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_run(workdir) -> Path:
     """Run the whole smoke workflow once per session; tests read its outputs (paths from SMOKE)."""
-    snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml")
+    snakemake(workdir, "--cores", "2", *ONE_THREAD, "--configfile", "config/smoke.yaml")
     return workdir
 
 

@@ -6,7 +6,7 @@ import filecmp
 import os
 from pathlib import Path
 
-from .conftest import SMOKE, copy_repo, snakemake
+from .conftest import ONE_THREAD, SMOKE, copy_repo, snakemake
 
 TINY = "oracle:\n  n_train: 120\n  n_heldout: 24\n  epochs: 1\n  width: 4\n"
 TARGET = SMOKE.oracle().model
@@ -17,7 +17,7 @@ def _run(work: Path, cache: Path, *configs: str):
     env_before = os.environ.get("SNAKEMAKE_OUTPUT_CACHE")
     os.environ["SNAKEMAKE_OUTPUT_CACHE"] = str(cache)
     try:
-        return snakemake(work, TARGET, "--cache", "--cores", "2", "--configfile", "config/smoke.yaml", *configs)
+        return snakemake(work, TARGET, "--cache", "--cores", "2", *ONE_THREAD, "--configfile", "config/smoke.yaml", *configs)
     finally:
         if env_before is None:
             del os.environ["SNAKEMAKE_OUTPUT_CACHE"]

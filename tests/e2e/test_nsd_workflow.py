@@ -24,7 +24,7 @@ from cortexplorer.preprocess.contract import read_betas
 from cortexplorer.rois.contract import read_roi_set
 
 from ..nsdfiles import floc_labels, write_nii
-from .conftest import REPO, copy_repo, dry_run_jobs, snakemake
+from .conftest import ONE_THREAD, REPO, copy_repo, dry_run_jobs, snakemake
 
 SUBJECT, SESSIONS = 1, (1, 2)
 SHAPE = (6, 7, 5)
@@ -176,7 +176,7 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
         assert jobs.get(rule) == 1, jobs
     assert "brainscuba_bank" not in jobs and "demo_captioner" not in jobs
 
-    snakemake(repo, "--cores", "2", "--configfile", str(cfg), timeout=300)
+    snakemake(repo, "--cores", "2", *ONE_THREAD, "--configfile", str(cfg), timeout=300)
     L = Layout("nsdmini")
 
     # betas: 1500 trials mapped to the planted design, z-scored per session, the planted voxel recovered

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SMOKE, SNAKEMAKE, copy_repo, dry_run_jobs, snakemake
+from .conftest import ONE_THREAD, SMOKE, SNAKEMAKE, copy_repo, dry_run_jobs, snakemake
 
 
 def checksums(results: Path) -> dict[str, str]:
@@ -51,7 +51,7 @@ def _seed_upstream(reference: Path, work: Path) -> int:
 
 
 def _kill_during_simulate(work: Path, sig: int) -> None:
-    proc = subprocess.Popen([SNAKEMAKE, "--configfile", "config/smoke.yaml"], cwd=work, start_new_session=True,
+    proc = subprocess.Popen([SNAKEMAKE, *ONE_THREAD, "--configfile", "config/smoke.yaml"], cwd=work, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = work / SMOKE.log("simulate")
     deadline = time.monotonic() + 600
@@ -87,7 +87,7 @@ def test_killed_run_resumes_to_identical_results(smoke_run: Path, tmp_path: Path
         # SIGKILL leaves Snakemake's lock (Snakemake's own --unlock clears it) and maybe hidden temporaries
         assert all(name.startswith(".") for name in leftovers)
         snakemake(work, "--unlock", "--configfile", "config/smoke.yaml")
-    snakemake(work, "--configfile", "config/smoke.yaml")  # plain snakemake: the workflow profile resumes
+    snakemake(work, *ONE_THREAD, "--configfile", "config/smoke.yaml")  # plain snakemake: the workflow profile resumes
     assert not list(results.rglob("*.partial*"))
     resumed, reference = checksums(results), checksums(smoke_results)
     assert resumed.keys() == reference.keys()
