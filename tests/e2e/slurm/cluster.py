@@ -2,7 +2,7 @@
 
 It writes ``/etc/slurm/slurm.conf`` and ``gres.conf`` (srun inside jobs only finds the default
 path), with a marker line; an existing configuration without the marker is never touched. The
-node advertises one fake GPU (a file-backed GRES), so GPU requests are scheduled and visible in
+node advertises two fake GPUs (file-backed GRES), so GPU requests are scheduled and visible in
 ``scontrol show job``. Daemons started here are stopped by pid; files written here are removed.
 """
 
@@ -17,6 +17,8 @@ from pathlib import Path
 
 MARKER = "# written by cortexplorer tests/slurm (a one-node test cluster)"
 CONF_DIR = Path("/etc/slurm")
+# two fake GPUs, so two GPU jobs (most of the workflow's rules) can run at once, as two CPU jobs can
+N_GPUS = 2
 NEEDED = ("slurmctld", "slurmd", "munged", "munge", "unmunge", "sbatch", "squeue", "scontrol", "sinfo")
 
 
@@ -65,8 +67,9 @@ class LocalSlurm:
                 raise RuntimeError("munged started but munge/unmunge still fail")
         for sub in ("state", "spool"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        gpu = self.workdir / "fake-gpu0"
-        gpu.touch()
+        gpus = [self.workdir / f"fake-gpu{i}" for i in range(N_GPUS)]
+        for gpu in gpus:
+            gpu.touch()
         w = self.workdir
         conf = f"""{MARKER}
 ClusterName=cortexplorer
@@ -88,11 +91,11 @@ SlurmdLogFile={w}/slurmd.log
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 GresTypes=gpu
-NodeName={self.host} CPUs={os.cpu_count()} RealMemory={self._memory_mb()} Gres=gpu:1 State=UNKNOWN
+NodeName={self.host} CPUs={os.cpu_count()} RealMemory={self._memory_mb()} Gres=gpu:{N_GPUS} State=UNKNOWN
 PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 """
         CONF_DIR.mkdir(parents=True, exist_ok=True)
-        for name, text in (("slurm.conf", conf), ("gres.conf", f"{MARKER}\nNodeName={self.host} Name=gpu File={gpu}\n")):
+        for name, text in (("slurm.conf", conf), ("gres.conf", MARKER + "".join(f"\nNodeName={self.host} Name=gpu File={gpu}" for gpu in gpus) + "\n")):
             (CONF_DIR / name).write_text(text)
             self.written.append(CONF_DIR / name)
         for daemon in ("slurmctld", "slurmd"):
