@@ -13,7 +13,11 @@ from ..conftest import SMOKE, copy_repo, snakemake
 from .cluster import LocalSlurm, unavailable_reason
 
 SLURM_FLAGS = (  # no accounting daemon here: squeue for status, no account look-ups
-    "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-status-command", "squeue", "--slurm-no-account",
+    # the executor checks 4 s after a check that saw a job finish, then 10 s later each time: 4, 18, 42 s. A smoke
+    # job takes 8-17 s in SLURM (3-12 s of work, Snakemake's jobstep, srun), so it is seen at 18 s (with 2: at 14
+    # or 36 s, half of them at 36)
+    "--slurm-init-seconds-before-status-checks", "4",
     # one CPU per job, so the 2-CPU test node runs two jobs at once: the executor notices a finished job only
     # at its next status check (2 s, then 10 s more per check that finds none), so jobs run one at a time
     # spend most of their time waiting to be noticed
