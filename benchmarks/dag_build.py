@@ -8,7 +8,7 @@ cost is paid per job on a cluster and per call in the tests. The stages' setting
 `snakemake -n --configfile CONFIG` in each, interleaved, --repeats times, and prints the medians and
 their ratio (same machine, same venv, same moment).
 
-    .venv/bin/python benchmarks/dag_build.py [--base 3f2d576] [--repeats 5] [--config config/smoke.yaml]
+    .venv/bin/python benchmarks/dag_build.py [--base fa4d6ff] [--repeats 5] [--config config/smoke.yaml]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import SMOKE, copy_repo, snakemake
+from ..conftest import ONE_THREAD, SMOKE, copy_repo, snakemake
 from .cluster import LocalSlurm, unavailable_reason
 
 SLURM_FLAGS = (  # no accounting daemon here: squeue for status, no account look-ups
@@ -18,10 +18,9 @@ SLURM_FLAGS = (  # no accounting daemon here: squeue for status, no account look
     # job takes 8-17 s in SLURM (3-12 s of work, Snakemake's jobstep, srun), so it is seen at 18 s (with 2: at 14
     # or 36 s, half of them at 36)
     "--slurm-init-seconds-before-status-checks", "4",
-    # one CPU per job, so the 2-CPU test node runs two jobs at once: the executor notices a finished job only
-    # at its next status check (2 s, then 10 s more per check that finds none), so jobs run one at a time
-    # spend most of their time waiting to be noticed
-    "--max-threads", "1",
+    # one CPU per job, so the 2-CPU test node runs two jobs at once: jobs run one at a time spent most of their
+    # time waiting for the next status check
+    *ONE_THREAD,
 )
 
 
