@@ -85,3 +85,31 @@ def test_world_images_reach_the_judges_at_the_prior_resolution():
     assert np.array_equal(at_prior_resolution(images, 16), blocks)  # area averaging of equal pixels: exact
     assert np.array_equal(at_prior_resolution(blocks, 16), blocks)  # already at the prior's size: unchanged
     assert at_prior_resolution(images, 8).shape == (5, 8, 8, 3)
+
+
+def test_the_cnn_trains_on_what_the_judge_shows_it_of_a_half_size_image():
+    """Half the demo CNN's batches are seen at half resolution, exactly as :func:`cnn_labeller` shows it a 32-px
+    sample (area-averaged to 32 px, bilinear back to 64): up to the 32-px image's uint8 rounding."""
+    import torch
+
+    from cortexplorer.models.demo_cnn import _augment, half_resolution
+    from cortexplorer.models.prior_quality import cnn_labeller
+
+    images = np.random.default_rng(4).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    seen = {}
+
+    class Recorder(torch.nn.Module):  # a "CNN" that records what the labeller feeds it
+        mean = torch.zeros(1)
+
+        def forward(self, batch):
+            seen["x"] = batch
+            return torch.zeros(len(batch), 2)
+
+    cnn_labeller(Recorder(), ["a", "b"], 64)(at_prior_resolution(images, 32))
+    assert seen["x"].shape == x.shape
+    assert (half_resolution(x) - seen["x"]).abs().max() <= 0.5 / 255 + 1e-6
+    assert (half_resolution(x) - x).abs().max() > 0.1  # not the identity on random pixels
+    for seed in range(6):  # same draws, then the extra one: with fraction 1 every batch, with 0 none
+        plain = _augment(x, np.random.default_rng(seed), 4, 0.0)
+        assert torch.equal(_augment(x, np.random.default_rng(seed), 4, 1.0), half_resolution(plain))

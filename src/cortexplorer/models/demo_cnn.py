@@ -29,14 +29,26 @@ from cortexplorer.seeding import rng as make_rng
 log = logging.getLogger(__name__)
 
 
-def _augment(x: torch.Tensor, rng: np.random.Generator, shift: int) -> torch.Tensor:
-    """Random horizontal flips and circular shifts of up to ``shift`` px (per batch, cheap)."""
+def _augment(x: torch.Tensor, rng: np.random.Generator, shift: int, lowres_fraction: float = 0.0) -> torch.Tensor:
+    """Random horizontal flips and circular shifts of up to ``shift`` px (per batch, cheap); a ``lowres_fraction``
+    of the batches is seen at half resolution (:func:`half_resolution`)."""
     if rng.random() < 0.5:
         x = x.flip(-1)
     if shift:
         dy, dx = (int(v) for v in rng.integers(-shift, shift + 1, size=2))
         x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    if lowres_fraction and rng.random() < lowres_fraction:
+        x = half_resolution(x)
     return x
+
+
+def half_resolution(x: torch.Tensor) -> torch.Tensor:
+    """N × C × H × W images area-averaged to half their side and resized back (bilinear): what the CNN sees of an
+    image made at half its resolution (the demo prior's 32 px), as :func:`~cortexplorer.models.prior_quality.cnn_labeller`
+    resizes it."""
+    h, w = x.shape[-2:]
+    small = torch.nn.functional.interpolate(x, size=(h // 2, w // 2), mode="area")
+    return torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
 @torch.no_grad()
@@ -81,7 +93,7 @@ def fit_demo_cnn(pool: ImageSet, s: DemoCnnSettings) -> TrainedCnn:
              len(classes), len(held), s.epochs, steps_per_epoch, device)
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        xb = _augment(x[idx], loop.batches, shift).to(device)
+        xb = _augment(x[idx], loop.batches, shift, s.lowres_fraction).to(device)
         return torch.nn.functional.cross_entropy(model(xb), y[idx].to(device))
 
     def end_epoch(epoch: int, losses: list[float]) -> dict:

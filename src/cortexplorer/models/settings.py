@@ -82,6 +82,7 @@ class DemoCnnSettings(DemoModelSettings):
     section: ClassVar[str] = "demo_cnn"
 
     width: int
+    lowres_fraction: float  # share of training batches seen at half resolution (area down, bilinear up)
     batch_norm: bool = True  # not configurable: the behavioural models were validated with these
     hidden: int = 128
 
