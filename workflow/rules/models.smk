@@ -53,6 +53,9 @@ if MODE == "demo":
         log:
             L.log("demo_diffusion"),
         cache: "omit-software"
+        # the demo's longest job and the head of the synthesis chain: started first, so that with one thread per
+        # job (--max-threads 1) the other stages run beside it
+        priority: 10
         conda:
             MODELS_ENV
         threads: workflow.cores

@@ -1,10 +1,11 @@
 """The demo's small pixel-space diffusion model, trained on the disjoint image pool.
 
-A diffusers ``UNet2DModel`` (by default ε-prediction with DDPM's linear noise schedule, 1,000 noise
-levels; v-prediction, the cosine schedule and Min-SNR weighting are options, see
-``benchmarks/demo_diffusion_recipe.py``) learns the pool's images at ``image_size`` (area-downsampled from the world's size; 32 px keeps
-training to about 12 minutes on two cores: 64 px would cost ~6× per step, measured). Weights are
-averaged with an EMA, which samples much better than the raw weights after a short training run.
+A diffusers ``UNet2DModel`` learns the pool's images at ``image_size`` (area-downsampled from the
+world's size; 32 px: 64 px would cost ~6× per step, measured), with 1,000 noise levels. The default recipe
+(issue 20) is v-prediction, the cosine noise schedule, Min-SNR-5 loss weights and bfloat16 autocast; DDPM's
+ε-prediction with the linear schedule (the recipe until 2026-12) samples coloured blobs after the same training
+(``benchmarks/demo_diffusion_recipe.py`` trains both). Weights are averaged with an EMA, which samples much
+better than the raw weights after a short training run.
 Never trained on the fMRI stimuli.
 """
 
