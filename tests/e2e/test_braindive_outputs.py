@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from cortexplorer.braindive.guidance import RegionScore
@@ -42,4 +43,15 @@ def test_smoke_braindive_outputs_are_consistent(smoke_run):
     assert list(summary.index) == ["faces", "places", "V1"]
     assert (summary["predicted_kept"] > summary["predicted_unguided"]).all(), summary
     assert pd.isna(summary.loc["V1", "category"]) and np.isnan(summary.loc["V1", "share_kept"])  # 'low-level': no share
+    # the second judge's share of the kept images is the demo CNN's labels of those images
+    from cortexplorer.models.prior_quality import demo_cnn_labeller
+
+    kept = scores[scores["kept"]]
+    kept_images = np.stack([np.asarray(Image.open(smoke_run / faces.images / f)) for f in kept["file"]])
+    from cortexplorer.io.images import read_image_set
+
+    world_size = read_image_set(smoke_run / SMOKE.stimuli().images, smoke_run / SMOKE.stimuli().table).images.shape[1]
+    labels = demo_cnn_labeller(smoke_run / SMOKE.demo_cnn().model, world_size, "cpu")(kept_images)
+    assert summary.loc["faces", "share_kept_cnn"] == pytest.approx(np.mean(labels == "face"))
+    assert np.isnan(summary.loc["V1", "share_kept_cnn"])
     assert summary["true_unguided_sd"].gt(0).all()

@@ -241,7 +241,8 @@ def _check_braindive(run: Path) -> None:
         "region", "category", "n_voxels", "n_kept", "n_unguided", "predicted_kept", "share_kept", "true_kept",
         "predicted_unguided", "share_unguided", "true_unguided", "predicted_top_measured", "share_top_measured",
         "true_top_measured", "predicted_top_predicted", "share_top_predicted", "true_top_predicted",
-        "predicted_unguided_sd", "true_unguided_sd", "true_effect_sd", "share_ratio"], len(REGIONS))
+        "predicted_unguided_sd", "true_unguided_sd", "true_effect_sd", "share_ratio", "share_kept_cnn",
+        "share_unguided_cnn", "share_top_measured_cnn", "share_top_predicted_cnn"], len(REGIONS))
     assert list(summary["region"]) == REGIONS and (summary["n_kept"] == N_KEPT).all()
     _tsv(run / ev.images, ["region", "set", "id", "predicted", "label", "true", "measured"], 18)
     _png(run / ev.figure)

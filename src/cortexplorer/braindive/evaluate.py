@@ -9,7 +9,8 @@ by its **predicted** response (encoder on the stimuli's features). For each set:
 - the share of images a classifier assigns to the region's preferred category: in the demo the
   oracle's classifier (a different architecture and training run from every fitted model), else
   open_clip zero-shot classification with text prompts (BrainDiVE's 5-way CLIP evaluation; use a
-  stronger CLIP than the encoder's backbone to limit circularity);
+  stronger CLIP than the encoder's backbone to limit circularity); in the demo also by a second,
+  independent judge, the demo CNN (``share_<set>_cnn``), so that no number stands on one classifier;
 - in the demo, the **true** activation from the simulator's response model, and the effect
   ``(true kept − unguided mean) / unguided SD``.
 """
@@ -133,6 +134,10 @@ class EvaluationData:
     label: Callable[[np.ndarray], np.ndarray]
     truth: DemoJudge | None
     unguided: UnguidedBaseline
+    # the demo's second judge (the demo CNN) beside ``label``, and its labels of the unguided samples; None
+    # outside the demo
+    second_label: Callable[[np.ndarray], np.ndarray] | None = None
+    unguided_second: np.ndarray | None = None
 
 
 def load_evaluation(inputs: dict, settings: EvaluationSettings) -> EvaluationData:
@@ -153,8 +158,14 @@ def load_evaluation(inputs: dict, settings: EvaluationSettings) -> EvaluationDat
     label = make_classifier(settings.classifier, oracle=inputs.get("oracle"), categories=SEMANTIC_CATEGORIES,
                             device=device)
     truth = DemoJudge(truth_folder, inputs["oracle"], encoder.voxel_ijk.numpy()) if truth_folder else None
+    second = None
+    if inputs.get("demo_cnn"):
+        from cortexplorer.models.prior_quality import demo_cnn_labeller
+
+        second = demo_cnn_labeller(inputs["demo_cnn"], stim.images.shape[1], device)  # trained on the world's size
     return EvaluationData(encoder, net, feats, betas, stim, masks, categories, label, truth,
-                          UnguidedBaseline.judge(unguided, label, truth))
+                          UnguidedBaseline.judge(unguided, label, truth), second,
+                          second(unguided) if second is not None else None)
 
 
 @dataclass
@@ -168,6 +179,7 @@ class NaturalStimuli:
     labels: np.ndarray
     true: np.ndarray | None
     beta_cols: np.ndarray  # encoder voxel of each beta column
+    second_labels: np.ndarray | None = None  # the demo CNN's labels (demo only)
 
 
 def natural_stimuli(data: EvaluationData, features_h5: str, betas_h5: str) -> NaturalStimuli:
@@ -180,7 +192,8 @@ def natural_stimuli(data: EvaluationData, features_h5: str, betas_h5: str) -> Na
     images = data.stim.images[[stim_pos[s] for s in beta_stim]]
     labels = data.label(images)
     true = data.truth.responses(images) if data.truth is not None else None
-    return NaturalStimuli(beta_stim, images, predicted, labels, true, beta_cols)
+    second = data.second_label(images) if data.second_label is not None else None
+    return NaturalStimuli(beta_stim, images, predicted, labels, true, beta_cols, second)
 
 
 @dataclass
@@ -213,6 +226,11 @@ def evaluate_region(region: str, category: str, kept_table: pd.DataFrame, kept: 
                      "unguided": data.truth.region_activation(base.true, vox),
                      "top_measured": true_nat[top_measured], "top_predicted": true_nat[top_predicted]}
     row = _summary_row(region, category, len(vox), k, sets, true_sets)
+    if data.second_label is not None and category:  # the same shares by the second judge
+        second = {"kept": data.second_label(kept), "unguided": data.unguided_second,
+                  "top_measured": natural.second_labels[top_measured],
+                  "top_predicted": natural.second_labels[top_predicted]}
+        row.update({f"share_{name}_cnn": category_share(labels, category) for name, labels in second.items()})
     images = [{"region": region, "set": "kept", "id": f"seed-{int(seed_):05d}", "predicted": pred,
                "label": kept_labels[i], "true": float(true_sets["kept"][i]) if true_sets else np.nan}
               for i, (seed_, pred) in enumerate(zip(kept_table["seed"], kept_table["predicted"], strict=True))]

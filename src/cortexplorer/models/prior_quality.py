@@ -144,6 +144,18 @@ def cnn_labeller(cnn, classes: Sequence[str], size: int) -> Callable[[np.ndarray
     return label
 
 
+def load_demo_cnn(weights: str, device: str):
+    """The demo CNN (rule ``demo_cnn``'s weights) as a :class:`~cortexplorer.models.cnn.Cnn` classifier."""
+    return load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"}, demo_weights=weights, device=device)
+
+
+def demo_cnn_labeller(weights: str, size: int, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Category names by the demo CNN (the second judge of generated images) for uint8 images, resized to the
+    world's ``size`` it was trained on."""
+    cnn = load_demo_cnn(weights, device)
+    return cnn_labeller(cnn, cnn.identity["classes"], size)
+
+
 def judge_prior(model: DiffusionModel, oracle: OracleClassifier, cnn, s: PriorJudgeSettings
                 ) -> tuple[np.ndarray, PriorQuality]:
     """``n_samples`` unguided samples (seeds 0, 1, ...) of ``model`` and their :func:`prior_quality` against fresh
@@ -162,8 +174,7 @@ def judge_demo_prior(inputs: dict, outputs: dict, settings: PriorJudgeSettings) 
     and ``provenance``."""
     s = settings
     device = resolve_device(s.device)
-    cnn = load_network("democnn", {"kind": "demo_cnn", "arch": "demo_vgg16"}, demo_weights=inputs["demo_cnn"],
-                       device=device)
+    cnn = load_demo_cnn(inputs["demo_cnn"], device)
     samples, quality = judge_prior(load_demo_diffusion(inputs["model"], device=device), load_oracle(inputs["oracle"]),
                                    cnn, s)
     write_tsv(quality.summary, outputs["quality"])

@@ -229,6 +229,8 @@ def _braindive_section(layout: Layout, subjects: Sequence[str], config: Mapping 
         table = read_tsv(paths.summary)
         truth = " 'true_*': the simulator's true mean response of the region (% signal change); " \
             "true_effect_sd = (true kept − true unguided mean) / unguided SD." if "true_kept" in table else ""
+        if "share_kept_cnn" in table:
+            truth += " 'share_*_cnn': the same shares by a second, independent judge (the demo CNN)."
         sec.table(table, f"sub-{subject}: predicted activation and share of images classified as the region's "
                   f"category, per image set.{truth}")
         for png, caption in ((paths.figure, "Activation and category share per region and image set."),

@@ -50,8 +50,9 @@ def braindive_evaluate_inputs(wildcards):
         images=L.stimuli().images,
         stimuli=L.stimuli().table,
     )
-    if MODE == "demo":
+    if MODE == "demo":  # the judges: the oracle's classifier and, second, the demo CNN
         inputs["oracle"] = L.oracle().model
+        inputs["demo_cnn"] = L.demo_cnn().model
     return inputs
 
 
