@@ -28,8 +28,11 @@ run: setup
 	$(BIN)/python -m cortexplorer.config $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
+# two pytest workers: the workflow tests in one, the SLURM test (mostly waiting on status checks) in the other,
+# unit tests in both (tests/e2e/conftest.py groups them); TEST_WORKERS=0 runs everything in one process
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 smoke: setup
 	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml

@@ -34,8 +34,13 @@ __all__ = ["ONE_THREAD", "REPO", "SMOKE", "SNAKEMAKE", "copy_repo", "dry_run_job
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if E2E in Path(item.path).resolve().parents:
+        parents = Path(item.path).resolve().parents
+        if E2E in parents:
             item.add_marker(pytest.mark.slow)
+            # with `make test` (pytest-xdist, --dist loadgroup) the workflow tests run in one worker, so the
+            # session's smoke run is made once; the SLURM test, which mostly waits for status checks, in another
+            # beside them; unit tests fill both
+            item.add_marker(pytest.mark.xdist_group("slurm" if E2E / "slurm" in parents else "workflow"))
 
 
 def repo_files() -> list[str]:
