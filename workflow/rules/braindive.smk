@@ -95,6 +95,10 @@ rule braindive_evaluate:
         gpu=CFG["gpus_per_job"],
     params:
         settings=as_params(EvaluationSettings.from_config(CFG)),
-        code=source_digest(*BRAINDIVE_CODE),
+        code=source_digest(
+            *BRAINDIVE_CODE,
+            "cortexplorer.models.prior_quality",
+            "cortexplorer.models.cnn",
+        ),
     script:
         "../scripts/braindive_evaluate.py"
