@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cortexplorer.braindive.guidance import RegionScore, guidance_gradient, sample
+from cortexplorer.braindive.guidance import RegionScore, from_epsilon, guidance_gradient, sample, to_epsilon
 from cortexplorer.braindive.stage import check_finished, rank_and_keep, region_voxels
 from cortexplorer.models.diffusion import from_pipeline
 from tests.tiny_models import demo_backbone, random_encoder, tiny_pixel_model, tiny_stable_diffusion
@@ -32,6 +32,42 @@ def test_unguided_pixel_sampler_reproduces_diffusers_exactly_and_each_seed_alone
     # an image depends on its seed, not on its batch (up to the batch size's float summation order)
     torch.testing.assert_close(alone.images[0], ours.images[1], rtol=0, atol=1e-4)
     assert ours.ok.all() and ours.images.std() > 0.01
+
+
+@pytest.mark.parametrize("schedule", ["linear", "squaredcos_cap_v2"])
+def test_noise_and_velocity_conversions_match_diffusers(schedule):
+    """ε from v and v from ε for a noisy sample, against diffusers' own ``add_noise`` and ``get_velocity``."""
+    from diffusers import DDPMScheduler
+
+    sched = DDPMScheduler(beta_schedule=schedule, prediction_type="v_prediction")
+    gen = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(6, 3, 4, 4, generator=gen), torch.randn(6, 3, 4, 4, generator=gen)
+    t = torch.tensor([1, 100, 400, 700, 950, 999])
+    xt, v = sched.add_noise(x0, noise, t), sched.get_velocity(x0, noise, t)
+    abar = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+    torch.testing.assert_close(to_epsilon(v, xt, abar, "v_prediction"), noise, rtol=0, atol=1e-4)
+    # v from ε divides by √ᾱ: float32 rounding of x_t (~1e-7) grows by 1/√ᾱ (2·10⁴ at t = 999 of the cosine schedule)
+    error = (from_epsilon(noise, xt, abar, "v_prediction") - v).abs()
+    assert (error <= 1e-4 + 1e-6 / abar.sqrt()).all(), error.amax(dim=(1, 2, 3))
+    assert torch.equal(to_epsilon(noise, xt, abar, "epsilon"), noise)
+    assert torch.equal(from_epsilon(noise, xt, abar, "epsilon"), noise)
+
+
+class _Flat(torch.nn.Module):
+    """A score with zero gradient everywhere: guidance through it must not change a sample."""
+
+    def forward(self, images):
+        return images.sum(dim=(1, 2, 3)) * 0.0
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_guided_sampling_with_a_flat_score_equals_unguided_sampling(prediction_type):
+    """The guided branch (output → ε → shifted ε → output) is the identity when the gradient is zero: for a
+    v-prediction model too (a wrong inverse turned every guided v-prediction sample into noise)."""
+    model = tiny_pixel_model(prediction_type=prediction_type, beta_schedule="squaredcos_cap_v2")
+    plain = sample(model, None, seeds=[1, 2], steps=6, scale=0.0, progress=False)
+    guided = sample(model, _Flat(), seeds=[1, 2], steps=6, scale=100.0, progress=False)
+    torch.testing.assert_close(guided.images, plain.images, rtol=0, atol=1e-4)
 
 
 def test_unguided_latent_sampler_reproduces_stable_diffusion_pipeline_and_guidance_runs(tmp_path):

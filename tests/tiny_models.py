@@ -35,12 +35,13 @@ def random_encoder(embed_dim: int, n_voxels: int, seed: int = 0, identity: dict 
                         torch.tensor([4, 4, 4]))
 
 
-def tiny_pixel_model(size: int = 8, seed: int = 0) -> DiffusionModel:
+def tiny_pixel_model(size: int = 8, seed: int = 0, **schedule) -> DiffusionModel:
+    """A tiny pixel model; ``schedule``: DDPMScheduler settings (e.g. ``prediction_type="v_prediction"``)."""
     from diffusers import DDPMScheduler
 
     torch.manual_seed(seed)
     unet = build_pixel_unet(sample_size=size, channels=(8, 16), layers_per_block=1).eval().requires_grad_(False)
-    return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(DDPMScheduler().config, pixel=True),
+    return DiffusionModel(unet=unet, scheduler_config=dpm_solver_config(DDPMScheduler(**schedule).config, pixel=True),
                           decoder=PixelDecoder(), sample_shape=(3, size, size), identity={"kind": "tiny"})
 
 

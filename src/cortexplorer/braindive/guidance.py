@@ -124,6 +124,8 @@ class SampleResult:
 
 
 def to_epsilon(output: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    """The noise ε that the denoiser's ``output`` implies for the noisy sample ``x`` = √ᾱ x0 + √(1−ᾱ) ε
+    (v-prediction: v = √ᾱ ε − √(1−ᾱ) x0, so ε = √ᾱ v + √(1−ᾱ) x)."""
     if prediction_type == "epsilon":
         return output
     if prediction_type == "v_prediction":
@@ -132,10 +134,12 @@ def to_epsilon(output: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, predic
 
 
 def from_epsilon(eps: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    """The denoiser output that implies the noise ``eps`` for the noisy sample ``x`` (the inverse of
+    :func:`to_epsilon`; v-prediction: with x0 = (x − √(1−ᾱ) ε)/√ᾱ, v = √ᾱ ε − √(1−ᾱ) x0 = (ε − √(1−ᾱ) x)/√ᾱ)."""
     if prediction_type == "epsilon":
         return eps
-    if prediction_type == "v_prediction":  # v = √ᾱ ε − √(1−ᾱ) x
-        return abar.sqrt() * eps - (1 - abar).sqrt() * x
+    if prediction_type == "v_prediction":
+        return (eps - (1 - abar).sqrt() * x) / abar.sqrt()
     raise ValueError(f"Guidance supports epsilon and v_prediction models, not {prediction_type!r}.")
 
 
