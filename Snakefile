@@ -17,6 +17,7 @@ wildcard_constraints:
     subject="[A-Za-z0-9]+",
     backbone="[A-Za-z0-9_-]+",
     region="[A-Za-z0-9-]+",
+    shard="[^/]+",
 
 
 include: "workflow/rules/common.smk"

@@ -3,7 +3,9 @@ typical captions, the category map and Stable Diffusion's text conditioning at t
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -24,7 +26,9 @@ from cortexplorer.brainscuba.semantics import (
 )
 from cortexplorer.brainscuba.settings import ProjectionSettings
 from cortexplorer.brainscuba.stage import category_map, run_projection, typical_captions
+from cortexplorer.encoder.model import VoxelEncoder
 from cortexplorer.io.hdf5 import write_h5
+from cortexplorer.io.tables import write_tsv
 from tests.tiny_models import random_encoder, tiny_stable_diffusion
 
 torch.set_num_threads(1)
@@ -121,12 +125,23 @@ def encoder_file(tmp_path):
 
 def _projection_settings(**changes) -> ProjectionSettings:
     settings = dict(temperature=BRAINSCUBA_TEMPERATURE, repeats=1, sample_size=None, chunk_rows=32768,
-                    bank_dataset="features", device="cpu", seed=0)
+                    bank_dataset="features", score_metric="r2_noise_normalised", min_score=None, device="cpu", seed=0)
     return ProjectionSettings(**{**settings, **changes})
 
 
-def _project(encoder, bank, out, **changes) -> None:
-    run_projection(inputs={"encoder": str(encoder), "bank": [str(b) for b in bank]},
+def _metrics(encoder, path, **scores) -> str:
+    """The encoder's metrics.tsv (voxel, i, j, k and the given score columns)."""
+    ijk = encoder.voxel_ijk.numpy()
+    table = pd.DataFrame({"voxel": np.arange(len(ijk)), "i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2], **scores})
+    write_tsv(table, path)
+    return str(path)
+
+
+def _project(encoder, bank, out, metrics=None, **changes) -> None:
+    if metrics is None:
+        metrics = _metrics(VoxelEncoder.load(encoder), Path(out).with_suffix(".metrics.tsv"),
+                           r=np.linspace(0, 1, VoxelEncoder.load(encoder).weight.shape[1]))
+    run_projection(inputs={"encoder": str(encoder), "metrics": str(metrics), "bank": [str(b) for b in bank]},
                    outputs={"projection": str(out), "provenance": str(out) + ".provenance.json"},
                    settings=_projection_settings(**changes))
 
@@ -155,6 +170,49 @@ def test_projection_rule_matches_dense_and_skips_zero_voxels(tmp_path, encoder_f
     with h5py.File(out) as f:
         assert f["projected"].shape == (2, 12, 16)
         assert f.attrs["bank_rows_per_repeat"] == "[200, 200]"
+
+
+def test_projection_keeps_exactly_the_voxels_at_or_above_min_score(tmp_path, encoder_file, caplog):
+    """brainscuba.min_score: the kept voxels are those scoring >= the threshold (the boundary included, no score
+    dropped), each projected as it would be alone; bad metrics tables are refused by name."""
+    path, enc = encoder_file
+    bank = np.random.default_rng(1).standard_normal((300, 16)).astype(np.float32)
+    np.save(tmp_path / "bank.npy", bank)
+    score = np.array([0.3, -0.1, 0.2, np.nan, 0.05, 0.9, 0.2, 0.19999, 0.0, 0.5, np.nan, 0.21])
+    metrics = _metrics(enc, tmp_path / "metrics.tsv", r2_noise_normalised=score, r=score / 2)
+    out = tmp_path / "projection.h5"
+    with caplog.at_level(logging.INFO, logger="cortexplorer.brainscuba.stage"):
+        _project(path, [tmp_path / "bank.npy"], out, metrics=metrics, min_score=0.2)
+    expected = [0, 2, 5, 6, 9, 11]  # 0.2 kept, 0.19999 and both NaN dropped
+    assert "6 of 12 voxels have r2_noise_normalised >= 0.2 (2 without a score)" in caplog.text
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["voxel"][()], expected)
+        np.testing.assert_array_equal(f["voxel_ijk"][()], enc.voxel_ijk.numpy()[expected])
+        projected = f["projected"][()]
+    with np.errstate(invalid="ignore"):  # voxel 5 has all-zero weights: NaN in both
+        dense = dense_projection(enc.weight.T.numpy()[expected], bank, temperature=BRAINSCUBA_TEMPERATURE)
+    assert projected.shape == (1, 6, 16)
+    np.testing.assert_allclose(projected[0], dense.projected, atol=1e-5)
+    assert json.loads((tmp_path / "projection.h5.provenance.json").read_text())["n_voxels_projected"] == 6
+    _project(path, [tmp_path / "bank.npy"], out, metrics=metrics, score_metric="r", min_score=0.2)
+    with h5py.File(out) as f:  # r = score / 2: only 0.9 and 0.5 reach 0.2
+        np.testing.assert_array_equal(f["voxel"][()], [5, 9])
+    _project(path, [tmp_path / "bank.npy"], out, metrics=metrics, min_score=None)
+    with h5py.File(out) as f:
+        np.testing.assert_array_equal(f["voxel"][()], np.arange(12))
+
+    out.unlink()
+    only_r = _metrics(enc, tmp_path / "only_r.tsv", r=score, r2=score)
+    with pytest.raises(ValueError, match=r"only_r\.tsv.*no 'r2_noise_normalised'.*noise ceiling.*\['r2', 'r'\]"):
+        _project(path, [tmp_path / "bank.npy"], out, metrics=only_r, min_score=0.1)
+    with pytest.raises(ValueError, match=r"No voxel.*>= 0\.95; the best is 0\.9"):
+        _project(path, [tmp_path / "bank.npy"], out, metrics=metrics, min_score=0.95)
+    other = random_encoder(16, 12, seed=9)
+    other.voxel_ijk[0] += 1
+    stale = _metrics(other, tmp_path / "stale.tsv", r2_noise_normalised=score)
+    with pytest.raises(ValueError, match=r"stale\.tsv.*other voxels.*rerun the encoder"):
+        _project(path, [tmp_path / "bank.npy"], out, metrics=stale, min_score=0.1)
+    assert not out.exists()
 
 
 def test_projection_rule_refuses_bad_banks(tmp_path, encoder_file):

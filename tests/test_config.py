@@ -269,8 +269,24 @@ def test_brainscuba_runs_in_the_demo_and_elsewhere_only_when_configured(tmp_path
     full = {**bids, "brainscuba": {"bank": "bank.txt", "captioner": {"kind": "clipcap", "weights": "coco_weights.pt",
                                                                       "gpt2": "gpt2"}}}
     assert brainscuba_enabled(check_config(full, schema, base_dir=tmp_path))
-    with pytest.raises(ConfigError, match=r"needs both 'brainscuba\.bank'.*and 'brainscuba\.captioner\.weights'"):
+    with pytest.raises(ConfigError, match=r"needs both a bank \('brainscuba\.bank'.*'brainscuba\.bank_images'.*\) "
+                                          r"and 'brainscuba\.captioner\.weights'"):
         check_config({**bids, "brainscuba": {"bank": "bank.txt"}}, schema, base_dir=tmp_path)
+    # a bank built from the lab's own images instead: a folder, never beside a ready bank, never in the demo
+    (tmp_path / "photos").mkdir()
+    built = check_config({**full, "brainscuba": {**full["brainscuba"], "bank": None, "bank_images": "photos"}}, schema,
+                         base_dir=tmp_path)
+    assert brainscuba_enabled(built) and built["brainscuba"]["bank_shard_size"] == 10000
+    with pytest.raises(ConfigError, match=r"'brainscuba\.bank' \(embeddings already made\) and "
+                                          r"'brainscuba\.bank_images' \(images to embed\) both name a bank"):
+        check_config({**full, "brainscuba": {**full["brainscuba"], "bank_images": "photos"}}, schema,
+                     base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.bank_images' names 'nophotos', which is not a folder"):
+        check_config({**full, "brainscuba": {**full["brainscuba"], "bank": None, "bank_images": "nophotos"}}, schema,
+                     base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'brainscuba\.bank_images' must be empty in demo mode"):
+        check_config({"dataset": {"name": "d", "mode": "demo"}, "seed": 1, "brainscuba": {"bank_images": "photos"}},
+                     schema, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"'brainscuba\.captioner\.gpt2' is required"):
         check_config({**bids, "brainscuba": {"bank": "bank.txt", "captioner": {"kind": "clipcap",
                                                                                "weights": "coco_weights.pt"}}},

@@ -161,6 +161,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "braindive.batch_size": 32,
         # (braindive.classifier stays null in the demo: the oracle's classifier judges)
         "brainscuba.repeats": 1,
+        "brainscuba.min_score": {"metric": "r2_noise_normalised", "value": 0.1},
         "brainscuba.captioner": {"kind": "demo_captioner"},
         "brainscuba.images.n_captions": 2,
         "brainscuba.images.seeds_per_caption": 6,
@@ -188,6 +189,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         # zero-shot judge: a stronger CLIP than the encoders' backbones, to limit circularity
         "braindive.classifier": {"kind": "open_clip", "arch": "ViT-L-14", "pretrained": "openai"},
         "brainscuba.repeats": 5,
+        "brainscuba.min_score": {"metric": "r2_noise_normalised", "value": 0.1},
         "brainscuba.captioner": {"kind": "clipcap", "weights": None, "gpt2": None, "prefix_length": 10,
                                  "normalize_prefix": False},
         "brainscuba.images.n_captions": 3,
@@ -289,7 +291,7 @@ def _check_networks(config: dict) -> list[str]:
 def brainscuba_enabled(config: Mapping[str, Any]) -> bool:
     """BrainSCUBA runs in the demo, and elsewhere once an image bank and captioner weights are configured."""
     bs = config["brainscuba"]
-    return config["dataset"]["mode"] == "demo" or (bs["bank"] is not None
+    return config["dataset"]["mode"] == "demo" or ((bs["bank"] is not None or bs["bank_images"] is not None)
                                                     and (bs["captioner"] or {}).get("weights") is not None)
 
 
@@ -305,12 +307,22 @@ def _check_brainscuba(config: dict, base_dir: Path) -> list[str]:
     if kind == "demo_captioner" and mode != "demo":
         problems.append("Config key 'brainscuba.captioner' is the demo's own captioner (kind: demo_captioner), which "
                         "only exists in demo mode; use {kind: clipcap, weights: coco_weights.pt, gpt2: <folder>}.")
-    if mode == "demo" and bs["bank"] is not None:
-        problems.append("Config key 'brainscuba.bank' must be empty in demo mode (the demo's bank is its disjoint "
-                        "image pool).")
-    if mode != "demo" and (bs["bank"] is None) != (bs["captioner"].get("weights") is None):
-        problems.append("BrainSCUBA needs both 'brainscuba.bank' (natural-image embeddings) and "
-                        "'brainscuba.captioner.weights' (a CLIPCap checkpoint); set both, or neither to skip it.")
+    for key in ("bank", "bank_images"):
+        if mode == "demo" and bs[key] is not None:
+            problems.append(f"Config key 'brainscuba.{key}' must be empty in demo mode (the demo's bank is its "
+                            "disjoint image pool).")
+    if bs["bank"] is not None and bs["bank_images"] is not None:
+        problems.append("Config keys 'brainscuba.bank' (embeddings already made) and 'brainscuba.bank_images' (images "
+                        "to embed) both name a bank; keep one.")
+    has_bank = bs["bank"] is not None or bs["bank_images"] is not None
+    if mode != "demo" and has_bank != (bs["captioner"].get("weights") is not None):
+        problems.append("BrainSCUBA needs both a bank ('brainscuba.bank': natural-image embeddings, or "
+                        "'brainscuba.bank_images': a folder of natural images) and 'brainscuba.captioner.weights' (a "
+                        "CLIPCap checkpoint); set both, or neither to skip it.")
+    images = bs["bank_images"]
+    if images is not None and not (base_dir / images).is_dir():
+        problems.append(f"Config key 'brainscuba.bank_images' names '{images}', which is not a folder; give a folder "
+                        "of images or of WebDataset .tar shards.")
     if brainscuba_enabled(config) and kind == "clipcap":
         if not bs["captioner"].get("gpt2"):
             problems.append("Config key 'brainscuba.captioner.gpt2' is required for kind clipcap: a local folder with "

@@ -85,6 +85,9 @@ BrainDiVEEvaluationPaths = _paths("BrainDiVEEvaluationPaths", "Kept vs unguided 
                                   grids="grids.png", provenance=PV)
 BankPaths = _paths("BankPaths", "The demo's BrainSCUBA image bank.", features="pool.h5",
                    provenance="pool.provenance.json")
+BankBuildPaths = _paths("BankBuildPaths", "BrainSCUBA's image bank built from the user's images (its shards: "
+                        "Layout.brainscuba_bank_shard).", index="index.tsv", manifest="manifest.txt",
+                        provenance="manifest.provenance.json")
 ProjectionPaths = _paths("ProjectionPaths", "Voxel weights projected onto the bank.", projection="projection.h5",
                          provenance="projection.provenance.json")
 CaptionsPaths = _paths("CaptionsPaths", "A caption per voxel.", captions="captions.tsv",
@@ -194,6 +197,12 @@ class Layout:
     # --- BrainSCUBA ---------------------------------------------------------------------------
     def brainscuba_bank(self) -> BankPaths:
         return BankPaths.under(f"{self.results}/brainscuba/bank")
+
+    def brainscuba_bank_build(self) -> BankBuildPaths:
+        return BankBuildPaths.under(f"{self.results}/brainscuba/bank")
+
+    def brainscuba_bank_shard(self, shard: str) -> str:
+        return f"{self.results}/brainscuba/bank/shards/{shard}.h5"
 
     def brainscuba_projection(self, subject: str) -> ProjectionPaths:
         return ProjectionPaths.under(f"{self.results}/brainscuba/sub-{subject}")

@@ -104,6 +104,34 @@ def write_mini_nsd(root: Path, seed: int = 3) -> SimpleNamespace:
                            general=general, mask=mask, shared_ids=shared_ids)
 
 
+def write_bank_tars(root: Path, names: list[str], per_shard: int, duplicate: tuple[int, int, int, int],
+                    corrupt: tuple[int, int]) -> None:
+    """WebDataset-style tar shards of small JPEG photos ('SSII.jpg' plus a caption member each); image ``duplicate[:2]``
+    repeats the bytes of ``duplicate[2:]`` and image ``corrupt`` is not an image."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    data = {}
+    for s in range(len(names)):
+        for i in range(per_shard):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (24, 30, 3), dtype=np.uint8)).save(buf, format="JPEG")
+            data[s, i] = buf.getvalue()
+    data[duplicate[:2]] = data[duplicate[2:]]
+    data[corrupt] = b"<html>403 Forbidden</html>"
+    for s, name in enumerate(names):
+        with tarfile.open(root / f"{name}.tar", "w") as tar:
+            for i in range(per_shard):
+                for member, payload in ((f"{s:02d}{i:02d}.jpg", data[s, i]), (f"{s:02d}{i:02d}.txt", b"a photo")):
+                    info = tarfile.TarInfo(member)
+                    info.size = len(payload)
+                    tar.addfile(info, io.BytesIO(payload))
+
+
 def test_mini_tree_holds_every_manifest_file(tmp_path: Path):
     tree = write_mini_nsd(tmp_path / "nsd")
     wanted = {f.path for f in load_manifest(REPO / "data_manifests" / "nsd.yaml").select([SUBJECT], list(SESSIONS))}
@@ -138,15 +166,12 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
 
     vgg_weights = tmp_path / "vgg11.pth"
     torch.save(torchvision.models.vgg11(weights=None).state_dict(), vgg_weights)
-    # BrainSCUBA: a bank of natural-image embeddings in two .npy shards listed by a manifest, and a CLIPCap
-    # checkpoint in the old format with a local GPT-2 folder (the real loading path, at tiny size)
+    # BrainSCUBA: a bank built from a lab's images in four WebDataset-style tar shards (one duplicate, one corrupt
+    # file), and a CLIPCap checkpoint in the old format with a local GPT-2 folder (the real loading path, at tiny size)
     from tests.tiny_models import tiny_clipcap_checkpoint, tiny_gpt2_folder
 
-    rng = np.random.default_rng(0)
-    (tmp_path / "bank").mkdir()
-    for k in range(2):
-        np.save(tmp_path / "bank" / f"part-{k}.npy", (rng.standard_normal((200, 512)) * 10).astype(np.float16))
-    (tmp_path / "bank" / "manifest.txt").write_text("part-0.npy\npart-1.npy\n")
+    bank_shards = [f"laion-{k:05d}" for k in range(4)]
+    write_bank_tars(tmp_path / "bank", bank_shards, per_shard=50, duplicate=(2, 3, 0, 0), corrupt=(3, 7))
     gpt2_config = tiny_gpt2_folder(tmp_path / "gpt2")
     tiny_clipcap_checkpoint(tmp_path / "coco_weights.pt", gpt2_config, prefix_size=512)
     cfg.write_text("dataset: {name: nsdmini, mode: nsd}\n"
@@ -160,7 +185,9 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
                    "visual_search: {experiments: [curvature], scale: 0.25, trials_per_set_size: 1}\n"
                    "triplets: {n_bins: 2, bin_size: 0.3, tolerance: 0.5, max_triplets: 4, observers: {n: 2, trials: 60}, cv_folds: 2, "
                    "predictivity_layers: [pool4, pool5]}\n"
-                   f"brainscuba: {{bank: '{tmp_path / 'bank' / 'manifest.txt'}', repeats: 2, max_length: 12, "
+                   f"brainscuba: {{bank_images: '{tmp_path / 'bank'}', repeats: 2, max_length: 12, "
+                   # the random tiny CLIP predicts nothing: every voxel with a noise-normalised R² is captioned
+                   "min_score: {metric: r2_noise_normalised, value: -.inf}, "
                    f"captioner: {{kind: clipcap, weights: '{tmp_path / 'coco_weights.pt'}', "
                    f"gpt2: '{tmp_path / 'gpt2'}'}}, images: {{n_captions: 1, seeds_per_caption: 2, steps: 2}}}}\n")
 
@@ -175,9 +202,18 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     for rule in ("brainscuba_project", "brainscuba_captions", "brainscuba_semantics", "brainscuba_images"):
         assert jobs.get(rule) == 1, jobs
     assert "brainscuba_bank" not in jobs and "demo_captioner" not in jobs
+    assert jobs.get("brainscuba_bank_index") == 1 and jobs.get("brainscuba_bank_manifest") == 1, jobs
+    assert jobs.get("brainscuba_bank_shard") == len(bank_shards), jobs
+
+    # the bank build interrupted after two of its four shards: the rerun builds only the other two
+    L = Layout("nsdmini")
+    snakemake(repo, L.brainscuba_bank_build().index, *(L.brainscuba_bank_shard(name) for name in bank_shards[:2]),
+              "--cores", "2", *ONE_THREAD, "--configfile", str(cfg), timeout=300)
+    jobs = dry_run_jobs(snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg)))
+    assert jobs.get("brainscuba_bank_shard") == 2 and "brainscuba_bank_index" not in jobs, jobs
+    assert jobs.get("brainscuba_bank_manifest") == 1, jobs
 
     snakemake(repo, "--cores", "2", *ONE_THREAD, "--configfile", str(cfg), timeout=300)
-    L = Layout("nsdmini")
 
     # betas: 1500 trials mapped to the planted design, z-scored per session, the planted voxel recovered
     b = read_betas(repo / L.preprocess("01").betas)
@@ -258,12 +294,20 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     predictivity = read_tsv(repo / L.triplet_fit().predictivity)
     assert list(predictivity["alias"].fillna("")) == ["", "pool4", "pool5"]
 
-    # BrainSCUBA: two disjoint halves of the bank, every voxel captioned per repeat by the old-format CLIPCap
+    # BrainSCUBA: the bank embedded with the captioned backbone (the duplicate dropped, the corrupt image skipped
+    # with a log line), two disjoint halves of it, every voxel captioned per repeat by the old-format CLIPCap
     # checkpoint, semantics per region, images through Stable Diffusion's text conditioning
+    build = json.loads((repo / L.brainscuba_bank_build().provenance).read_text())
+    assert (build["n_shards"], build["n_images"], build["n_corrupt"], build["n_duplicates"]) == (4, 198, 1, 1)
+    assert "skipped corrupt image '0307.jpg'" in (repo / L.log(f"brainscuba_bank_shard_{bank_shards[3]}")).read_text()
+    with h5py.File(repo / L.brainscuba_bank_shard(bank_shards[0])) as f:
+        assert f["features"].shape == (50, 512) and f.attrs["identity"] and np.isfinite(f["features"][()]).all()
     proj = json.loads((repo / L.brainscuba_projection("01").provenance).read_text())
-    assert proj["n_bank_rows"] == 400 and proj["bank_rows_read"] == [200, 200]
+    assert proj["n_bank_rows"] == 198 and proj["bank_rows_read"] == [99, 99]
     captions = read_tsv(repo / L.brainscuba_captions("01").captions)
-    assert len(captions) == 2 * int(tree.mask.sum()) and set(captions["repeat"]) == {0, 1}
+    scored = np.isfinite(read_tsv(repo / L.encoder("01", "tiny").metrics)["r2_noise_normalised"])
+    assert scored.sum() > 0.9 * int(tree.mask.sum()) and proj["n_voxels_projected"] == scored.sum()
+    assert len(captions) == 2 * scored.sum() and set(captions["repeat"]) == {0, 1}
     cap_prov = json.loads((repo / L.brainscuba_captions("01").provenance).read_text())
     # voxels whose encoder weights are all zero get no caption (n/a), counted in the provenance
     assert captions["caption"].isna().sum() == cap_prov["n_skipped"] < len(captions) / 2

@@ -250,15 +250,24 @@ def _check_braindive(run: Path) -> None:
 
 
 def _check_brainscuba(run: Path, n_vox: int) -> None:
+    import numpy as np
+
+    from cortexplorer.config import mode_default
+
     _h5(run / SMOKE.brainscuba_bank().features, {"features": (N_POOL, N_FEATURES), "stim_id": (N_POOL,)})
-    _h5(run / SMOKE.brainscuba_projection(SUB).projection, {
-        "projected": (1, n_vox, N_FEATURES), "effective_images": (1, n_vox), "voxel_ijk": (n_vox, 3)})
+    # only voxels the encoder predicts well are projected and captioned (the demo's brainscuba.min_score)
+    threshold = mode_default("demo", "brainscuba.min_score")
+    score = pd.read_csv(run / SMOKE.encoder(SUB, BACKBONE).metrics, sep="\t")[threshold["metric"]]
+    fitted = np.flatnonzero(score >= threshold["value"])
+    assert 0 < len(fitted) < n_vox
+    _h5(run / SMOKE.brainscuba_projection(SUB).projection, {"projected": (1, len(fitted), N_FEATURES),
+        "effective_images": (1, len(fitted)), "voxel": (len(fitted),), "voxel_ijk": (len(fitted), 3)})
     captions = _tsv(run / SMOKE.brainscuba_captions(SUB).captions,
-                    ["voxel", "i", "j", "k", "repeat", "roi", "caption"], n_vox)  # brainscuba.repeats: 1
-    assert captions["caption"].notna().any()
+                    ["voxel", "i", "j", "k", "repeat", "roi", "caption"], len(fitted))  # brainscuba.repeats: 1
+    assert captions["caption"].notna().any() and list(captions["voxel"]) == list(fitted)
     sem = SMOKE.brainscuba_semantics(SUB)
     regions = _tsv(run / sem.regions, [
-        "region", "category", "n_voxels", "share_named", "share_named_other_voxels", "ratio", "first_animal",
+        "region", "category", "n_voxels", "n_voxels_region", "share_named", "share_named_other_voxels", "ratio", "first_animal",
         "first_body", "first_face", "first_food", "first_object", "first_place", "first_word", "first_none"],
         len(REGIONS))
     assert list(regions["region"]) == REGIONS

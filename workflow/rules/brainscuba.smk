@@ -37,10 +37,85 @@ if MODE == "demo":
             "../scripts/brainscuba_bank.py"
 
 
+if BANK_SHARDS:
+
+    rule brainscuba_bank_index:
+        """Every bank image's SHA-256; duplicates (the bytes of an earlier image) are marked to be dropped."""
+        input:
+            images=bank_source_files,
+        output:
+            index=L.brainscuba_bank_build().index,
+        log:
+            L.log("brainscuba_bank_index"),
+        benchmark:
+            L.benchmark("brainscuba_bank_index")
+        conda:
+            DATA_ENV
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=240,
+        params:
+            settings=as_params(BankBuildSettings.from_config(CFG)),
+            code=source_digest("cortexplorer.brainscuba.bank_build"),
+        script:
+            "../scripts/brainscuba_bank_index.py"
+
+    rule brainscuba_bank_shard:
+        """One input shard's images embedded with the captioned encoder's backbone (raw), corrupt ones skipped."""
+        input:
+            index=L.brainscuba_bank_build().index,
+            images=bank_shard_files,
+        output:
+            shard=L.brainscuba_bank_shard("{shard}"),
+        log:
+            L.log("brainscuba_bank_shard_{shard}"),
+        benchmark:
+            L.benchmark("brainscuba_bank_shard_{shard}")
+        conda:
+            MODELS_ENV
+        threads: workflow.cores
+        resources:
+            mem_mb=8000,
+            runtime=240,
+            gpu=CFG["gpus_per_job"],
+        params:
+            settings=as_params(BankBuildSettings.from_config(CFG)),
+            code=source_digest(
+                "cortexplorer.brainscuba.bank_build", "cortexplorer.models.backbone"
+            ),
+        script:
+            "../scripts/brainscuba_bank_shard.py"
+
+    rule brainscuba_bank_manifest:
+        """The bank's manifest (the shards' paths, the format brainscuba.bank reads), written last, with totals."""
+        input:
+            shards=brainscuba_bank(),
+        output:
+            manifest=L.brainscuba_bank_build().manifest,
+            provenance=L.brainscuba_bank_build().provenance,
+        log:
+            L.log("brainscuba_bank_manifest"),
+        benchmark:
+            L.benchmark("brainscuba_bank_manifest")
+        conda:
+            DATA_ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        params:
+            settings=as_params(BankBuildSettings.from_config(CFG)),
+            code=source_digest("cortexplorer.brainscuba.bank_build"),
+        script:
+            "../scripts/brainscuba_bank_manifest.py"
+
+
 rule brainscuba_project:
-    """Soft convex projection of every voxel's encoder weights onto the image bank (streamed, per repeat)."""
+    """Soft convex projection of each fitted voxel's encoder weights onto the image bank (streamed, per repeat)."""
     input:
         encoder=brainscuba_encoder,
+        metrics=brainscuba_encoder_metrics,
         bank=brainscuba_bank(),
     output:
         projection=L.brainscuba_projection("{subject}").projection,

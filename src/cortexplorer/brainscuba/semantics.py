@@ -109,8 +109,9 @@ def annotate(captions: pd.DataFrame, lexicon: Lexicon) -> pd.DataFrame:
 
 def region_shares(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarray],
                   region_category: Mapping[str, str], categories: Sequence[str]) -> pd.DataFrame:
-    """Per region: voxels captioned, the share of its voxels whose caption names each category, and for the
-    region's preferred category the same share among all other captioned voxels and the ratio.
+    """Per region: voxels captioned (``n_voxels``; of its ``n_voxels_region``, only those fitted well enough are),
+    the share of them whose caption names each category, and for the region's preferred category the same share
+    among all other captioned voxels and the ratio.
 
     ``annotated`` has one row per captioned voxel (``voxel`` column; with several repeats a voxel's share
     is the mean over its repeats). ``region_voxels`` maps a region to its voxel indices.
@@ -121,7 +122,8 @@ def region_shares(annotated: pd.DataFrame, region_voxels: Mapping[str, np.ndarra
     for region, vox in region_voxels.items():
         inside = flags.index.isin(np.asarray(vox))
         cat = region_category.get(region, "")
-        row: dict = {"region": region, "category": cat or "n/a", "n_voxels": int(inside.sum())}
+        row: dict = {"region": region, "category": cat or "n/a", "n_voxels": int(inside.sum()),
+                     "n_voxels_region": len(vox)}
         if cat in categories and inside.any():
             row["share_named"] = float(flags.loc[inside, f"names_{cat}"].mean())
             other = float(flags.loc[~inside, f"names_{cat}"].mean()) if (~inside).any() else np.nan

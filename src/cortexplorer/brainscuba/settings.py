@@ -31,6 +31,21 @@ class BankSettings:
 
 
 @dataclass(frozen=True)
+class BankBuildSettings(BankSettings):
+    """The bank built from the user's images (rules ``brainscuba_bank_index``, ``_shard``, ``_manifest``): the
+    embedding settings of the demo's bank, plus the source folder and its shard size."""
+
+    source: str  # brainscuba.bank_images
+    shard_size: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> BankBuildSettings:
+        base = BankSettings.from_config(cfg)
+        bs = cfg["brainscuba"]
+        return cls(**vars(base), source=bs["bank_images"], shard_size=bs["bank_shard_size"])
+
+
+@dataclass(frozen=True)
 class ProjectionSettings:
     """The soft convex projection (rule ``brainscuba_project``); ``sample_size`` None: the bank split evenly."""
 
@@ -39,13 +54,17 @@ class ProjectionSettings:
     sample_size: int | None
     chunk_rows: int
     bank_dataset: str
+    score_metric: str  # the encoder's metrics.tsv column that min_score applies to
+    min_score: float | None  # voxels scoring below it are not projected (nor captioned); None: every voxel
     device: str
     seed: int
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> ProjectionSettings:
         keys = ("temperature", "repeats", "sample_size", "chunk_rows", "bank_dataset")
-        return cls(*(cfg["brainscuba"][k] for k in keys), device=cfg["device"], seed=cfg["seed"])
+        threshold = cfg["brainscuba"]["min_score"]
+        return cls(*(cfg["brainscuba"][k] for k in keys), score_metric=threshold["metric"],
+                   min_score=threshold["value"], device=cfg["device"], seed=cfg["seed"])
 
 
 @dataclass(frozen=True)

@@ -137,27 +137,58 @@ def project_repeats(weights: torch.Tensor, bank: Sequence[str], n_rows: int, set
     return Projections(np.stack(projected), np.stack(effective).astype(np.float32), counts, size)
 
 
+def fitted_voxels(metrics_path: str, encoder: VoxelEncoder, encoder_path: str, metric: str,
+                  min_score: float | None) -> np.ndarray:
+    """Indices of the encoder's voxels whose held-out ``metric`` (a column of the encoder's ``metrics.tsv``) is at
+    least ``min_score`` (all voxels when it is None; a voxel without a score, e.g. no noise ceiling, is dropped)."""
+    metrics = read_tsv(metrics_path, required=["voxel", "i", "j", "k"])
+    ijk = encoder.voxel_ijk.numpy()
+    if len(metrics) != len(ijk) or not np.array_equal(metrics[["i", "j", "k"]].to_numpy(), ijk):
+        raise ValueError(f"'{metrics_path}' scores other voxels than the encoder '{encoder_path}' holds; rerun the "
+                         "encoder stage so that both come from one fit.")
+    if min_score is None:
+        return np.arange(len(ijk))
+    if metric not in metrics:
+        scores = [c for c in ("r2_noise_normalised", "r2", "r") if c in metrics]
+        why = (" (noise-normalised R² needs a noise ceiling, i.e. stimuli shown more than once)"
+               if metric == "r2_noise_normalised" else "")
+        raise ValueError(f"'{metrics_path}' has no '{metric}' column{why}; set brainscuba.min_score.metric to one "
+                         f"of {scores}, or its value to null to caption every voxel.")
+    score = metrics[metric].to_numpy(dtype=float)
+    kept = np.flatnonzero(score >= min_score)
+    if kept.size == 0:
+        raise ValueError(f"No voxel of '{encoder_path}' reaches brainscuba.min_score ({metric} >= {min_score}; the "
+                         f"best is {np.nanmax(score) if np.isfinite(score).any() else 'n/a'}, scores in "
+                         f"'{metrics_path}'); lower the threshold or set its value to null.")
+    log.info("%d of %d voxels have %s >= %g (%d without a score) and are projected", kept.size, len(score), metric,
+             min_score, int(np.isnan(score).sum()))
+    return kept
+
+
 def run_projection(*, inputs: dict, outputs: dict, settings: ProjectionSettings) -> None:
-    """Project every voxel of the encoder onto ``repeats`` disjoint samples of the bank. Writes ``projected``
-    (repeats × V × D), ``effective_images`` (repeats × V), ``voxel_ijk`` and the bank counts."""
+    """Project the encoder's fitted voxels (``min_score``) onto ``repeats`` disjoint samples of the bank. Writes
+    ``projected`` (repeats × V × D), ``effective_images`` (repeats × V), ``voxel`` (their encoder indices),
+    ``voxel_ijk`` and the bank counts."""
     device = resolve_device(settings.device)
     encoder = VoxelEncoder.load(inputs["encoder"])
     bank = list(inputs["bank"])
-    weights = encoder.weight.T  # one row per voxel
+    kept = fitted_voxels(inputs["metrics"], encoder, inputs["encoder"], settings.score_metric, settings.min_score)
+    weights = encoder.weight.T[torch.as_tensor(kept)]  # one row per kept voxel
     n_rows = check_bank(bank, encoder, settings.bank_dataset, inputs["encoder"])
     result = project_repeats(weights, bank, n_rows, settings, device)
     counts = result.counts
     write_h5(outputs["projection"], {"projected": result.projected, "effective_images": result.effective,
-                                     "voxel_ijk": encoder.voxel_ijk.numpy()},
+                                     "voxel": kept.astype(np.int64), "voxel_ijk": encoder.voxel_ijk.numpy()[kept]},
              attrs={"temperature": float(settings.temperature), "bank": json.dumps(bank),
                     "bank_rows_per_repeat": json.dumps([c[0] for c in counts]),
                     "identity": json.dumps(encoder.identity, sort_keys=True)})
     write_sidecar(outputs["provenance"], stage="brainscuba_project",
                   settings=dict(temperature=settings.temperature, repeats=settings.repeats,
-                                sample_size=result.sample_size, chunk_rows=settings.chunk_rows, bank=bank),
-                  seed=settings.seed, n_voxels=int(weights.shape[0]), n_bank_rows=n_rows,
-                  bank_rows_read=[c[0] for c in counts], bank_rows_dropped=[c[1] for c in counts],
-                  voxels_skipped=counts[0][2])
+                                sample_size=result.sample_size, chunk_rows=settings.chunk_rows, bank=bank,
+                                min_score={"metric": settings.score_metric, "value": settings.min_score}),
+                  seed=settings.seed, n_voxels=int(encoder.weight.shape[1]), n_voxels_projected=int(kept.size),
+                  n_bank_rows=n_rows, bank_rows_read=[c[0] for c in counts],
+                  bank_rows_dropped=[c[1] for c in counts], voxels_skipped=counts[0][2])
 
 
 def _check_bank_identity(bank: Sequence[str], identity: Mapping, dataset: str, encoder_path: str) -> None:
@@ -200,17 +231,30 @@ def region_labels(n_voxels: int, region_vox: Mapping[str, np.ndarray]) -> np.nda
     return roi
 
 
-def caption_repeats(model, projected: np.ndarray, ijk: np.ndarray, roi: np.ndarray,
+def caption_repeats(model, projected: np.ndarray, voxel: np.ndarray, ijk: np.ndarray, roi: np.ndarray,
                     settings: CaptionSettings) -> pd.DataFrame:
-    """One caption per voxel and repeat (an empty caption: a skipped voxel)."""
+    """One caption per projected voxel (``voxel``: encoder indices) and repeat (an empty caption: a skipped voxel)."""
     parts = []
     for r, emb in enumerate(projected):
         log.info("repeat %d/%d: captioning %d voxels (beam %d)", r + 1, len(projected), len(emb), settings.beam_size)
         text = model.caption(emb, beam_size=settings.beam_size, max_length=settings.max_length,
                              batch_size=settings.batch_size)
-        parts.append(pd.DataFrame({"voxel": np.arange(len(ijk)), "i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2],
+        parts.append(pd.DataFrame({"voxel": voxel, "i": ijk[:, 0], "j": ijk[:, 1], "k": ijk[:, 2],
                                    "repeat": r, "roi": roi, "caption": text}))
     return pd.concat(parts, ignore_index=True)
+
+
+def read_projection(projection_h5: str, encoder: VoxelEncoder, encoder_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(projected, voxel)``: the projected embeddings and the encoder indices of their voxels."""
+    with h5py.File(projection_h5, "r") as f:
+        projected = f["projected"][()]
+        ijk = f["voxel_ijk"][()]
+        voxel = f["voxel"][()] if "voxel" in f else None
+    all_ijk = encoder.voxel_ijk.numpy()
+    if voxel is None or voxel.max(initial=-1) >= len(all_ijk) or not np.array_equal(ijk, all_ijk[voxel]):
+        raise ValueError(f"'{projection_h5}' was projected from another encoder than '{encoder_path}'; rerun "
+                         "brainscuba_project.")
+    return projected, voxel
 
 
 def run_captions(*, inputs: dict, outputs: dict, settings: CaptionSettings) -> pd.DataFrame:
@@ -219,24 +263,24 @@ def run_captions(*, inputs: dict, outputs: dict, settings: CaptionSettings) -> p
 
     device = resolve_device(settings.device)
     torch.manual_seed(settings.seed)
-    encoder_path, projection_h5 = inputs["encoder"], inputs["projection"]
+    encoder_path = inputs["encoder"]
     encoder = VoxelEncoder.load(encoder_path)
-    with h5py.File(projection_h5, "r") as f:
-        projected = f["projected"][()]
-        ijk = f["voxel_ijk"][()]
-    if not np.array_equal(ijk, encoder.voxel_ijk.numpy()):
-        raise ValueError(f"'{projection_h5}' was projected from another encoder than '{encoder_path}'; rerun "
-                         "brainscuba_project.")
+    projected, voxel = read_projection(inputs["projection"], encoder, encoder_path)
     model = load_captioner(settings.captioner, demo_weights=inputs.get("captioner"), device=device)
     region_vox, _ = voxel_regions(encoder, settings.regions, inputs["rois"], _truth(inputs), encoder_path)
-    table = caption_repeats(model, projected, ijk, region_labels(len(ijk), region_vox), settings)
+    kept = {region: (int(np.isin(vox, voxel).sum()), len(vox)) for region, vox in region_vox.items()}
+    for region, (n, total) in kept.items():
+        log.info("%s: %d of %d voxels fitted well enough to caption (brainscuba.min_score)", region, n, total)
+    roi = region_labels(encoder.weight.shape[1], region_vox)[voxel]
+    table = caption_repeats(model, projected, voxel, encoder.voxel_ijk.numpy()[voxel], roi, settings)
     skipped = int((table["caption"] == "").sum())
     table["caption"] = table["caption"].replace("", "n/a")
     write_tsv(table, outputs["captions"])
     write_sidecar(outputs["provenance"], stage="brainscuba_captions",
                   settings=dict(captioner=dict(settings.captioner), beam_size=settings.beam_size,
                                 max_length=settings.max_length, regions=list(settings.regions)),
-                  seed=settings.seed, captioner_identity=model.identity, n_captions=len(table), n_skipped=skipped)
+                  seed=settings.seed, captioner_identity=model.identity, n_captions=len(table), n_skipped=skipped,
+                  voxels_captioned_per_region={r: {"captioned": n, "in_region": t} for r, (n, t) in kept.items()})
     return table
 
 

@@ -248,7 +248,12 @@ def _brainscuba_section(layout: Layout, subjects: Sequence[str], config: Mapping
     bs = (config or {}).get("brainscuba", {})
     captioner = _json(Path(layout.demo_captioner().provenance))
     sec = Section("brainscuba", "BrainSCUBA: a caption for every voxel")
-    sec.text("Every voxel's encoder weights are projected onto natural-image embeddings (a softmax over cosines with "
+    threshold = bs.get("min_score") or {}
+    fitted = (f"Only voxels the encoder predicts with {threshold['metric']} ≥ {threshold['value']:g} on held-out "
+              "images are captioned (n_voxels of n_voxels_region below)" if threshold.get("value") is not None
+              else "Every voxel is captioned")
+    sec.text(f"{fitted}. Each captioned voxel's encoder weights are projected onto natural-image "
+             "embeddings (a softmax over cosines with "
              f"temperature {bs.get('temperature', '?')}, direction and norm decoupled, streamed over the bank), then "
              f"decoded by a CLIPCap-style captioner (beam search, beam {bs.get('beam_size', '?')}). A caption names a "
              "category when one of its nouns is in the category lexicon; a voxel's category is its caption's first "

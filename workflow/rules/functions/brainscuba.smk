@@ -1,6 +1,8 @@
 # Input functions, constants and targets of stage `brainscuba` (its rules are in ../brainscuba.smk).
 from cortexplorer.brainscuba.bank import bank_paths
+from cortexplorer.brainscuba.bank_build import input_shards
 from cortexplorer.brainscuba.settings import (
+    BankBuildSettings,
     BankSettings,
     CaptionImageSettings,
     CaptionSettings,
@@ -9,6 +11,17 @@ from cortexplorer.brainscuba.settings import (
 )
 
 BRAINSCUBA_CONFIG = CFG["brainscuba"]
+# the bank built from the user's images: its input shards (.tar files, or the image tree cut into shards)
+BANK_SHARDS = (
+    {
+        s.name: s
+        for s in input_shards(
+            BRAINSCUBA_CONFIG["bank_images"], BRAINSCUBA_CONFIG["bank_shard_size"]
+        )
+    }
+    if BRAINSCUBA and MODE != "demo" and BRAINSCUBA_CONFIG["bank_images"]
+    else {}
+)
 
 
 def brainscuba_targets():
@@ -24,18 +37,36 @@ def brainscuba_targets():
         outs += L.brainscuba_images(s).files()
     if MODE == "demo":
         outs += L.brainscuba_bank().files()
+    if BANK_SHARDS:
+        outs += L.brainscuba_bank_build().files()
     return outs
 
 
 def brainscuba_bank():
-    """The image bank's shards: the demo's pool embeddings, or the configured shards."""
+    """The image bank's shards: the demo's pool embeddings, those built from brainscuba.bank_images, or the
+    configured shards."""
     if MODE == "demo":
         return [L.brainscuba_bank().features]
+    if BANK_SHARDS:
+        return [L.brainscuba_bank_shard(name) for name in BANK_SHARDS]
     return bank_paths(BRAINSCUBA_CONFIG["bank"])
+
+
+def bank_source_files(wildcards):
+    """Every input shard's files (the index reads them all)."""
+    return [f for s in BANK_SHARDS.values() for f in s.files]
+
+
+def bank_shard_files(wildcards):
+    return BANK_SHARDS[wildcards.shard].files
 
 
 def brainscuba_encoder(wildcards):
     return L.encoder(wildcards.subject, BRAINSCUBA_CONFIG["backbone"]).model
+
+
+def brainscuba_encoder_metrics(wildcards):
+    return L.encoder(wildcards.subject, BRAINSCUBA_CONFIG["backbone"]).metrics
 
 
 def brainscuba_region_inputs(wildcards):

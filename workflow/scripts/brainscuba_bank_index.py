@@ -1,0 +1,4 @@
+from cortexplorer.brainscuba.bank_build import run_bank_index
+from cortexplorer.runner import run_stage
+
+run_stage(snakemake, run_bank_index)  # noqa: F821 (injected by Snakemake)

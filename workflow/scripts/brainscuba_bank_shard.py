@@ -1,0 +1,4 @@
+from cortexplorer.brainscuba.bank_build import run_bank_shard
+from cortexplorer.runner import run_stage
+
+run_stage(snakemake, run_bank_shard)  # noqa: F821 (injected by Snakemake)
