@@ -97,7 +97,8 @@ def job(argv: list[str]) -> None:
         t = time.perf_counter()
         extract_features(images_h5=paths[0], stimuli_tsv=paths[1], name=settings.backbone,
                          spec=dict(settings.backbone_spec), out_h5=paths[2], out_provenance=paths[3],
-                         batch_size=settings.batch_size, demo_weights=None, device="cpu", seed=0, normalize=False)
+                         batch_size=settings.batch_size, demo_weights=None, device=settings.device, seed=0,
+                         normalize=False)
         Path(paths[4]).write_text(str(time.perf_counter() - t))
     _write_peak_rss()
 
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent")
     parser.add_argument("--tiny", action="store_true", help="the demo CLIP architecture at 64 px instead of ViT-B-32")
     args = parser.parse_args()
 
@@ -124,14 +126,14 @@ def main() -> None:
     weights = work / f"{arch}.pt"
     torch.save(open_clip_module().create_model(arch).state_dict(), weights)
     spec = {"kind": "open_clip", "arch": arch, "pretrained": str(weights)}
-    print(f"{arch} (random weights from a file), {args.threads} torch threads, batch {args.batch_size}, "
+    print(f"{arch} (random weights from a file) on {args.device}, {args.threads} torch threads, batch {args.batch_size}, "
           f"{args.per_shard} JPEGs (256-500 px) per tar shard; work folder {work}")
     rows = []
     for n in args.shards:
         source = work / f"images-{n}"
         write_bank(source, n, args.per_shard)
         settings = json.dumps(dict(source=str(source), shard_size=10000, batch_size=args.batch_size, backbone="bench",
-                                   backbone_spec=spec, device="cpu", seed=0, threads=args.threads))
+                                   backbone_spec=spec, device=args.device, seed=0, threads=args.threads))
         out = work / f"bank-{n}"
         index = str(out / "index.tsv")
         t_index, rss_index = run_job(["index", settings, index])
@@ -166,7 +168,7 @@ def main() -> None:
     import_image_folder(folder=ref, image_size=size, out_h5=work / "ref.h5", out_tsv=work / "ref.tsv",
                         out_provenance=work / "ref.json", fit="crop")
     settings = json.dumps(dict(source=str(source), shard_size=10000, batch_size=args.batch_size, backbone="bench",
-                               backbone_spec=spec, device="cpu", seed=0, threads=args.threads))
+                               backbone_spec=spec, device=args.device, seed=0, threads=args.threads))
     index = str(work / f"bank-{n}" / "index.tsv")
     t_bank, t_feat = [], []
     for rep in range(2):

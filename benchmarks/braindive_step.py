@@ -6,7 +6,11 @@ timed on the same batch, interleaved, on the demo architectures (the demo diffus
 demo CLIP: trained weights when a demo run left them in ``results/demo/models``, else the same
 architectures with random weights, which cost the same).
 
-Run:  python benchmarks/braindive_step.py [--batch 32] [--repeats 7] [--threads 2] [--augmentations 0]
+With self-attention guidance (``braindive.sag_scale``) each step adds one more UNet forward on the
+degraded prediction (and the mask and blur): the guided step with SAG is timed against the guided
+step without it, in the same interleaved loop.
+
+Run:  python benchmarks/braindive_step.py [--batch 32] [--repeats 7] [--threads 2] [--augmentations 0] [--sag 0.75]
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cortexplorer.braindive.guidance import AugmentedScore, RegionScore, guidance_gradient
+from cortexplorer.braindive.guidance import AugmentedScore, RegionScore, SelfAttentionGuidance, guidance_gradient
 from cortexplorer.encoder import VoxelEncoder
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models import BackboneSpec, load_backbone, open_clip_module
@@ -61,6 +65,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--augmentations", type=int, default=0, help="random crops per guided step (braindive.augmentations; 0 in the demo)")
+    ap.add_argument("--sag", type=float, default=0.75, help="self-attention guidance scale of the SAG step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as d:
@@ -90,20 +95,32 @@ def main() -> None:
             scheduler.step(eps - (1 - abar).sqrt() * grad, t, x)
             scheduler._step_index = None
 
-    for f in (unguided, guided):
+    sag = SelfAttentionGuidance(model, args.sag, scheduler)
+
+    def guided_sag() -> None:
+        with sag:
+            eps, grad, _ = guidance_gradient(model, score, x, t, abar, 50.0, scheduler)
+            eps = sag.correct_epsilon(eps.float(), x, t, abar)
+        with torch.no_grad():
+            scheduler.step(eps - (1 - abar).sqrt() * grad, t, x)
+            scheduler._step_index = None
+
+    steps = (("unguided", unguided), ("guided", guided), ("guided_sag", guided_sag))
+    for _, f in steps:
         f()  # warm-up
-    times: dict[str, list[float]] = {"unguided": [], "guided": []}
+    times: dict[str, list[float]] = {name: [] for name, _ in steps}
     for _ in range(args.repeats):
-        for name, f in (("unguided", unguided), ("guided", guided)):
+        for name, f in steps:
             start = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - start)
-    u, g = np.median(times["unguided"]), np.median(times["guided"])
+    u, g, gs = np.median(times["unguided"]), np.median(times["guided"]), np.median(times["guided_sag"])
     print(f"models: {which}; batch {args.batch} at {model.sample_shape[1]} px, {args.augmentations} augmentations, "
           f"{args.threads} threads, "
           f"{args.repeats} interleaved repeats")
     print(f"unguided step {u * 1000:.0f} ms, guided step {g * 1000:.0f} ms (medians): ratio {g / u:.2f} "
           f"(target <= 3.5)")
+    print(f"guided step with SAG {args.sag:g}: {gs * 1000:.0f} ms: {gs / g:.2f}x the guided step without it")
 
 
 if __name__ == "__main__":

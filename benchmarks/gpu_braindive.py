@@ -7,8 +7,8 @@ encoder over 2,000 voxels, then runs ``cortexplorer.braindive.guidance.sample`` 
 stage does: 512×512 images, fp16 UNet and VAE, DPM-Solver++, 50 steps, guidance through the VAE
 decoder and the backbone, batch ``--batch`` (≥ 4). The empty prompt's text embedding is a random
 1 × 77 × 1024 tensor (the text encoder runs once per run and does not matter for speed).
-Reports seconds per image, guided and unguided, and the peak GPU memory. Target: < 5 s per
-guided image on an H100.
+Reports seconds per image, guided and unguided, each without and with self-attention guidance
+(``--sag``, BrainDiVE's 0.75), and the peak GPU memory. Target: < 5 s per guided image on an H100.
 
 Run:  python benchmarks/gpu_braindive.py [--batch 4] [--steps 50] [--device cuda]
       python benchmarks/gpu_braindive.py --tiny --device cpu     (the same code at toy size, as a check)
@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--scale", type=float, default=130.0)
+    ap.add_argument("--sag", type=float, default=0.75, help="self-attention guidance scale of the SAG runs")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true", help="toy sizes (a CPU check of the script)")
     args = ap.parse_args()
@@ -99,6 +100,11 @@ def main() -> None:
     peak = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else float("nan")
     t_plain = timed(lambda: result.update(u=sample(model, None, seeds=seeds, steps=args.steps, scale=0.0,
                                                    progress=False)), args.device)
+    # self-attention guidance (BrainDiVE's sampler: sag_scale 0.75): one more UNet forward per step
+    t_sag = timed(lambda: result.update(gs=sample(model, score, seeds=seeds, steps=args.steps, scale=args.scale,
+                                                  sag_scale=args.sag, progress=False)), args.device)
+    t_plain_sag = timed(lambda: result.update(us=sample(model, None, seeds=seeds, steps=args.steps, scale=0.0,
+                                                        sag_scale=args.sag, progress=False)), args.device)
     g = result["g"]
     size = g.images.shape[-1]
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
@@ -108,6 +114,9 @@ def main() -> None:
     print(f"guided: {t_guided:.1f} s for {args.batch} images = {t_guided / args.batch:.2f} s per image "
           f"(target < 5 s on an H100); {int(g.ok.sum())}/{len(g.ok)} finished; peak GPU memory {peak:.1f} GiB")
     print(f"unguided: {t_plain / args.batch:.2f} s per image; guided/unguided = {t_guided / t_plain:.2f}")
+    print(f"with SAG {args.sag:g}: guided {t_sag / args.batch:.2f} s per image ({t_sag / t_guided:.2f}x without SAG; "
+          f"{int(result['gs'].ok.sum())}/{len(seeds)} finished), unguided {t_plain_sag / args.batch:.2f} s per image "
+          f"({t_plain_sag / t_plain:.2f}x)")
 
 
 if __name__ == "__main__":

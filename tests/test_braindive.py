@@ -89,6 +89,51 @@ def test_unguided_latent_sampler_reproduces_stable_diffusion_pipeline_and_guidan
     assert not torch.equal(guided.images, ours.images)
 
 
+def test_self_attention_guidance_reproduces_diffusers_sag_pipeline(tmp_path):
+    """SAG with brain guidance 0: our loop against diffusers' StableDiffusionSAGPipeline (empty prompt, no
+    classifier-free guidance, sag_scale 0.75, as BrainDiVE calls it) on a tiny pipeline, same seeds and
+    DPM-Solver++ scheduler: bitwise equal; and SAG changes the images (it is not a no-op)."""
+    from diffusers import StableDiffusionSAGPipeline
+
+    pipe = tiny_stable_diffusion(tmp_path)
+    model = from_pipeline(pipe)
+    seeds = [0, 7]
+    ours = sample(model, None, seeds=seeds, steps=3, scale=0.0, sag_scale=0.75, progress=False)
+    sag = StableDiffusionSAGPipeline(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
+                                     unet=pipe.unet, scheduler=model.make_scheduler(), safety_checker=None,
+                                     feature_extractor=None, requires_safety_checker=False)
+    sag.set_progress_bar_config(disable=True)
+    theirs = sag(prompt=[""] * 2, height=16, width=16, num_inference_steps=3, guidance_scale=0.0, sag_scale=0.75,
+                 generator=_generators(seeds), output_type="pt").images
+    assert torch.equal(ours.images, theirs)
+    plain = sample(model, None, seeds=seeds, steps=3, scale=0.0, progress=False)
+    assert (ours.images - plain.images).abs().max() > 1e-3
+    # the attention processor is restored after sampling
+    assert type(model.unet.mid_block.attentions[0].transformer_blocks[0].attn1.processor).__name__ != "_KeepAttention"
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_self_attention_guidance_in_the_guided_branch_equals_the_unguided_one_for_a_flat_score(prediction_type):
+    """The guided branch applies SAG in ε (ε + s(ε − ε_degraded)); with a zero brain gradient it must give the
+    unguided branch's SAG samples (applied to the raw output), on the pixel path (UNet2DModel's middle attention)."""
+    model = tiny_pixel_model(prediction_type=prediction_type, beta_schedule="squaredcos_cap_v2")
+    plain = sample(model, None, seeds=[1, 2], steps=6, scale=0.0, sag_scale=0.75, progress=False)
+    guided = sample(model, _Flat(), seeds=[1, 2], steps=6, scale=100.0, sag_scale=0.75, progress=False)
+    torch.testing.assert_close(guided.images, plain.images, rtol=0, atol=1e-4)
+    off = sample(model, None, seeds=[1, 2], steps=6, scale=0.0, progress=False)
+    assert (plain.images - off.images).abs().max() > 1e-3
+
+
+def test_gaussian_blur_matches_diffusers_and_keeps_constants():
+    from diffusers.pipelines.deprecated.stable_diffusion_sag.pipeline_stable_diffusion_sag import gaussian_blur_2d
+
+    from cortexplorer.braindive.guidance import gaussian_blur
+
+    x = torch.randn(2, 4, 12, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(gaussian_blur(x), gaussian_blur_2d(x, 9, 1.0))
+    torch.testing.assert_close(gaussian_blur(torch.full((1, 3, 10, 10), 0.3)), torch.full((1, 3, 10, 10), 0.3))
+
+
 def test_guidance_gradient_matches_finite_differences_of_the_score():
     """d S(x_t)/d x_t through the UNet's x̂0 prediction, the blend, the decoder, the backbone and the encoder."""
     import tempfile
@@ -294,7 +339,7 @@ def test_stable_diffusion_loads_from_a_local_hub_cache_only(tmp_path, monkeypatc
 
 def test_settings_come_from_the_config_and_its_mode_defaults():
     from cortexplorer.braindive.settings import BrainDiVESettings, EvaluationSettings, SamplingSettings
-    from cortexplorer.config import check_config, mode_default
+    from cortexplorer.config import ConfigError, check_config, mode_default
 
     cfg = check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 3,
                         "braindive": {"n_seeds": 7, "first_seed": 2, "keep_fraction": 0.5}})
@@ -307,6 +352,25 @@ def test_settings_come_from_the_config_and_its_mode_defaults():
     assert s.backbone_spec == cfg["features"]["backbones"][s.backbone]
     ev = EvaluationSettings.from_config(cfg)
     assert ev.regions == tuple(mode_default("demo", "braindive.regions")) and ev.classifier is None  # the oracle
+    assert s.sampling.sag_scale == mode_default("demo", "braindive.sag_scale")
+    assert mode_default("real", "braindive.sag_scale") == 0.75  # BrainDiVE's released sampler
+    chosen = check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 3, "braindive": {"sag_scale": 0.5}})
+    assert SamplingSettings.from_config(chosen).sag_scale == 0.5
+    with pytest.raises(ConfigError, match="sag_scale"):
+        check_config({"dataset": {"name": "demo", "mode": "demo"}, "seed": 3, "braindive": {"sag_scale": -1}})
+
+
+def test_self_attention_guidance_refuses_a_unet_without_middle_attention():
+    from diffusers import UNet2DModel
+
+    from cortexplorer.braindive.guidance import SelfAttentionGuidance
+    from cortexplorer.models.diffusion import DiffusionModel, PixelDecoder
+
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 8), norm_num_groups=4,
+                       down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2, add_attention=False)
+    model = DiffusionModel(unet, {"prediction_type": "epsilon"}, PixelDecoder(), (3, 8, 8))
+    with pytest.raises(ValueError, match=r"needs self-attention in the UNet's middle block.*braindive\.sag_scale to 0"):
+        SelfAttentionGuidance(model, 0.75, model.make_scheduler())
 
 
 def test_backbone_identity_check_names_the_config_key_and_the_difference():

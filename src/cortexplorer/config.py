@@ -158,6 +158,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "braindive.n_seeds": 64,
         "braindive.steps": 25,
         "braindive.guidance_scale": 150.0,
+        "braindive.sag_scale": 0.0,  # measured: 0.75 raised no bar on the demo prior (faces share 0.77 -> 0.62)
         "braindive.batch_size": 32,
         # (braindive.classifier stays null in the demo: the oracle's classifier judges)
         "brainscuba.repeats": 1,
@@ -185,6 +186,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
         "braindive.n_seeds": 500,
         "braindive.steps": 50,
         "braindive.guidance_scale": 130.0,
+        "braindive.sag_scale": 0.75,
         "braindive.batch_size": 8,
         # zero-shot judge: a stronger CLIP than the encoders' backbones, to limit circularity
         "braindive.classifier": {"kind": "open_clip", "arch": "ViT-L-14", "pretrained": "openai"},

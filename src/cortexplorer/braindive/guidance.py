@@ -12,6 +12,9 @@ At every DPM-Solver++ step ``t`` (no text prompt, no classifier-free guidance), 
 4. ``g = ∇_{x_t} γ S(x_t)`` and the noise prediction is corrected, ``ε ← ε − √(1−ᾱ) g``
    (classifier guidance, Dhariwal & Nichol); the scheduler then steps with the corrected ε.
 
+With ``sag_scale`` > 0, self-attention guidance (:class:`SelfAttentionGuidance`) corrects the
+prediction before step 4, as BrainDiVE's released sampler (SAG 0.75 with the brain gradient) does.
+
 With ``γ = 0`` no gradient is computed and the loop is diffusers' own unguided sampler (same
 initial noise per seed, same scheduler calls): tested to reproduce ``DDPMPipeline`` and
 ``StableDiffusionPipeline`` exactly. Each image's initial noise comes from its own seed, so an
@@ -21,6 +24,7 @@ becomes non-finite is stopped (its seed is reported) while the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -165,6 +169,112 @@ def guidance_gradient(model: DiffusionModel, score_fn: ScoreFn, x: torch.Tensor,
     return eps.detach(), grad.detach(), score.detach()
 
 
+class _KeepAttention:
+    """diffusers' classic attention processor (an explicit softmax), keeping the attention probabilities it computes
+    (what ``StableDiffusionSAGPipeline``'s ``CrossAttnStoreProcessor`` does, in the same operations)."""
+
+    def __init__(self):
+        from diffusers.models.attention_processor import AttnProcessor
+
+        self.base = AttnProcessor()
+        self.probs: torch.Tensor | None = None
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args,
+                 **kwargs):
+        scores = attn.get_attention_scores
+
+        def keep(query, key, attention_mask=None):
+            self.probs = scores(query, key, attention_mask)
+            return self.probs
+
+        attn.get_attention_scores = keep
+        try:
+            return self.base(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        finally:
+            del attn.get_attention_scores
+
+
+def gaussian_blur(x: torch.Tensor, kernel_size: int = 9, sigma: float = 1.0) -> torch.Tensor:
+    """A separable Gaussian blur per channel with reflected borders (SAG's degradation, as diffusers writes it)."""
+    half = (kernel_size - 1) * 0.5
+    pdf = torch.exp(-0.5 * (torch.linspace(-half, half, steps=kernel_size) / sigma).pow(2))
+    k1 = (pdf / pdf.sum()).to(device=x.device, dtype=x.dtype)
+    kernel = torch.mm(k1[:, None], k1[None, :]).expand(x.shape[-3], 1, kernel_size, kernel_size)
+    pad = kernel_size // 2
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, [pad] * 4, mode="reflect"), kernel,
+                                      groups=x.shape[-3])
+
+
+class SelfAttentionGuidance:
+    """Self-attention guidance (SAG; Hong et al. 2023), as BrainDiVE's sampler runs it (``sag_scale``, no prompt,
+    no classifier-free guidance): at each step the clean-sample prediction is blurred where the UNet's middle
+    self-attention looks most (keys whose attention, averaged over heads and summed over queries, exceeds 1),
+    noised back to ``t`` with the predicted noise, denoised again, and the output is pushed away from that
+    degraded prediction, ``out ← out + s (out − out_degraded)``.
+
+    Used as a context manager around the sampling loop: the middle block's first self-attention computes with an
+    explicit softmax whose probabilities are kept (restored on exit). Latent (Stable Diffusion) and pixel
+    (``UNet2DModel``, also on patches) models; a UNet without self-attention in its middle block is refused."""
+
+    def __init__(self, model: DiffusionModel, scale: float, scheduler):
+        from cortexplorer.models.diffusion import pixel_unet_parts
+
+        unet, _ = pixel_unet_parts(model.unet)
+        attentions = getattr(getattr(unet, "mid_block", None), "attentions", None)
+        if not attentions or attentions[0] is None:
+            raise ValueError("Self-attention guidance needs self-attention in the UNet's middle block, which this "
+                             "diffusion model lacks; set braindive.sag_scale to 0.")
+        self.block = attentions[0]
+        self.attn = self.block.transformer_blocks[0].attn1 if hasattr(self.block, "transformer_blocks") else self.block
+        self.model, self.scale, self.scheduler = model, float(scale), scheduler
+        self.store = _KeepAttention()
+        self.map_size: tuple[int, int] | None = None
+
+    def __enter__(self) -> SelfAttentionGuidance:
+        self._processor = self.attn.processor
+        self.attn.processor = self.store
+
+        def size(module, inputs, output):
+            self.map_size = tuple(output[0].shape[-2:])
+
+        self._hook = self.block.register_forward_hook(size)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.attn.processor = self._processor
+        self._hook.remove()
+
+    def _degraded_output(self, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The denoiser's output on ``x0`` blurred under the last self-attention map and noised back to ``t``."""
+        probs = self.store.probs.detach()
+        b, c, h, w = x0.shape
+        attn = probs.reshape(b, self.attn.heads, probs.shape[1], probs.shape[2])
+        mask = attn.mean(1, keepdim=False).sum(1, keepdim=False) > 1.0
+        mask = mask.reshape(b, *self.map_size).unsqueeze(1).repeat(1, c, 1, 1).type(attn.dtype)
+        mask = torch.nn.functional.interpolate(mask, (h, w))
+        degraded = gaussian_blur(x0) * mask + x0 * (1 - mask)
+        degraded = self.scheduler.add_noise(degraded, noise=eps, timesteps=t[None])
+        with torch.no_grad():
+            return self.model.denoise(degraded, t)
+
+    def correct_output(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The SAG-corrected denoiser output (ε or v) for the sample ``x``, in the pipeline's operations."""
+        abar = self.scheduler.alphas_cumprod[t].to(x.device)
+        beta = 1 - abar
+        if self.model.prediction_type == "epsilon":
+            x0, eps = (x - beta ** (0.5) * out) / abar ** (0.5), out
+        else:  # v_prediction (to_epsilon refuses other types first)
+            x0, eps = (abar**0.5) * x - (beta**0.5) * out, (beta**0.5) * x + (abar**0.5) * out
+        return out + self.scale * (out - self._degraded_output(x0, eps, t))
+
+    def correct_epsilon(self, eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+        """The same correction in ε (the guided branch): ε + s (ε − ε(out_degraded, x)), which equals converting
+        the corrected output, since ε is affine in the output for a fixed ``x``."""
+        x0 = (x - (1 - abar).sqrt() * eps) / abar.sqrt()
+        degraded = self._degraded_output(x0.to(x.dtype), eps.to(x.dtype), t)
+        return eps + self.scale * (eps - to_epsilon(degraded.float(), x.float(), abar, self.model.prediction_type))
+
+
 def _rows_finite(*tensors: torch.Tensor) -> torch.Tensor:
     ok = torch.ones(tensors[0].shape[0], dtype=torch.bool, device=tensors[0].device)
     for v in tensors:
@@ -182,12 +292,13 @@ def initial_noise(model: DiffusionModel, seeds: Sequence[int], scheduler) -> tor
 
 
 def sample(model: DiffusionModel, score_fn: ScoreFn | None, *, seeds: Sequence[int], steps: int,
-           scale: float = 0.0, progress: bool = True, label: str = "") -> SampleResult:
-    """Sample one image per seed (one batch), guided by ``score_fn`` with guidance scale ``scale``."""
+           scale: float = 0.0, sag_scale: float = 0.0, progress: bool = True, label: str = "") -> SampleResult:
+    """Sample one image per seed (one batch), guided by ``score_fn`` with guidance scale ``scale``, and with
+    self-attention guidance of scale ``sag_scale`` (0: off)."""
     if scale != 0 and score_fn is None:
         raise ValueError("A non-zero guidance scale needs a score function.")
-    if not math.isfinite(scale):
-        raise ValueError(f"The guidance scale must be finite, not {scale}.")
+    if not (math.isfinite(scale) and math.isfinite(sag_scale)):
+        raise ValueError(f"The guidance scales must be finite, not {scale} and {sag_scale}.")
     if hasattr(score_fn, "reset"):
         score_fn.reset()
     scheduler = model.make_scheduler()
@@ -196,26 +307,33 @@ def sample(model: DiffusionModel, score_fn: ScoreFn | None, *, seeds: Sequence[i
     failed = [""] * len(seeds)
     alive = torch.ones(len(seeds), dtype=torch.bool, device=x.device)
     abars = scheduler.alphas_cumprod.to(x.device)
+    sag = SelfAttentionGuidance(model, sag_scale, scheduler) if sag_scale != 0 else None
     start = time.perf_counter()
-    for i, t in enumerate(scheduler.timesteps):
-        if scale == 0:
+    with sag if sag is not None else contextlib.nullcontext():
+        for i, t in enumerate(scheduler.timesteps):
+            if scale == 0:
+                with torch.no_grad():
+                    out = model.denoise(scheduler.scale_model_input(x, t), t)
+                    if sag is not None:
+                        out = sag.correct_output(out, x, t)
+            else:
+                abar = abars[t].to(torch.float32)
+                eps, grad, score = guidance_gradient(model, score_fn, x, t, abar, scale, scheduler)
+                if sag is not None:
+                    eps = sag.correct_epsilon(eps.float(), x, t, abar)
+                ok = _rows_finite(eps, grad) & torch.isfinite(score)
+                grad = torch.where(ok.view(-1, 1, 1, 1), grad, torch.zeros_like(grad))
+                eps = eps.float() - (1 - abar).sqrt() * grad.float()
+                out = from_epsilon(eps, x.float(), abar, model.prediction_type).to(x.dtype)
+                _stop(~ok & alive, alive, failed, seeds,
+                      f"non-finite score or guidance gradient at step {i + 1}/{steps}")
             with torch.no_grad():
-                out = model.denoise(scheduler.scale_model_input(x, t), t)
-        else:
-            abar = abars[t].to(torch.float32)
-            eps, grad, score = guidance_gradient(model, score_fn, x, t, abar, scale, scheduler)
-            ok = _rows_finite(eps, grad) & torch.isfinite(score)
-            grad = torch.where(ok.view(-1, 1, 1, 1), grad, torch.zeros_like(grad))
-            eps = eps.float() - (1 - abar).sqrt() * grad.float()
-            out = from_epsilon(eps, x.float(), abar, model.prediction_type).to(x.dtype)
-            _stop(~ok & alive, alive, failed, seeds, f"non-finite score or guidance gradient at step {i + 1}/{steps}")
-        with torch.no_grad():
-            x = scheduler.step(out, t, x).prev_sample
-        _stop(~_rows_finite(x) & alive, alive, failed, seeds, f"non-finite sample at step {i + 1}/{steps}")
-        x = torch.where(alive.view(-1, 1, 1, 1), x, torch.zeros_like(x))
-        if progress and ((i + 1) % max(1, steps // 5) == 0 or i + 1 == steps):
-            log.info("%s step %d/%d (%.1f s)%s", label, i + 1, steps, time.perf_counter() - start,
-                     "" if bool(alive.all()) else f", {int((~alive).sum())} images stopped")
+                x = scheduler.step(out, t, x).prev_sample
+            _stop(~_rows_finite(x) & alive, alive, failed, seeds, f"non-finite sample at step {i + 1}/{steps}")
+            x = torch.where(alive.view(-1, 1, 1, 1), x, torch.zeros_like(x))
+            if progress and ((i + 1) % max(1, steps // 5) == 0 or i + 1 == steps):
+                log.info("%s step %d/%d (%.1f s)%s", label, i + 1, steps, time.perf_counter() - start,
+                         "" if bool(alive.all()) else f", {int((~alive).sum())} images stopped")
     with torch.no_grad():
         images = model.decoder(x).float().cpu()
     bad = ~_rows_finite(images).cpu()

@@ -17,13 +17,14 @@ class SamplingSettings:
     first_seed: int
     steps: int
     batch_size: int
+    sag_scale: float  # self-attention guidance, 0: off
     device: str
     seed: int
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> SamplingSettings:
         return cls(diffusion=dict(cfg["braindive"]["diffusion"]), device=cfg["device"], seed=cfg["seed"],
-                   **{k: cfg["braindive"][k] for k in ("n_seeds", "first_seed", "steps", "batch_size")})
+                   **{k: cfg["braindive"][k] for k in ("n_seeds", "first_seed", "steps", "batch_size", "sag_scale")})
 
     @property
     def seeds(self) -> list[int]:

@@ -88,12 +88,13 @@ def region_voxels(encoder: VoxelEncoder, mask: nib.Nifti1Image, *, region: str, 
 
 
 def sample_in_batches(model: DiffusionModel, score_fn, *, seeds: list[int], batch_size: int, steps: int, scale: float,
-                      label: str) -> SampleResult:
+                      label: str, sag_scale: float = 0.0) -> SampleResult:
     parts = []
     for b in range(0, len(seeds), batch_size):
         chunk = seeds[b:b + batch_size]
         log.info("%s: seeds %d-%d of %d", label, b + 1, b + len(chunk), len(seeds))
-        parts.append(sample(model, score_fn, seeds=chunk, steps=steps, scale=scale, label=label))
+        parts.append(sample(model, score_fn, seeds=chunk, steps=steps, scale=scale, sag_scale=sag_scale,
+                            label=label))
     return SampleResult(torch.cat([p.images for p in parts]), [s for p in parts for s in p.seeds],
                         [f for p in parts for f in p.failed])
 
@@ -161,13 +162,14 @@ def guided_images(setup: RegionSetup, settings: BrainDiVESettings) -> GuidedImag
     """Sample every seed with guidance, score each finished image once more and keep the top fraction."""
     s = settings.sampling
     seeds = s.seeds
-    log.info("region %s (%s, %d voxels): %d seeds, %d steps, guidance scale %g, %s diffusion on %s", settings.region,
-             setup.category or "no category", len(setup.voxels), s.n_seeds, s.steps, settings.guidance_scale,
-             setup.model.kind, setup.device)
+    log.info("region %s (%s, %d voxels): %d seeds, %d steps, guidance scale %g, SAG %g, %s diffusion on %s",
+             settings.region, setup.category or "no category", len(setup.voxels), s.n_seeds, s.steps,
+             settings.guidance_scale, s.sag_scale, setup.model.kind, setup.device)
     score_fn = setup.score
     guide = AugmentedScore(score_fn, settings.augmentations, seed=s.seed) if settings.augmentations else score_fn
     result = sample_in_batches(setup.model, guide, seeds=seeds, batch_size=s.batch_size, steps=s.steps,
-                               scale=settings.guidance_scale, label=f"braindive {settings.region}")
+                               scale=settings.guidance_scale, sag_scale=s.sag_scale,
+                               label=f"braindive {settings.region}")
     ok = check_finished(result, settings.region, settings.guidance_scale)
     predicted = np.full(len(seeds), np.nan, dtype=np.float32)
     predicted[ok] = score_images(score_fn, result.images[torch.as_tensor(ok)])
@@ -190,7 +192,8 @@ def generate_region(*, inputs: dict, outputs: dict, settings: BrainDiVESettings)
     s = settings.sampling
     write_sidecar(outputs["provenance"], stage="braindive",
                   settings=dict(region=settings.region, n_seeds=s.n_seeds, first_seed=s.first_seed, steps=s.steps,
-                                guidance_scale=settings.guidance_scale, keep_fraction=settings.keep_fraction,
+                                guidance_scale=settings.guidance_scale, sag_scale=s.sag_scale,
+                                keep_fraction=settings.keep_fraction,
                                 batch_size=s.batch_size, augmentations=settings.augmentations,
                                 diffusion=dict(s.diffusion), backbone=settings.backbone),
                   seed=s.seed, region_category=setup.category, region_mask=setup.mask_path,
@@ -234,7 +237,7 @@ def generate_unguided(*, inputs: dict, outputs: dict, settings: SamplingSettings
     model = load_diffusion(settings.diffusion, demo_weights=inputs.get("diffusion"), device=device)
     seeds = settings.seeds
     result = sample_in_batches(model, None, seeds=seeds, batch_size=settings.batch_size, steps=settings.steps,
-                               scale=0.0, label="braindive unguided")
+                               scale=0.0, sag_scale=settings.sag_scale, label="braindive unguided")
     ok = result.ok
     pixels = result.uint8()
     table = pd.DataFrame({"seed": seeds, "file": write_pngs(pixels, seeds, ok, outputs["images"]),
@@ -244,6 +247,6 @@ def generate_unguided(*, inputs: dict, outputs: dict, settings: SamplingSettings
     write_image(image_grid(pixels[:n], columns=10, scale=3), outputs["grid"])
     write_sidecar(outputs["provenance"], stage="braindive_unguided",
                   settings=dict(n_seeds=settings.n_seeds, first_seed=settings.first_seed, steps=settings.steps,
-                                diffusion=dict(settings.diffusion)),
+                                sag_scale=settings.sag_scale, diffusion=dict(settings.diffusion)),
                   seed=settings.seed, diffusion_identity=model.identity)
     return table
