@@ -131,3 +131,6 @@ def test_folder_files_lists_the_visible_files_of_the_folder(tmp_path):
 
     _touch(tmp_path, "b.png", "a.jpg", "stimuli.tsv", "._a.jpg", ".DS_Store", "sub/c.png")
     assert [Path(p).name for p in folder_files(tmp_path)] == ["a.jpg", "b.png", "stimuli.tsv"]
+    _touch(tmp_path, "sub/deeper/d.png", "sub/.e.png", ".hidden/f.png")
+    assert [str(Path(p).relative_to(tmp_path)) for p in folder_files(tmp_path, recursive=True)] == [
+        "a.jpg", "b.png", "stimuli.tsv", "sub/c.png", "sub/deeper/d.png"]

@@ -223,12 +223,13 @@ def test_folder_names_files_it_does_not_import_in_one_warning(tmp_path, caplog):
     (folder / "clip.mp4").write_bytes(b"\x00")
     (folder / "img2.svg").write_text("<svg/>")
     (folder / "extra").mkdir()
+    (folder / "extra" / "movie.avi").write_bytes(b"\x00")
     with caplog.at_level("INFO", logger="cortexplorer.stimuli.folder"):
         s = _import(folder, tmp_path / "out")
     assert list(s.table["stim_id"]) == ["img1"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
-    assert "3 entries not imported" in warnings[0] and "clip.mp4, extra/, img2.svg" in warnings[0]
+    assert "3 entries not imported" in warnings[0] and "clip.mp4, extra/movie.avi, img2.svg" in warnings[0]
     assert "README" not in warnings[0] and "stimuli" not in warnings[0].split(":")[-1]
 
 
@@ -290,6 +291,26 @@ def test_folder_settings_take_fit_from_config():
     assert FolderStimuliSettings.from_config(check_config(base)).fit == "crop"
     cfg = check_config({**base, "stimuli": {"fit": "pad", "image_size": 32}})
     assert FolderStimuliSettings.from_config(cfg) == FolderStimuliSettings(image_size=32, fit="pad")
+
+
+def test_folder_with_sub_folders_names_images_by_their_relative_path(tmp_path):
+    """BIDS stimulus folders may have sub-folders: an image there is stim_id 'faces/a' (its path without the
+    suffix) and stim_file 'faces/a.png' (what events' stim_file names); equal stems in different sub-folders are
+    different images; hidden sub-folders are skipped; stimuli.tsv annotates by stim_id."""
+    folder = tmp_path / "stim"
+    for rel, colour in (("faces/a.png", RED), ("places/a.bmp", BLUE), ("c.png", RED), ("places/in/d.png", BLUE),
+                        (".thumbs/a.png", RED)):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        _png(folder / rel, colour=colour)
+    (folder / "stimuli.tsv").write_text("stim_id\tcategory\nfaces/a\tface\nplaces/in/d\tplace\n")
+    s = _import(folder, tmp_path / "out")
+    assert list(s.table["stim_id"]) == ["c", "faces/a", "places/a", "places/in/d"]
+    assert list(s.table["stim_file"]) == ["c.png", "faces/a.png", "places/a.bmp", "places/in/d.png"]
+    assert list(s.table["category"].fillna("n/a")) == ["n/a", "face", "n/a", "place"]
+    assert [tuple(im[0, 0]) for im in s.images] == [RED, RED, BLUE, BLUE]
+    from cortexplorer.preprocess.bids_input import stim_id_of_file
+
+    assert [stim_id_of_file(f) for f in s.table["stim_file"]] == list(s.table["stim_id"])
 
 
 def test_folder_duplicate_stems_are_an_error_naming_both(tmp_path):

@@ -37,7 +37,7 @@ if MODE == "bids":
         input:
             # the folder (an added or removed image changes it) and its files (an edited image reruns)
             folder=CFG["bids"]["stimuli_dir"],
-            files=folder_files(CFG["bids"]["stimuli_dir"]),
+            files=folder_files(CFG["bids"]["stimuli_dir"], recursive=True),
         output:
             images=L.stimuli().images,
             table=L.stimuli().table,

@@ -55,8 +55,14 @@ def check_cached(path: str | os.PathLike, made_by: str) -> str:
     return str(path)
 
 
-def folder_files(folder: str | os.PathLike) -> list[str]:
-    """The visible files directly in ``folder`` (sorted), as inputs of the job that imports the folder:
-    beside the folder itself (whose time changes only when a file is added or removed), an edited file
-    reruns the job."""
-    return sorted(e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
+def folder_files(folder: str | os.PathLike, recursive: bool = False) -> list[str]:
+    """The visible files directly in ``folder`` (sorted; with ``recursive``, also those in its visible
+    sub-folders), as inputs of the job that imports the folder: beside the folder itself (whose time changes
+    only when a file is added or removed), an edited file reruns the job."""
+    if not recursive:
+        return sorted(e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [os.path.join(root, f) for f in files if not f.startswith(".")]
+    return sorted(found)

@@ -21,7 +21,9 @@ What is checked, and what is done about it (each case names the file and the fix
   used and a warning is logged, as nilearn's ``first_level_from_bids`` does.
 - Tables (events, confounds) that are comma- or semicolon-separated instead of tab-separated:
   error saying how to convert them.
-- Events: ``onset``/``duration`` required and numeric; rows whose ``stim_id`` is ``n/a`` (fixation,
+- Events: ``onset``/``duration`` required and numeric (each trial's own duration is modelled); each
+  trial's image named by the BIDS ``stim_file`` column (its path relative to the stimulus folder) or,
+  without one, a ``stim_id`` column (its file stem); rows whose image is ``n/a`` (fixation,
   responses) are dropped and counted in the log; an event starting before the run (negative
   onset) or after it ends is an error; two trials at the same onset (their single-trial
   regressors would be identical) are an error; a ``stim_id`` with no image in the stimulus table
@@ -335,23 +337,44 @@ def _rows(index: Iterable[int]) -> list[int]:
     return [int(i) + 1 for i in index]
 
 
+def stim_id_of_file(stim_file: str) -> str:
+    """The ``stim_id`` of a BIDS ``stim_file`` value (a path relative to the stimulus folder): the path
+    without its suffix, as the stimulus import names the image (``cortexplorer.stimuli.folder``)."""
+    from cortexplorer.stimuli.folder import stim_file_key
+
+    key = stim_file_key(stim_file)
+    return key[: len(key) - len(Path(key).suffix)]
+
+
 def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = None,
                 stim_column: str = "stim_id") -> pd.DataFrame:
     """The run's trials (``onset``, ``duration``, ``stim_id``, and any other columns), checked.
 
-    ``stim_column="trial_type"`` reads a block localizer, whose events need no image id (and
-    whose blocks of different categories may share an onset). Row numbers in the messages count
-    from 1 at the first line after the header.
+    Each trial's image is named by the BIDS ``stim_file`` column (a path relative to the stimulus
+    folder, e.g. ``animals/cat01.jpg``) or, without one, by a ``stim_id`` column (the file's stem);
+    ``n/a`` marks events that show no image, which are not modelled. ``stim_column="trial_type"``
+    reads a block localizer, whose events need no image id (and whose blocks of different
+    categories may share an onset). Row numbers in the messages count from 1 at the first line
+    after the header.
     """
-    ev = read_bids_tsv(run.events, "events", dtype={stim_column: str, "trial_type": str})
+    ev = read_bids_tsv(run.events, "events", dtype={stim_column: str, "trial_type": str, "stim_file": str})
     missing = [c for c in ("onset", "duration") if c not in ev.columns]
     if missing:
         raise BidsInputError(f"'{run.events}' lacks the required column(s) {missing}; BIDS events need onset and "
                              "duration (seconds).")
+    by_file = stim_column == "stim_id" and "stim_file" in ev.columns
+    if by_file:
+        if "stim_id" in ev.columns:
+            log.info("%s: each trial's image is read from the BIDS stim_file column; its stim_id column is not used",
+                     run.events.name)
+        ev["stim_id"] = [stim_id_of_file(v) if isinstance(v, str) else None for v in ev["stim_file"]]
     if stim_column not in ev.columns:
         what = ("the category of each block or image" if stim_column == "trial_type"
                 else "each trial's image (n/a for events that show no image)")
-        raise BidsInputError(f"'{run.events}' has no '{stim_column}' column naming {what}. Add it.")
+        extra = ("" if stim_column == "trial_type" else
+                 "; BIDS names it in a 'stim_file' column (the image's path relative to the stimulus folder), "
+                 "or give a 'stim_id' column (the image's file stem)")
+        raise BidsInputError(f"'{run.events}' has no '{stim_column}' column naming {what}{extra}. Add it.")
     for col in ("onset", "duration"):
         values = pd.to_numeric(ev[col], errors="coerce")
         bad = values.isna() & ev[stim_column].notna()
@@ -363,7 +386,7 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
     if dropped.any():
         kinds = ev.loc[dropped, "trial_type"].fillna("n/a").value_counts().to_dict() if "trial_type" in ev else {}
         log.warning("%s: %d event(s) with %s n/a are not modelled%s", run.events.name, int(dropped.sum()),
-                    stim_column, f" (trial_type counts {kinds})" if kinds else "")
+                    "stim_file" if by_file else stim_column, f" (trial_type counts {kinds})" if kinds else "")
     ev = ev[ev[stim_column].notna()]  # the index keeps the file's row numbers for the messages below
     early = ev["onset"] < 0
     if early.any():
@@ -393,6 +416,12 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
     ev = ev.reset_index(drop=True)
     if known_stim_ids is not None:
         unknown = sorted(set(ev[stim_column]) - known_stim_ids)
+        if unknown and by_file:
+            files = sorted(set(ev.loc[ev["stim_id"].isin(unknown), "stim_file"]))
+            raise BidsInputError(
+                f"'{run.events}' names {len(files)} stim_file(s) with no image in the stimulus folder "
+                f"(bids.stimuli_dir), e.g. {files[:5]}. stim_file is the image's path relative to that folder "
+                "(e.g. animals/cat01.jpg, any image suffix): add the images or fix the stim_file values.")
         if unknown:
             raise BidsInputError(
                 f"'{run.events}' names {len(unknown)} stim_id(s) with no image in the stimulus table, e.g. "

@@ -3,17 +3,20 @@
 What happens to each entry of the folder:
 
 - a still image in a format this Pillow decodes (:data:`STILL_IMAGE_SUFFIXES`: PNG, JPEG, BMP, TIFF,
-  GIF, WebP, …) becomes a stimulus whose ``stim_id`` is its file stem (Unicode, NFC-normalised so that a
-  macOS file name matches the same text typed into ``stimuli.tsv``); two files with one stem are an
-  error. An animated GIF or WebP gives its first frame (named in a WARNING line). A truncated or
-  corrupt image is an error naming it: every image is decoded in full, not only its header.
+  GIF, WebP, …) becomes a stimulus whose ``stim_id`` is its file stem, or, in a sub-folder, its path
+  without the suffix (``animals/cat01``); ``stim_file`` is its path relative to the folder with the
+  suffix (``animals/cat01.jpg``: what a BIDS events file's ``stim_file`` column names). Both are Unicode,
+  NFC-normalised so that a macOS file name matches the same text typed into a table; two files with one
+  ``stim_id`` are an error. An animated GIF or WebP gives its first frame (named in a WARNING line). A
+  truncated or corrupt image is an error naming it: every image is decoded in full, not only its header.
 - a non-square image becomes square as ``fit`` says (config ``stimuli.fit``): ``crop`` (centre crop to
   the short side, as NSD cropped COCO), ``pad`` (borders of the image's mean colour up to the long
   side) or ``stretch``; then it is resized to ``image_size``. One log line counts them.
 - hidden entries (names starting with '.': ``.DS_Store``, macOS ``._img0001.png`` AppleDouble files)
   are skipped, as BIDS tools skip them; one INFO line counts them.
 - ``stimuli.tsv`` annotates the images; ``stimuli.json`` and README-like notes are left alone.
-- anything else (another format, a subfolder) is not imported, and named in one WARNING line.
+- sub-folders are searched the same way (hidden ones skipped); ``stimuli.tsv`` and notes count only at the top.
+- anything else (another format) is not imported, and named in one WARNING line.
 """
 
 from __future__ import annotations
@@ -53,18 +56,26 @@ def _named(names: list[str], limit: int = 5) -> str:
 
 
 def _sort_folder(folder: Path) -> list[Path]:
-    """The stimulus images of ``folder``, logging what else it holds (see the module docstring)."""
+    """The stimulus images of ``folder`` and its sub-folders (sorted by relative path), logging what else they
+    hold (see the module docstring)."""
     hidden, others, images = 0, [], []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith("."):
-            hidden += 1
-        elif p.is_file() and p.suffix.lower() in STILL_IMAGE_SUFFIXES:
-            images.append(p)
-        elif p.is_file() and (p.name == ANNOTATIONS or p.name.lower() in NOTE_NAMES
-                              or p.stem.lower() in NOTE_NAMES or p.suffix.lower() in NOTE_SUFFIXES):
-            continue
-        else:
-            others.append(p.name + ("/" if p.is_dir() else ""))
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        for p in sorted(current.iterdir()):
+            if p.name.startswith("."):
+                hidden += 1
+            elif p.is_dir():
+                pending.append(p)
+            elif p.is_file() and p.suffix.lower() in STILL_IMAGE_SUFFIXES:
+                images.append(p)
+            elif current == folder and p.is_file() and (p.name == ANNOTATIONS or p.name.lower() in NOTE_NAMES
+                                                        or p.stem.lower() in NOTE_NAMES
+                                                        or p.suffix.lower() in NOTE_SUFFIXES):
+                continue
+            else:
+                others.append(p.relative_to(folder).as_posix())
+    images.sort(key=lambda p: p.relative_to(folder).as_posix())
     if hidden:
         log.info("stimulus folder '%s': skipped %d hidden file(s) (names starting with '.', such as macOS '._' "
                  "AppleDouble files), as BIDS tools do", folder, hidden)
@@ -72,22 +83,33 @@ def _sort_folder(folder: Path) -> list[Path]:
         log.warning("stimulus folder '%s': %d entr%s not imported, not a still image this Pillow decodes (%s): %s. "
                     "Convert them to PNG, or move them out of the folder to silence this warning.", folder,
                     len(others), "y" if len(others) == 1 else "ies", " ".join(sorted(STILL_IMAGE_SUFFIXES)),
-                    _named(others))
+                    _named(sorted(others)))
     return images
 
 
-def _stim_ids(files: list[Path]) -> list[str]:
-    """Each file's stem (NFC-normalised); two files with one stem are an error naming them."""
-    ids = [unicodedata.normalize("NFC", p.stem) for p in files]
+def stim_file_key(path: str) -> str:
+    """A stimulus file's path relative to the stimulus folder as the tables compare it: '/'-separated,
+    NFC-normalised, without a leading './'."""
+    key = unicodedata.normalize("NFC", str(path).replace("\\", "/"))
+    while key.startswith("./"):
+        key = key[2:]
+    return key
+
+
+def _stim_ids(files: list[Path], folder: Path) -> tuple[list[str], list[str]]:
+    """Each file's ``stim_id`` (its stem, or its relative path without the suffix in a sub-folder) and
+    ``stim_file`` (its relative path), NFC-normalised; two files with one stim_id are an error naming them."""
+    rel = [stim_file_key(p.relative_to(folder).as_posix()) for p in files]
+    ids = [r[: len(r) - len(Path(r).suffix)] for r in rel]
     by_id: dict[str, list[str]] = defaultdict(list)
-    for sid, p in zip(ids, files, strict=True):
-        by_id[sid].append(p.name)
+    for sid, r in zip(ids, rel, strict=True):
+        by_id[sid].append(r)
     clashes = [f"'{sid}' ({', '.join(names)})" for sid, names in by_id.items() if len(names) > 1]
     if clashes:
-        raise ValueError(f"Stimulus folder '{files[0].parent}' has several images with the same name stem: "
+        raise ValueError(f"Stimulus folder '{folder}' has several images with the same name stem: "
                          f"{_named(clashes)}. The stem is the stim_id and must be unique: remove or rename all but "
                          "one of each.")
-    return ids
+    return ids, rel
 
 
 def fit_square(image: Image.Image, fit: str) -> Image.Image:
@@ -116,7 +138,8 @@ def _decode(path: Path) -> tuple[Image.Image, bool]:
 
 def import_image_folder(*, folder: str | os.PathLike, image_size: int, out_h5: str | os.PathLike,
                         out_tsv: str | os.PathLike, out_provenance: str | os.PathLike, fit: str = "crop") -> None:
-    """Every still image in ``folder`` becomes a stimulus whose ``stim_id`` is the file stem, made square
+    """Every still image in ``folder`` (and its sub-folders) becomes a stimulus (``stim_id``: the file stem, or
+    the relative path without the suffix in a sub-folder; ``stim_file``: the relative path), made square
     as ``fit`` says (``crop``, ``pad`` or ``stretch``) and resized to ``image_size``.
 
     An optional ``stimuli.tsv`` in the folder (``stim_id`` plus any of ``category``, ``caption``,
@@ -130,8 +153,9 @@ def import_image_folder(*, folder: str | os.PathLike, image_size: int, out_h5: s
     if not files:
         raise FileNotFoundError(f"No images ({' '.join(sorted(STILL_IMAGE_SUFFIXES))}) in stimulus folder "
                                 f"'{folder}'. Point bids.stimuli_dir at the folder holding your stimulus images.")
-    ids = _stim_ids(files)
+    ids, rel = _stim_ids(files, folder)
     table = pd.DataFrame({"stim_id": ids, "category": pd.NA, "caption": pd.NA, "split": "train"})
+    table["stim_file"] = rel
     annotations = folder / ANNOTATIONS
     if annotations.exists():
         ann = read_tsv(annotations, required=["stim_id"])
@@ -153,9 +177,9 @@ def import_image_folder(*, folder: str | os.PathLike, image_size: int, out_h5: s
             broken.append(f"'{p}' ({e})")
             continue
         if is_animated:
-            animated.append(p.name)
+            animated.append(p.relative_to(folder).as_posix())
         if image.width != image.height:
-            non_square.append(f"{p.name} ({image.width}×{image.height})")
+            non_square.append(f"{p.relative_to(folder).as_posix()} ({image.width}×{image.height})")
         images.append(np.asarray(fit_square(image, fit).resize((image_size, image_size), Image.BICUBIC)))
     if broken:
         raise ValueError(f"{len(broken)} stimulus image(s) cannot be decoded, truncated or corrupt: {_named(broken)}. "
