@@ -73,8 +73,9 @@ def input_shards(root: str | os.PathLike, shard_size: int) -> list[InputShard]:
                              f"({', '.join(sorted(loose)[:3])}…); put the images in a shard or in another folder.")
         names = [p.stem for p in tars]
         return [InputShard(name, "tar", str(p)) for name, p in zip(names, tars, strict=True)]
-    files = sorted(str(Path(dirpath, f).relative_to(root)) for dirpath, dirs, fs in os.walk(root)
-                   for f in fs if _is_image(f) and not any(part.startswith(".") for part in Path(dirpath).parts[1:]))
+    from cortexplorer.io.check import folder_files
+
+    files = sorted(str(Path(f).relative_to(root)) for f in folder_files(root, recursive=True) if _is_image(f))
     if not files:
         raise FileNotFoundError(f"No images ({' '.join(sorted(STILL_IMAGE_SUFFIXES))}) and no .tar shards in the "
                                 f"bank's image folder '{root}' (brainscuba.bank_images).")
