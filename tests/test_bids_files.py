@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cortexplorer.io.bids import parse_bids_name, run_files
+from cortexplorer.io.bids import BidsDatasetError, natural_key, parse_bids_name, participants, run_files
 from cortexplorer.io.check import DamagedOutputError, check_cached
 
 MNI = "MNI152NLin2009cAsym"
@@ -23,8 +23,9 @@ def _touch(root: Path, *names: str) -> None:
 
 
 def _tree(root: Path, subjects=("01", "02")) -> None:
-    _touch(root, "dataset_description.json", "participants.tsv", "README", "task-main_bold.json",
+    _touch(root, "dataset_description.json", "README", "task-main_bold.json",
            "derivatives/fmriprep/dataset_description.json")
+    _participants_tsv(root, *subjects)
     for s in subjects:
         _touch(root, f"sub-{s}/anat/sub-{s}_T1w.nii.gz", f"sub-{s}/sub-{s}_task-main_bold.json")
         for ses in ("01", "02"):
@@ -41,6 +42,88 @@ def _tree(root: Path, subjects=("01", "02")) -> None:
                                f"{d}/{base}_{space}_desc-preproc_bold.json", f"{d}/{base}_{space}_desc-brain_mask.nii.gz",
                                f"{d}/{base}_{space}_boldref.nii.gz")
         _touch(root, f"derivatives/fmriprep/sub-{s}/anat/sub-{s}_desc-brain_mask.nii.gz", f"sub-{s}/ses-01/func/.DS_Store")
+
+
+def _participants_tsv(root: Path, *labels: str) -> None:
+    (root / "participants.tsv").write_text("participant_id\tage\n" + "".join(f"sub-{s}\t30\n" for s in labels))
+
+
+def _choose(root: Path, warnings: list | None = None, **kw):
+    kw = {"tasks": ["main", "floc"], "space": MNI, "res": "2", **kw}
+    return participants(root, warn=(warnings.append if warnings is not None else None), **kw)
+
+
+def test_participants_are_every_subject_folder_in_natural_order(tmp_path):
+    _tree(tmp_path, subjects=("10", "02", "3", "01"))
+    _participants_tsv(tmp_path, "01", "02", "3", "10")
+    said = []
+    assert _choose(tmp_path, said) == ["01", "02", "3", "10"]
+    assert said == []
+    # labels with or without sub-, in any order; the dataset's order is kept
+    assert _choose(tmp_path, labels=["sub-10", "02"]) == ["02", "10"]
+    assert sorted(["ses-10", "ses-9", "ses-a2", "ses-a10", "1"], key=natural_key) == [
+        "1", "ses-9", "ses-10", "ses-a2", "ses-a10"]
+
+
+def test_a_participant_label_not_in_the_dataset_lists_those_present(tmp_path):
+    _tree(tmp_path)
+    with pytest.raises(BidsDatasetError, match=r"bids\.participant_label names \['sub-07'\], not in the dataset "
+                                               r".*Participants present: \['01', '02'\]"):
+        _choose(tmp_path, labels=["01", "sub-07"])
+
+
+def test_participants_tsv_is_cross_checked_both_ways(tmp_path):
+    _tree(tmp_path, subjects=("01", "02"))
+    _participants_tsv(tmp_path, "01", "05")
+    said = []
+    assert _choose(tmp_path, said) == ["01", "02"]
+    assert len(said) == 2
+    assert "does not list ['sub-02'], which have folders; they are processed" in said[0]
+    assert "lists ['sub-05'], which have no folder" in said[1]
+    (tmp_path / "participants.tsv").write_text("subject\n01\n")
+    with pytest.raises(BidsDatasetError, match=r"participants\.tsv' has no participant_id column"):
+        _choose(tmp_path)
+
+
+def test_a_participant_without_the_task_stops_the_run_or_is_skipped_when_asked(tmp_path):
+    _tree(tmp_path, subjects=("01", "02", "03"))
+    for f in tmp_path.rglob("sub-02_*task-floc*"):
+        f.unlink()
+    with pytest.raises(BidsDatasetError, match=r"sub-02 has no events files and preprocessed BOLD \(desc-preproc, "
+                                               r"space-MNI152NLin2009cAsym, res-2\) of task 'floc' under .*\(tasks it "
+                                               r"has: \['main'\], spaces of its preprocessed BOLD: \["
+                                               r"'MNI152NLin2009cAsym-1', 'MNI152NLin2009cAsym-2', 'T1w'\]\)\. "
+                                               r".*set bids\.skip_unusable: true"):
+        _choose(tmp_path)
+    said = []
+    assert _choose(tmp_path, said, skip_unusable=True) == ["01", "03"]
+    assert said == [said[0]] and "sub-02" in said[0] and "skipped (bids.skip_unusable is true)" in said[0]
+    # raw events without fMRIPrep's output: named as the missing preprocessed BOLD alone
+    for f in tmp_path.rglob("sub-03_*desc-preproc_bold.nii.gz"):
+        f.unlink()
+    with pytest.raises(BidsDatasetError, match=r"sub-03 has no preprocessed BOLD \(desc-preproc.*\) of task 'main'"):
+        _choose(tmp_path, labels=["03"])
+    with pytest.raises(BidsDatasetError, match=r"No usable participant"):
+        _choose(tmp_path, [], labels=["02", "03"], skip_unusable=True)
+
+
+def test_sessions_narrow_the_runs_and_the_participants(tmp_path):
+    _tree(tmp_path, subjects=("01", "02"))
+    for f in tmp_path.rglob("ses-02"):
+        if "sub-02" in str(f):
+            import shutil
+
+            shutil.rmtree(f)
+    every = set(run_files(tmp_path, subject="01", task="main", space=MNI, res="2"))
+    only = set(run_files(tmp_path, subject="01", task="main", space=MNI, res="2", sessions=["02"]))
+    # brute force: every listed file that is not in another session's folder and names no other session
+    assert only == {p for p in every if "ses-01" not in p}
+    # two runs of ses-01, six files each: events, raw sidecar, confounds, preprocessed BOLD, its sidecar, mask
+    assert len(only) == len(every) - 2 * 6
+    assert _choose(tmp_path, sessions=["ses-01"]) == ["01", "02"]
+    with pytest.raises(BidsDatasetError, match=r"sub-02 has no events files and preprocessed BOLD .* of task 'main' in "
+                                               r"session\(s\) \['02'\]"):
+        _choose(tmp_path, sessions=["ses-02"])
 
 
 def test_parse_bids_name():

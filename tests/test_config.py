@@ -113,11 +113,15 @@ def _bids_config(tmp_path, **bids):
             "bids": {"root": "bids", "stimuli_dir": "bids/stimuli", **bids}}
 
 
-def test_bids_subject_with_the_sub_prefix_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"Config key 'bids\.subject' must match '\^\[A-Za-z0-9\]\+\$'; got "
-                                          r"'sub-02' \(BIDS subject label without the 'sub-' prefix"):
-        check_config(_bids_config(tmp_path, subject="sub-02"), base_dir=tmp_path)
-    assert check_config(_bids_config(tmp_path, subject="02"), base_dir=tmp_path)["bids"]["subject"] == "02"
+def test_bids_participant_labels_take_the_sub_prefix_or_not(tmp_path):
+    cfg = check_config(_bids_config(tmp_path, participant_label=["sub-02", "03"]), base_dir=tmp_path)
+    assert cfg["bids"]["participant_label"] == ["sub-02", "03"]
+    with pytest.raises(ConfigError, match=r"Config key 'bids\.participant_label\.0' must match .*; got 'sub_02'"):
+        check_config(_bids_config(tmp_path, participant_label=["sub_02"]), base_dir=tmp_path)
+    # the key this one replaced is named with its successor
+    with pytest.raises(ConfigError, match=r"Unknown config key 'bids\.subject'\..*bids\.subject was replaced by "
+                                          r"bids\.participant_label, a list"):
+        check_config(_bids_config(tmp_path, subject="02"), base_dir=tmp_path)
 
 
 @pytest.mark.parametrize("categories", [[], ["face"]])

@@ -699,7 +699,7 @@ def test_several_resolutions_need_preprocess_res(world, tmp_path):
 
 def test_a_subject_without_files_lists_the_subjects_present(world, tmp_path):
     with pytest.raises(bi.BidsInputError, match=re.escape(f"sub-02 has no folder or files under '{world.root}'")
-                       + r".*Subjects present: \['01'\]. Set bids.subject to one of them"):
+                       + r".*Subjects present: \['01'\]. Set bids.participant_label to some of them"):
         bi.find_runs(world.root, subject="02", task=TASK, space=TEMPLATE_SPACE)
     root = world.copy(tmp_path / "bids")
     raw = world.path("01", 1, "events", root=root)
@@ -717,20 +717,31 @@ def test_a_subject_without_files_lists_the_subjects_present(world, tmp_path):
 def test_stim_file_names_each_trials_image_as_bids_specifies(world, runs, tmp_path, caplog):
     """The BIDS ``stim_file`` column (a path relative to the stimulus folder) names each trial's image: top-level
     files give their stem, files in sub-folders their path without the suffix (as the stimulus import names them);
-    it wins over a stim_id column; an unknown file is an error naming the file and the folder key."""
+    a stim_id column beside it must name the same images; an unknown file is an error naming the file and the
+    folder key."""
     r = runs[2]
     plain = bi.load_events(r, N_VOL, _known(world))
     events = world.events["02", 1].copy()
     events["stim_file"] = [f"./{s}.png" if isinstance(s, str) else None for s in events["stim_id"]]
-    events["stim_id"] = "ignored"
     path = tmp_path / r.events.name
     write_tsv(events, path)
     with caplog.at_level(logging.INFO, logger=LOG):
         by_file = bi.load_events(dataclasses.replace(r, events=path), N_VOL, _known(world))
     assert list(by_file["stim_id"]) == list(plain["stim_id"])
     np.testing.assert_array_equal(by_file["onset"], plain["onset"])
-    assert any("read from the BIDS stim_file column; its stim_id column is not used" in m for m in caplog.messages)
+    assert any("read from the BIDS stim_file column (its stim_id column agrees)" in m for m in caplog.messages)
     assert any("1 event(s) with stim_file n/a are not modelled" in m for m in caplog.messages)
+    # both columns, disagreeing: an error naming the rows (counted from 1 after the header) and one example
+    clash = events.copy()
+    rows = [i for i, s in enumerate(clash["stim_id"]) if isinstance(s, str)][2:4]
+    clash.loc[rows, "stim_id"] = "img999"
+    write_tsv(clash, path)
+    with pytest.raises(bi.BidsInputError, match=_names(path, rf": the stim_file and stim_id columns name different "
+                                                             rf"images in 2 row\(s\) \[{rows[0] + 1}, {rows[1] + 1}\]; "
+                                                             rf"e\.g\. row {rows[0] + 1}: stim_file './img\d+\.png' "
+                                                             r"\(image 'img\d+'\) but stim_id 'img999'")):
+        bi.load_events(dataclasses.replace(r, events=path), N_VOL, _known(world))
+    events["stim_id"] = "ignored"
 
     nested = events.drop(columns="stim_id")
     nested["stim_file"] = [f"set-{s[-1]}\\{s}.jpg" if isinstance(s, str) else None for s in plain["stim_id"]] + [None]

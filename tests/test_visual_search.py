@@ -398,5 +398,5 @@ def test_settings_come_from_the_config_and_its_mode_defaults(tmp_path):
     assert SummarySettings.from_config(demo) == SummarySettings(("ivsn",), tuple(EXPERIMENTS))
     (tmp_path / "dataset_description.json").write_text("{}")
     bids = check_config({"dataset": {"name": "x", "mode": "bids"}, "seed": 2,
-                         "bids": {"root": str(tmp_path), "stimuli_dir": str(tmp_path), "subject": "01"}})
+                         "bids": {"root": str(tmp_path), "stimuli_dir": str(tmp_path), "participant_label": ["01"]}})
     assert StimuliSettings.from_config(bids, experiment="curvature").trials_per_set_size is None  # "reference"

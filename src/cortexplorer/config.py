@@ -58,6 +58,11 @@ def fill_defaults(config: dict, schema: dict) -> dict:
     return walk(copy.deepcopy(dict(config)), schema)
 
 
+# keys a release replaced, with what the user writes now
+RENAMED = {"bids.subject": "bids.subject was replaced by bids.participant_label, a list (e.g. participant_label: "
+                           "['01']; empty: every participant)"}
+
+
 def _key(path: Any) -> str:
     return ".".join(str(p) for p in path) if path else "<top level>"
 
@@ -72,9 +77,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(got) - set(allowed))
         where = f" under '{key}'" if error.absolute_path else " at the top level"
+        renamed = [RENAMED[k] for k in (_key([*error.absolute_path, e]) for e in extra) if k in RENAMED]
         return (
             f"Unknown config key {', '.join(repr(_key([*error.absolute_path, e])) for e in extra)}. "
-            f"Allowed keys{where}: {', '.join(allowed)}."
+            f"Allowed keys{where}: {', '.join(allowed)}.{''.join(' ' + r + '.' for r in renamed)}"
         )
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message

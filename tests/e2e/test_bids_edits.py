@@ -28,7 +28,7 @@ from .conftest import dry_run_jobs, snakemake
 def _config(tmp: Path, root: Path, stimuli: Path) -> Path:
     cfg = tmp / "edits.yaml"  # its own dataset name: results/edits is not shared with other tests' results/mine
     cfg.write_text(f"dataset: {{name: edits, mode: bids}}\nbids:\n  root: {root}\n  stimuli_dir: {stimuli}\n"
-                   f"  subject: '{SUBJECT}'\npreprocess:\n  task: {TASK}\n  space: {TEMPLATE_SPACE}\n"
+                   f"  participant_label: ['{SUBJECT}']\npreprocess:\n  task: {TASK}\n  space: {TEMPLATE_SPACE}\n"
                    "  confounds: {motion: 6, drift: cosine, compcor: 0}\n"
                    "report:\n  html: reports/edits/index.html\n")
     return cfg
@@ -118,8 +118,9 @@ def test_an_edited_file_reruns_exactly_its_readers(workdir: Path, tmp_path: Path
     shutil.rmtree(workdir / "results/edits")  # the session's shared repo copy keeps no damaged outputs
 
 
-def test_dry_run_on_a_20_participant_tree_lists_one_subject_fast(workdir: Path, tmp_path: Path, capsys):
-    """The DAG of a 20-participant dataset of empty files builds in seconds (only sub-01's files are listed)."""
+def test_dry_run_on_a_20_participant_tree_plans_every_participant_fast(workdir: Path, tmp_path: Path, capsys):
+    """The DAG of a 20-participant dataset of empty files builds in seconds, one subject-level job per
+    participant (every sub-* folder by default, issue 21); bids.participant_label narrows it."""
     root = tmp_path / "bids"
     root.mkdir()
     (root / "dataset_description.json").write_text('{"Name": "many", "BIDSVersion": "1.9.0"}')
@@ -144,10 +145,13 @@ def test_dry_run_on_a_20_participant_tree_lists_one_subject_fast(workdir: Path, 
     (tmp_path / "stimuli" / "img001.png").touch()
     cfg = tmp_path / "many.yaml"
     cfg.write_text(f"dataset: {{name: many, mode: bids}}\nbids:\n  root: {root}\n  stimuli_dir: {tmp_path}/stimuli\n"
-                   "report:\n  html: reports/many/index.html\n")
+                   "preprocess: {space: MNI152NLin2009cAsym}\nreport:\n  html: reports/many/index.html\n")
     t0 = time.perf_counter()
     jobs = dry_run_jobs(snakemake(workdir, "-n", "--configfile", str(cfg), "--until", "rois"))
     seconds = time.perf_counter() - t0
-    assert jobs == {"stimuli_folder": 1, "preprocess": 1, "rois": 1}
+    assert jobs == {"stimuli_folder": 1, "preprocess": 20, "rois": 20}
     with capsys.disabled():
         print(f"\n  dry run on {n_files} files of 20 participants: {seconds:.1f} s (Snakemake start included)")
+    two = snakemake(workdir, "-n", "--configfile", str(cfg), "--config", "bids={participant_label: [sub-03, '17']}",
+                    "--until", "rois")
+    assert dry_run_jobs(two) == {"stimuli_folder": 1, "preprocess": 2, "rois": 2}

@@ -70,6 +70,12 @@ def test_nsd_fetches_only_missing_files(workdir: Path, tmp_path: Path):
 def test_bids_dry_run(workdir: Path, tmp_path: Path):
     (tmp_path / "bids" / "stimuli").mkdir(parents=True)
     (tmp_path / "bids" / "dataset_description.json").write_text('{"Name": "mine", "BIDSVersion": "1.9.0"}')
+    for task in ("nsd", "floc"):  # one participant's run of each task, as empty files
+        base = f"sub-01_task-{task}_run-1"
+        for name in (f"sub-01/func/{base}_events.tsv",
+                     f"derivatives/fmriprep/sub-01/func/{base}_space-MNI152NLin2009aSym_desc-preproc_bold.nii.gz"):
+            (tmp_path / "bids" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "bids" / name).touch()
     cfg = tmp_path / "bids.yaml"
     cfg.write_text(f"dataset: {{name: mine, mode: bids}}\nbids:\n  root: {tmp_path}/bids\n"
                    f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")

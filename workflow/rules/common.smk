@@ -1,7 +1,9 @@
 # Config validation (before any job), the mode's constants, and where every file lives (L).
 import os
+import sys
 
 from cortexplorer.config import brainscuba_enabled, check_config, load_schema
+from cortexplorer.io.bids import participants as bids_participants
 from cortexplorer.io.check import check_cached, folder_files
 from cortexplorer.layout import Layout
 from cortexplorer.provenance import source_digest
@@ -22,7 +24,18 @@ L = Layout(DATASET)
 if MODE == "nsd":
     SUBJECTS = [f"{s:02d}" for s in CFG["nsd"]["subjects"]]
 elif MODE == "bids":
-    SUBJECTS = [CFG["bids"]["subject"]]
+    # every participant of the dataset, or those named (cortexplorer.io.bids.participants)
+    SUBJECTS = bids_participants(
+        CFG["bids"]["root"],
+        # the main experiment (a missing localizer stops the rois job, naming the task and the files)
+        tasks=[CFG["preprocess"]["task"]],
+        labels=CFG["bids"]["participant_label"],
+        sessions=CFG["bids"]["sessions"],
+        space=CFG["preprocess"]["space"] or None,
+        res=CFG["preprocess"]["res"] or None,
+        skip_unusable=CFG["bids"]["skip_unusable"],
+        warn=lambda text: print(f"WARNING: {text}", file=sys.stderr),
+    )
 else:
     SUBJECTS = [CFG["simulate"]["subject"]]
 # check_config filled in the mode's default backbones
@@ -46,5 +59,9 @@ MODELS_ENV = "../../envs/models.yaml"
 TARGETS = []
 
 
+def stage_outputs():
+    return [f for targets in TARGETS for f in targets()]
+
+
 def final_outputs():
-    return [CFG["report"]["html"], *(f for targets in TARGETS for f in targets())]
+    return [CFG["report"]["html"], *stage_outputs()]

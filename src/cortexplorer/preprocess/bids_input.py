@@ -3,7 +3,7 @@
 Files are found with pybids (subject, session, task, run, space, res, desc), never by fixed names.
 What is checked, and what is done about it (each case names the file and the fix):
 
-- Finding files: a subject with no files is an error listing the subjects present (``bids.subject``);
+- Finding files: a subject with no files is an error listing the subjects present (``bids.participant_label``);
   several BOLD files (or masks) for one run are an error naming the entity that tells them apart
   and the key that picks one (``preprocess.space``, ``preprocess.res``).
 - NIfTI files (BOLD, masks) that cannot be read to the end (a ``.nii.gz`` cut short by a copy):
@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from nibabel.filebasedimages import ImageFileError
 
+from cortexplorer.io.bids import natural_key
 from cortexplorer.io.tables import read_json
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,10 @@ def _one(files: list, what: str, entities: Mapping, root: Path) -> Path | None:
 
 
 def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: str | None,
-              res: str | None = None) -> list[BoldRun]:
+              res: str | None = None, sessions: Iterable[str] | None = None) -> list[BoldRun]:
     """Every preprocessed run of ``task`` for ``subject`` in ``space`` (and resolution ``res``, where
-    fMRIPrep wrote several), ordered by session and run. ``bids_root``: the dataset's folder or its
-    ``dataset_description.json``."""
+    fMRIPrep wrote several), ordered by session and run; only ``sessions``' runs when given. ``bids_root``:
+    the dataset's folder or its ``dataset_description.json``."""
     root = Path(bids_root)
     if root.name == "dataset_description.json":  # the workflow passes the dataset by its description file
         root = root.parent
@@ -131,8 +132,11 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
     subjects = sorted(layout.get_subjects(), key=natural_key)
     if subject not in subjects:
         raise BidsInputError(f"sub-{subject} has no folder or files under '{root}' (nor its derivatives). Subjects "
-                             f"present: {subjects}. Set bids.subject to one of them (the label without 'sub-').")
+                             f"present: {subjects}. Set bids.participant_label to some of them.")
     query = dict(subject=subject, task=task, desc="preproc", suffix="bold", extension=[".nii.gz", ".nii"])
+    sessions = sorted(sessions or [], key=natural_key)
+    if sessions:
+        query["session"] = sessions
     if space:
         query["space"] = space
     if res:
@@ -144,7 +148,7 @@ def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: s
                                  f"'{root}/derivatives'. Run fMRIPrep for sub-{subject} and put its output there.")
         raise BidsInputError(
             f"No preprocessed BOLD (desc-preproc_bold) for sub-{subject}, task-{task}"
-            f"{', space-' + space if space else ''}{', res-' + res if res else ''} under '{root}/derivatives'. "
+            f"{', session(s) ' + str(sessions) if sessions else ''}{', space-' + space if space else ''}{', res-' + res if res else ''} under '{root}/derivatives'. "
             f"Available tasks: {layout.get_tasks()}, spaces: {layout.get_spaces()}"
             f"{', res: ' + str(layout.get_res()) if res else ''}. Check preprocess.task / preprocess.space"
             f"{' / preprocess.res' if res else ''}, or run fMRIPrep with that space.")
@@ -214,11 +218,6 @@ def _layout(root: Path) -> Any:
     except (OSError, ValueError) as err:
         _json_problem(err, " BIDS sidecars must be valid JSON.")
         raise
-
-
-def natural_key(label: str) -> tuple:
-    """Sort key that puts ses-2 before ses-10 (numbers compare as numbers)."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", label))
 
 
 def header_tr(img: nib.Nifti1Image) -> float:
@@ -364,10 +363,22 @@ def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = 
                              "duration (seconds).")
     by_file = stim_column == "stim_id" and "stim_file" in ev.columns
     if by_file:
+        from_file = pd.Series([stim_id_of_file(v) if isinstance(v, str) else None for v in ev["stim_file"]],
+                              index=ev.index, dtype=object)
         if "stim_id" in ev.columns:
-            log.info("%s: each trial's image is read from the BIDS stim_file column; its stim_id column is not used",
+            given = ev["stim_id"].astype(object).where(ev["stim_id"].notna(), None)
+            differ = np.flatnonzero([a != b for a, b in zip(given, from_file, strict=True)])
+            if len(differ):
+                i = differ[0]
+                raise BidsInputError(
+                    f"'{run.events}': the stim_file and stim_id columns name different images in "
+                    f"{len(differ)} row(s) {_rows(differ[:5])}; e.g. row {i + 1}: stim_file "
+                    f"{ev['stim_file'].iloc[i]!r} (image {from_file.iloc[i]!r}) but stim_id {given.iloc[i]!r}. "
+                    "Keep one of the columns, or make stim_id the stim_file path without its suffix (n/a in both "
+                    "for events that show no image).")
+            log.info("%s: each trial's image is read from the BIDS stim_file column (its stim_id column agrees)",
                      run.events.name)
-        ev["stim_id"] = [stim_id_of_file(v) if isinstance(v, str) else None for v in ev["stim_file"]]
+        ev["stim_id"] = from_file
     if stim_column not in ev.columns:
         what = ("the category of each block or image" if stim_column == "trial_type"
                 else "each trial's image (n/a for events that show no image)")

@@ -65,9 +65,18 @@ class PreprocessSettings:
     recipe: RecipeSettings
     n_repeats: int
     seed: int
+    sessions: tuple[str, ...] = ()  # bids.sessions: only these sessions' runs (empty: every session)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> PreprocessSettings:
         recipe, pre = RecipeSettings.from_config(cfg), cfg["preprocess"]
         return cls(subject=subject, task=pre["task"], space=pre["space"] or None, res=pre["res"] or None,
-                   confounds=dict(pre["confounds"]), recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"])
+                   confounds=dict(pre["confounds"]), recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"],
+                   sessions=session_labels(cfg))
+
+
+def session_labels(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+    """``bids.sessions`` without ``ses-`` prefixes (bids mode; empty elsewhere: every session)."""
+    if cfg["dataset"]["mode"] != "bids":
+        return ()
+    return tuple(str(s).removeprefix("ses-") for s in cfg["bids"]["sessions"])

@@ -73,14 +73,14 @@ def nuisance_matrix(run: bi.BoldRun, n_volumes: int, confounds: Mapping) -> np.n
 
 def load_bold_runs(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
                    confounds: Mapping, known_stim_ids: set[str] | None,
-                   res: str | None = None) -> tuple[list[RunData], dict]:
+                   res: str | None = None, sessions: Sequence[str] = ()) -> tuple[list[RunData], dict]:
     """Every run of ``task`` as ``RunData`` on the voxels that are valid in all runs.
 
     Voxels outside the brain mask, or NaN, non-positive or constant in any run, are left out and
     counted (GLMsingle's advice: only voxels with full data in every run). A volume that is all NaN
     or zero inside the mask, or no voxel left at all, is an error naming the file(s).
     """
-    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res)
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res, sessions=sessions)
     sessions = _session_numbers(runs)
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
@@ -239,7 +239,8 @@ def write_preprocess(res: PreprocessResult, info: Mapping[str, Any], outputs: Ma
     recipe = {k: v for k, v in dataclasses.asdict(settings.recipe).items() if k != "seed"}
     write_sidecar(outputs["provenance"], stage="preprocess",
                   settings={"subject": settings.subject, "task": settings.task, "space": settings.space,
-                            "res": settings.res, "confounds": dict(settings.confounds), "recipe": recipe,
+                            "res": settings.res, "sessions": list(settings.sessions),
+                            "confounds": dict(settings.confounds), "recipe": recipe,
                             "n_repeats": settings.n_repeats},
                   seed=settings.seed, n_trials=len(res.trial_stim_id), n_stimuli=len(betas.stim_id),
                   n_voxels=betas.n_voxels, n_excluded_voxels=info["n_excluded_voxels"], pcnum=res.recipe.pcnum,
@@ -254,7 +255,7 @@ def preprocess_bold(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
     """
     stimuli = read_tsv(inputs["stimuli"], required=["stim_id"])
     runs, info = load_bold_runs(inputs["bids"], subject=settings.subject, task=settings.task, space=settings.space,
-                                res=settings.res, confounds=settings.confounds,
+                                res=settings.res, sessions=settings.sessions, confounds=settings.confounds,
                                 known_stim_ids=set(stimuli["stim_id"].astype(str)))
     truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
     result = single_trial_responses(runs, info, settings, truth)

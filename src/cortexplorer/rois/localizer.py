@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
                     categories: Sequence[str] | None, confounds: Mapping, category_map: Mapping[str, str] | None = None,
-                    ignore: Sequence[str] = (), res: str | None = None,
+                    ignore: Sequence[str] = (), res: str | None = None, sessions: Sequence[str] = (),
                     ) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
     """t map of each domain category (face, place, body, word) versus the mean of the other
     localizer categories, and the brain mask.
@@ -51,7 +51,7 @@ def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, spa
     from nilearn.glm.first_level import FirstLevelModel
 
     category_map = dict(category_map or {})
-    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res)
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res, sessions=sessions)
     imgs, events, conf = [], [], []
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
@@ -216,7 +216,7 @@ def write_regions(regions: RegionSet, out_dir: str | os.PathLike, settings: Rois
                             "categories": None if settings.categories is None else list(settings.categories),
                             "confounds": dict(settings.confounds), "t_threshold": settings.t_threshold,
                             "min_cluster_mm3": settings.min_cluster_mm3, "category_map": dict(settings.category_map),
-                            "ignore": list(settings.ignore)}, seed=None, min_cluster_voxels=regions.min_cluster_voxels)
+                            "ignore": list(settings.ignore), "sessions": list(settings.sessions)}, seed=None, min_cluster_voxels=regions.min_cluster_voxels)
     return table
 
 
@@ -229,7 +229,7 @@ def localizer_rois(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
     tmaps, mask_img = localizer_tmaps(inputs["bids"], subject=settings.subject, task=settings.task,
                                       space=settings.space, res=settings.res, categories=settings.categories,
                                       confounds=settings.confounds, category_map=settings.category_map,
-                                      ignore=settings.ignore)
+                                      ignore=settings.ignore, sessions=settings.sessions)
     food = food_tmap(inputs["betas"], inputs["stimuli"])
     truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
     regions = category_regions(tmaps, food, mask_img, settings, truth)

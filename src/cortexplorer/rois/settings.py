@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cortexplorer.preprocess.settings import session_labels
+
 
 @dataclass(frozen=True)
 class RoisSettings:
@@ -21,6 +23,7 @@ class RoisSettings:
     min_cluster_mm3: float
     category_map: Mapping[str, str]
     ignore: tuple[str, ...]
+    sessions: tuple[str, ...] = ()  # bids.sessions: only these sessions' runs (empty: every session)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> RoisSettings:
@@ -29,4 +32,4 @@ class RoisSettings:
                    categories=None if rois["categories"] is None else tuple(rois["categories"]),
                    confounds=dict(pre["confounds"]), t_threshold=rois["t_threshold"],
                    min_cluster_mm3=rois["min_cluster_mm3"], category_map=dict(rois["category_map"]),
-                   ignore=tuple(rois["ignore"]))
+                   ignore=tuple(rois["ignore"]), sessions=session_labels(cfg))

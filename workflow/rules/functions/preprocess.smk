@@ -3,7 +3,7 @@
 # and the category-selective regions (`rois`) of each subject.
 from cortexplorer.nsd.settings import NsdBetasSettings, NsdRoisSettings
 from cortexplorer.io.bids import run_files
-from cortexplorer.preprocess.settings import PreprocessSettings
+from cortexplorer.preprocess.settings import PreprocessSettings, session_labels
 from cortexplorer.rois.settings import RoisSettings
 
 
@@ -23,6 +23,7 @@ def bids_inputs(subject, task):
         task=task,
         space=pre["space"] or None,
         res=pre["res"] or None,
+        sessions=session_labels(CFG) or None,
     )
     return {
         "bids": os.path.join(root, "dataset_description.json"),
