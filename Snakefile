@@ -2,12 +2,15 @@
 # Run: snakemake --cores all            (the embedded demo, config/config.yaml)
 #      snakemake --cores all --configfile config/smoke.yaml   (tiny variant used by the tests)
 #      snakemake --profile profiles/slurm --configfile config/nsd.yaml
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# beside this file, so that `snakemake --directory DIR` (and the `cortexplorer` BIDS App) find it
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"
@@ -41,3 +44,15 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+rule participant:
+    """BIDS-App participant level: every stage's targets for the chosen participants."""
+    input:
+        stage_outputs(),
+
+
+rule group:
+    """BIDS-App group level: the dashboard over the chosen participants."""
+    input:
+        CFG["report"]["html"],

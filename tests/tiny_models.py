@@ -118,3 +118,25 @@ def tiny_clipcap_checkpoint(path: Path, config, prefix_size: int, prefix_length:
         state[f"gpt.transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(n, n, dtype=torch.uint8)).view(1, 1, n, n)
         state[f"gpt.transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
     torch.save(state, path)
+
+
+def tiny_real_models(folder: Path) -> dict[str, str]:
+    """The real model kinds at tiny size, as config values (YAML flow style) that load them offline: ``clip``
+    (an open_clip architecture with its weights as a file), ``diffusion`` (Stable Diffusion's components in a
+    Hugging Face hub cache) and ``networks`` (a torchvision VGG11, the architecture eccNET and the triplets use)."""
+    import torchvision
+
+    weights = folder / "tiny_clip.pt"
+    torch.manual_seed(0)
+    torch.save(open_clip_module().create_model("cortexplorer-demo-clip").state_dict(), weights)
+    revision = "2" * 40
+    sd_repo = folder / "hub" / "models--someone--tiny-sd"
+    tiny_stable_diffusion(folder / "sd").save_pretrained(sd_repo / "snapshots" / revision)
+    (sd_repo / "refs").mkdir()
+    (sd_repo / "refs" / "main").write_text(revision)
+    vgg_weights = folder / "vgg11.pth"
+    torch.save(torchvision.models.vgg11(weights=None).state_dict(), vgg_weights)
+    return {"clip": f"{{kind: open_clip, arch: cortexplorer-demo-clip, pretrained: '{weights}'}}",
+            "diffusion": "{kind: stable_diffusion, model_id: someone/tiny-sd, revision: main, "
+                         f"cache_dir: '{folder / 'hub'}'}}",
+            "networks": f"{{vgg: {{kind: torchvision, arch: vgg11, weights: '{vgg_weights}'}}}}"}

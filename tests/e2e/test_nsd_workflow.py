@@ -144,28 +144,11 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     tree = write_mini_nsd(tmp_path / "nsd")
     repo = copy_repo(tmp_path / "repo")
     cfg = tmp_path / "nsdmini.yaml"
-    # an open_clip architecture with its weights as a file (the real loading path, at tiny size)
-    import torch
+    # open_clip, Stable Diffusion and a torchvision VGG at tiny size, loaded offline by the real code paths
+    from tests.tiny_models import tiny_real_models
 
-    from cortexplorer.models import open_clip_module
-
-    weights = tmp_path / "tiny_clip.pt"
-    torch.manual_seed(0)
-    torch.save(open_clip_module().create_model("cortexplorer-demo-clip").state_dict(), weights)
-    # Stable Diffusion's components at tiny size in a Hugging Face hub cache (the real loading path, no download)
-    from tests.tiny_models import tiny_stable_diffusion
-
-    revision = "2" * 40
-    sd_repo = tmp_path / "hub" / "models--someone--tiny-sd"
-    tiny_stable_diffusion(tmp_path / "sd").save_pretrained(sd_repo / "snapshots" / revision)
-    (sd_repo / "refs").mkdir()
-    (sd_repo / "refs" / "main").write_text(revision)
-    clip = f"{{kind: open_clip, arch: cortexplorer-demo-clip, pretrained: '{weights}'}}"
-    # a torchvision VGG (the architecture eccNET and the triplets use) with its weights as a file
-    import torchvision
-
-    vgg_weights = tmp_path / "vgg11.pth"
-    torch.save(torchvision.models.vgg11(weights=None).state_dict(), vgg_weights)
+    models = tiny_real_models(tmp_path)
+    clip, weights, vgg_weights, revision = models["clip"], tmp_path / "tiny_clip.pt", tmp_path / "vgg11.pth", "2" * 40
     # BrainSCUBA: a bank built from a lab's images in four WebDataset-style tar shards (one duplicate, one corrupt
     # file), and a CLIPCap checkpoint in the old format with a local GPT-2 folder (the real loading path, at tiny size)
     from tests.tiny_models import tiny_clipcap_checkpoint, tiny_gpt2_folder
@@ -178,10 +161,9 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
                    f"nsd: {{root: '{tree.root}', subjects: [1], sessions: [1, 2], image_size: 32}}\n"
                    "report: {html: reports/nsdmini/index.html}\n"
                    f"features: {{backbones: {{tiny: {clip}}}}}\n"
-                   "braindive: {diffusion: {kind: stable_diffusion, model_id: someone/tiny-sd, revision: main, "
-                   f"cache_dir: '{tmp_path / 'hub'}'}}, regions: [faces, places], n_seeds: 4, steps: 2, batch_size: 4, "
-                   f"classifier: {clip}}}\n"
-                   f"networks: {{vgg: {{kind: torchvision, arch: vgg11, weights: '{vgg_weights}'}}}}\n"
+                   f"braindive: {{diffusion: {models['diffusion']}, regions: [faces, places], n_seeds: 4, steps: 2, "
+                   f"batch_size: 4, classifier: {clip}}}\n"
+                   f"networks: {models['networks']}\n"
                    "visual_search: {experiments: [curvature], scale: 0.25, trials_per_set_size: 1}\n"
                    "triplets: {n_bins: 2, bin_size: 0.3, tolerance: 0.5, max_triplets: 4, observers: {n: 2, trials: 60}, cv_folds: 2, "
                    "predictivity_layers: [pool4, pool5]}\n"
