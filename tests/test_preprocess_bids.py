@@ -31,7 +31,7 @@ from cortexplorer.io.tables import read_tsv, write_json, write_tsv
 from cortexplorer.preprocess import bids_input as bi
 from cortexplorer.preprocess.hrf import canonical_hrf, hrf_time, trial_regressors
 from cortexplorer.preprocess.recipe import RecipeSettings, fit_recipe
-from cortexplorer.preprocess.stage import load_bold_runs, nuisance_matrix
+from cortexplorer.preprocess.stage import drop_late_trials, load_bold_runs, nuisance_matrix
 
 SUBJECT, TASK = "01", "nsd"
 SHAPE = (6, 6, 5)
@@ -497,6 +497,20 @@ def test_trials_too_close_to_the_end_are_left_out_with_a_warning(world, tmp_path
     assert len(data[3].onsets) == len(world.events["02", 2].dropna(subset=["stim_id"]))
     got = fit_recipe(data, recipe_settings(hrf="canonical", noise_pcs=0, fracridge=False)).final
     assert np.abs(got - np.concatenate([world.expected[k] for k in RUNS])).max() < 0.1
+
+
+def test_a_short_trial_is_judged_by_when_it_happens_not_by_its_duration(runs):
+    """Each trial's regressor is compared with its own peak: a 0.25 s trial early in the run (whose regressor
+    peaks at ~1/16 of a 4 s trial's) is kept; a trial 1 s before the last volume is left out whatever its
+    duration. (Found by the BIDS-App test: planted durations of 0.5-3 s had short trials dropped all over.)"""
+    run = dataclasses.replace(runs[0], tr=2.0, start_time=0.0)
+    events = pd.DataFrame({"onset": [10.0, 20.0, 30.0, 40.0, 157.0, 157.5],
+                           "duration": [0.25, 4.0, 4.0, 4.0, 0.25, 4.0], "stim_id": ["a", "b", "c", "d", "e", "f"]})
+    kept = drop_late_trials(events, run, 80)  # the last volume samples 158 s
+    assert list(kept["stim_id"]) == ["a", "b", "c", "d"]
+    # the same trials without the late ones are all kept, whatever the other trials' durations
+    assert len(drop_late_trials(events.iloc[:4], run, 80)) == 4
+    assert len(drop_late_trials(events.iloc[:1], run, 80)) == 1
 
 
 def test_cosine_drift_without_cosine_columns_is_an_error(runs, tmp_path):

@@ -41,16 +41,20 @@ LATE_TRIAL_PEAK = 0.5
 
 
 def drop_late_trials(events: pd.DataFrame, run: bi.BoldRun, n_volumes: int) -> pd.DataFrame:
-    """Leave out (with a warning) trials whose response the run ends too early to see: their canonical
-    regressor never reaches half its peak within the run. Their betas would be estimated from a few
-    volumes of the rising edge and reach absurd sizes (GLMsingle warns about trials < 8 s before the end)."""
+    """Leave out (with a warning) trials whose response the run ends too early to see: within the run, their
+    canonical regressor never reaches half of its own peak (the peak it reaches in a run that goes on).
+    Their betas would be estimated from a few volumes of the rising edge and reach absurd sizes (GLMsingle
+    warns about trials < 8 s before the end). Relative to each trial's own peak, so that a short trial
+    (whose regressor peaks lower than a long one's) is judged by when it happens, not by its duration."""
     if events.empty:
         return events
     from cortexplorer.preprocess.hrf import canonical_hrf, hrf_time, trial_regressors
 
-    x = trial_regressors(canonical_hrf(hrf_time())[None], events["onset"].to_numpy(float),
-                         events["duration"].to_numpy(float), n_volumes, run.tr, run.start_time)[0]
-    late = x.max(axis=0) < LATE_TRIAL_PEAK
+    hrf = canonical_hrf(hrf_time())[None]
+    durations = events["duration"].to_numpy(float)
+    longer = n_volumes + int(np.ceil((hrf_time()[-1] + durations.max()) / run.tr)) + 1  # every response ends
+    x = trial_regressors(hrf, events["onset"].to_numpy(float), durations, longer, run.tr, run.start_time)[0]
+    late = x[:n_volumes].max(axis=0) < LATE_TRIAL_PEAK * x.max(axis=0)
     if late.any():
         log.warning("%s: %d trial(s) too close to the end of the run to be estimated (onsets %s s; the run ends at "
                     "%.1f s) are left out", run.events.name, int(late.sum()),
