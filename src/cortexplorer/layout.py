@@ -110,6 +110,8 @@ TripletFitPaths = _paths("TripletFitPaths", "The choice models and layer predict
                          predictivity="predictivity.tsv", surface="surface.png", layers="layers.png", provenance=PV)
 OddOneOutPaths = _paths("OddOneOutPaths", "The SPoSE odd-one-out embedding.", embedding="embedding.tsv",
                         dimensions="dimensions.tsv", figure="dimensions.png", provenance=PV)
+GroupPaths = _paths("GroupPaths", "Every participant's numbers and their mean and spread (cortexplorer.group).",
+                    participants="participants.tsv", summary="summary.tsv", figure="group.png", provenance=PV)
 
 
 @dataclass(frozen=True)
@@ -243,3 +245,7 @@ class Layout:
 
     def odd_one_out(self) -> OddOneOutPaths:
         return OddOneOutPaths.under(f"{self.results}/triplets/odd_one_out")
+
+    # --- group level ------------------------------------------------------------------------
+    def group(self) -> GroupPaths:
+        return GroupPaths.under(f"{self.results}/group")

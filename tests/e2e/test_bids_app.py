@@ -98,9 +98,21 @@ def test_bids_app_participant_then_group(smoke_run: Path, tmp_path: Path):
     for s in ("01", "02"):
         assert (out / L.encoder(s, "tiny").metrics).is_file() and (out / L.rois(s).table).is_file()
     assert not (out / L.preprocess("03").betas).exists() and not (out / CFG_REPORT).exists()
+    assert (out / L.group().summary).is_file()  # a participant-level target: it summarises the chosen participants
     _cli(*common, "group", *chosen)
     html = (out / CFG_REPORT).read_text()
-    assert "sub-01" in html and "sub-02" in html and "sub-03" not in html
+    assert "sub-01" in html and "sub-02" in html and "sub-03" not in html and "Group (2 participants)" in html
+    # the group level: both participants' rows; their localizer runs are the same files, so their category
+    # regions are the same voxels (Dice 1 with each other, SD 0 across them)
+    group = pd.read_csv(out / L.group().participants, sep="\t", dtype={"participant": str})
+    assert sorted(group["participant"].unique()) == ["01", "02"]
+    dice = group[group["measure"] == "dice_to_others"].set_index(["participant", "region"])["value"]
+    for s in ("01", "02"):
+        for region in ("faces", "places"):
+            assert dice[(s, region)] == 1.0
+    summary = pd.read_csv(out / L.group().summary, sep="\t", keep_default_na=False).set_index(["measure", "region"])
+    assert summary.loc[("n_voxels", "faces"), "n"] == 2 and float(summary.loc[("n_voxels", "faces"), "sd"]) == 0.0
+    assert summary.loc[("r2_noise_normalised", "faces"), "n"] == 2
 
     # a rerun of either level has nothing to do
     for level in ("participant", "group"):

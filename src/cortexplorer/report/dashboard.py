@@ -196,6 +196,24 @@ def _demo_clip_section(layout: Layout) -> Section | None:
     return sec
 
 
+def _group_section(layout: Layout) -> Section | None:
+    paths = layout.group()
+    if not Path(paths.summary).exists():
+        return None
+    table, summary = read_tsv(paths.participants), read_tsv(paths.summary)
+    n = table["participant"].nunique()
+    sec = Section("group", f"Group ({n} participant{'s' if n != 1 else ''})")
+    sec.text("Each participant's numbers and their mean, SD, minimum and maximum across participants. Dice to the "
+             "others: a participant's region against the voxels in at least half of the other participants' masks "
+             "(only when every mask is on one grid).")
+    sec.figure(Path(paths.figure).read_bytes(), "One dot per participant (and backbone); the bar is the group mean.")
+    sec.table(summary, "Across participants")
+    wide = table.assign(participant="sub-" + table["participant"].astype(str).str.zfill(2)).pivot_table(
+        index=["stage", "measure", "backbone", "region"], columns="participant", values="value", sort=False)
+    sec.table(wide.reset_index(), "Per participant")
+    return sec
+
+
 def _braindive_section(layout: Layout, subjects: Sequence[str], config: Mapping | None) -> Section | None:
     diffusion = layout.demo_diffusion()
     runs = [(s, layout.braindive_evaluation(s)) for s in subjects
@@ -471,6 +489,7 @@ def build_dashboard(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
         _visual_search_section(layout, st.search_models, st.search_experiments),
         _triplets_section(layout),
         _nsd_section(list(st.nsd_files)),
+        _group_section(layout),
     ) if s is not None]
     results = Path(layout.results)
     sections.append(Section("outputs", "What was produced").table(produced_files(results)))

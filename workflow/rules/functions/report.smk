@@ -24,6 +24,7 @@ def report_inputs(wildcards):
             inputs[f"brainscuba_{s}"] = L.brainscuba_semantics(s).regions
             inputs[f"brainscuba_images_{s}"] = L.brainscuba_images(s).summary
     inputs.update(
+        group=L.group().summary,
         visual_search=L.visual_search_summary().asymmetry,
         triplet_fit=L.triplet_fit().provenance,
     )
