@@ -31,7 +31,7 @@ def test_demo_dry_run(workdir: Path):
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
                     "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1, "demo_prior": 1,
                     "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1, **BEHAVIOUR, "demo_cnn": 1,
-                    "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1, **BRAINSCUBA}
+                    "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1, **BRAINSCUBA, "group_summary": 1}
 
 
 def test_profiles_parse(workdir: Path):
@@ -81,7 +81,8 @@ def test_bids_dry_run(workdir: Path, tmp_path: Path):
                    f"  stimuli_dir: {tmp_path}/bids/stimuli\nreport:\n  html: reports/mine/index.html\n")
     jobs = dry_run_jobs(snakemake(workdir, "-n", "--configfile", str(cfg)))
     assert jobs == {"all": 1, "report_dashboard": 1, "stimuli_folder": 1, "preprocess": 1, "rois": 1, "features": 2,
-                    "encoder": 2, "braindive_unguided": 1, "braindive": 4, "braindive_evaluate": 1, **BEHAVIOUR}
+                    "encoder": 2, "braindive_unguided": 1, "braindive": 4, "braindive_evaluate": 1, **BEHAVIOUR,
+                    "group_summary": 1}
     cfg.write_text(cfg.read_text() + "features:\n  backbones:\n    mine: {kind: demo_clip}\n")
     proc = snakemake(workdir, "-n", "--configfile", str(cfg), check=False)
     assert proc.returncode != 0 and "only exists in demo mode" in proc.stderr + proc.stdout
@@ -349,7 +350,7 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
                 "braindive_sub-01_faces", "braindive_evaluate_sub-01", "demo_cnn", "visual_search_eccnet_curvature",
                 "visual_search_summary", "triplet_search", "triplet_choices", "triplet_fit", "odd_one_out",
                 "brainscuba_bank", "demo_captioner", "brainscuba_project_sub-01", "brainscuba_captions_sub-01",
-                "brainscuba_semantics_sub-01", "brainscuba_images_sub-01"):
+                "brainscuba_semantics_sub-01", "brainscuba_images_sub-01", "group_summary"):
         assert (run / SMOKE.log(job)).stat().st_size > 0, job
     for job in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
                 "features_democlip", "encoder_sub-01_democlip", "braindive_sub-01_places", "braindive_evaluate_sub-01"):
@@ -407,7 +408,8 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     shutil.copy2(localizer, kept)  # with its modification time
     localizer.unlink()
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml"))
-    guided = {"braindive": 3, "braindive_evaluate": 1, **BRAINSCUBA}  # smoke: 3 regions
+    # smoke: 3 regions; the group summary reads the regions, encoders, BrainDiVE and BrainSCUBA tables
+    guided = {"braindive": 3, "braindive_evaluate": 1, **BRAINSCUBA, "group_summary": 1}
     assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1, "preprocess": 1, "rois": 1,
                     "encoder": 1, **guided}
     # the same file put back (same bytes, same time): nothing to do again (rerunning the jobs is the resume tests')
@@ -427,7 +429,7 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     assert jobs == {"all": 1, "report_dashboard": 1, "encoder": 1, **guided}
     changed.write_text("braindive:\n  guidance_scale: 10\n")  # the unguided baseline and the models stay
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 3, "braindive_evaluate": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 3, "braindive_evaluate": 1, "group_summary": 1}
     changed.write_text("brainscuba:\n  images: {guidance_scale: 10}\n")  # projection and captions stay
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
     assert jobs == {"all": 1, "report_dashboard": 1, "brainscuba_images": 1}
@@ -436,7 +438,7 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     assert jobs == {"all": 1, "report_dashboard": 1, "triplet_choices": 1, "triplet_fit": 1}
     changed.write_text("braindive:\n  regions: [faces, places, V1, bodies]\n")  # only the new region is sampled
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 1, "braindive_evaluate": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 1, "braindive_evaluate": 1, "group_summary": 1}
 
 
 def test_results_folder_is_relocatable(smoke_run: Path, tmp_path: Path):
