@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -806,3 +807,58 @@ def test_each_trials_own_duration_is_modelled():
     assert err.max() < 0.15 and np.median(err) < 0.01
     flat = fit_recipe([dataclasses.replace(d, durations=np.full(n, 3.5)) for d in data], settings).final
     assert np.abs(flat - expected).max() > 1.0
+
+
+def _index_messages(caplog) -> list[str]:
+    return [m.split(" ")[2] for m in caplog.messages if m.startswith("BIDS index: ")]
+
+
+def test_the_dataset_is_indexed_once_per_state_and_reused(world, runs, tmp_path, caplog, monkeypatch):
+    """Jobs load the pybids index the first one built; a changed file listing or JSON sidecar is indexed again,
+    an edited events table (pybids does not index TSV contents) is not; earlier states are pruned."""
+    root, index = world.copy(tmp_path / "bids"), tmp_path / "index"
+    with caplog.at_level(logging.INFO, logger=LOG):
+        first = bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, index_dir=index)
+        again = bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, index_dir=index)
+    assert _index_messages(caplog) == ["built", "loaded"]
+    in_memory = [dataclasses.replace(r, bold=root / r.bold.relative_to(world.root)) for r in runs]
+    assert [r.bold for r in first] == [r.bold for r in again] == [r.bold for r in in_memory]
+    assert [r.tr for r in again] == [r.tr for r in in_memory] and again[0].events == first[0].events
+    state = bi.dataset_state(root)
+    assert [p.name for p in index.iterdir()] == [state]
+
+    events = world.path("01", 1, "events", root=root)
+    events.write_text(events.read_text().replace("image", "image"))  # rewritten: not part of the index
+    os.utime(events, (1, 1))
+    assert bi.dataset_state(root) == state
+    sidecar = world.path("01", 1, "bold_json", root=root)
+    sidecar.write_text(sidecar.read_text().replace(str(TR), str(TR) + "0"))
+    assert bi.dataset_state(root) != state
+    monkeypatch.setattr(bi, "KEEP_OLD_INDEX_S", -1.0)  # no job reads the earlier state's index any more
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=LOG):
+        bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, index_dir=index)
+    assert _index_messages(caplog) == ["built", "removed"]
+    assert [p.name for p in index.iterdir()] == [bi.dataset_state(root)]
+    extra = root / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_T1w.nii.gz"  # a new file changes the listing
+    extra.parent.mkdir()
+    extra.write_bytes(b"")
+    assert bi.dataset_state(root) not in {state, *[p.name for p in index.iterdir()]}
+
+
+def test_two_jobs_building_one_index_keep_the_first(world, tmp_path, caplog, monkeypatch):
+    """Jobs started at once on a cluster both build; the one that renames second keeps the other's index."""
+    root, index = world.copy(tmp_path / "bids"), tmp_path / "index"
+    real_rename = os.rename
+
+    def lose_the_race(src, dst):  # another job renames its (identical) index into place first
+        shutil.copytree(src, dst)
+        real_rename(src, str(src) + ".other")
+        raise OSError(39, "Directory not empty")
+
+    monkeypatch.setattr(bi.os, "rename", lose_the_race)
+    with caplog.at_level(logging.INFO, logger=LOG):
+        got = bi.find_runs(root, subject=SUBJECT, task=TASK, space=TEMPLATE_SPACE, index_dir=index)
+    assert "another job built" in " ".join(caplog.messages)
+    assert len(got) == len(RUNS)
+    assert not list(index.glob(".*.building"))  # this job's own copy is gone

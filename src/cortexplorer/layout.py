@@ -155,6 +155,12 @@ class Layout:
     def simulation(self) -> SimulationPaths:
         return SimulationPaths.under(self.results)
 
+    def bids_index(self) -> str:
+        """The BIDS dataset's pybids indexes, one folder per dataset state: a cache beside Snakemake's
+        ``.snakemake``, not a result (the first job that reads the dataset builds it,
+        cortexplorer.preprocess.bids_input.layout_index)."""
+        return f".cortexplorer/bids_index/{self.dataset}"
+
     # --- single-trial responses and regions -------------------------------------------------
     def preprocess(self, subject: str) -> PreprocessPaths:
         return PreprocessPaths.under(f"{self.results}/preprocess/sub-{subject}")

@@ -118,14 +118,12 @@ def test_an_edited_file_reruns_exactly_its_readers(workdir: Path, tmp_path: Path
     shutil.rmtree(workdir / "results/edits")  # the session's shared repo copy keeps no damaged outputs
 
 
-def test_dry_run_on_a_20_participant_tree_plans_every_participant_fast(workdir: Path, tmp_path: Path, capsys):
-    """The DAG of a 20-participant dataset of empty files builds in seconds, one subject-level job per
-    participant (every sub-* folder by default, issue 21); bids.participant_label narrows it."""
-    root = tmp_path / "bids"
+def _empty_tree(root: Path, n_participants: int) -> int:
+    """A dataset of ``n_participants`` × 2 sessions × 6 runs × 2 tasks of empty files (sidecars hold {})."""
     root.mkdir()
     (root / "dataset_description.json").write_text('{"Name": "many", "BIDSVersion": "1.9.0"}')
     n_files = 0
-    for s in range(1, 21):
+    for s in range(1, n_participants + 1):
         for ses in (1, 2):
             for run in range(1, 7):
                 for task in ("nsd", "floc"):
@@ -139,19 +137,51 @@ def test_dry_run_on_a_20_participant_tree_plans_every_participant_fast(workdir: 
                                                  "desc-confounds_timeseries.tsv"])):
                         folder.mkdir(parents=True, exist_ok=True)
                         for name in names:
-                            (folder / f"{base}_{name}").touch()
+                            (folder / f"{base}_{name}").write_text("{}" if name.endswith(".json") else "")
                             n_files += 1
+    return n_files
+
+
+def test_a_many_participant_tree_plans_fast_and_is_indexed_once(workdir: Path, tmp_path: Path, capsys):
+    """The DAG of a 20-participant dataset of empty files builds in seconds, one subject-level job per
+    participant (every sub-* folder by default, issue 21); bids.participant_label narrows it. The dataset is
+    indexed by the first job that reads it, once; the next job loads that index (issue 21 item 4)."""
+    root = tmp_path / "bids"
+    n_files = _empty_tree(root, 20)
     (tmp_path / "stimuli").mkdir()
-    (tmp_path / "stimuli" / "img001.png").touch()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "stimuli" / "img001.png")
     cfg = tmp_path / "many.yaml"
     cfg.write_text(f"dataset: {{name: many, mode: bids}}\nbids:\n  root: {root}\n  stimuli_dir: {tmp_path}/stimuli\n"
                    "preprocess: {space: MNI152NLin2009cAsym}\nreport:\n  html: reports/many/index.html\n")
     t0 = time.perf_counter()
-    jobs = dry_run_jobs(snakemake(workdir, "-n", "--configfile", str(cfg), "--until", "rois"))
+    proc = snakemake(workdir, "-n", "--configfile", str(cfg), "--until", "rois")
     seconds = time.perf_counter() - t0
-    assert jobs == {"stimuli_folder": 1, "preprocess": 20, "rois": 20}
-    with capsys.disabled():
-        print(f"\n  dry run on {n_files} files of 20 participants: {seconds:.1f} s (Snakemake start included)")
+    assert dry_run_jobs(proc) == {"stimuli_folder": 1, "preprocess": 20, "rois": 20}
+    assert "BIDS index" not in proc.stdout + proc.stderr  # building the DAG indexes nothing
     two = snakemake(workdir, "-n", "--configfile", str(cfg), "--config", "bids={participant_label: [sub-03, '17']}",
                     "--until", "rois")
     assert dry_run_jobs(two) == {"stimuli_folder": 1, "preprocess": 2, "rois": 2}
+
+    # one job, then another: the first indexes the dataset, the second loads its index (both then stop at the
+    # empty BOLD files, which is not what this counts)
+    logs = []
+    for s in ("01", "02"):
+        target = f"results/many/preprocess/sub-{s}/betas.h5"
+        snakemake(workdir, target, "--cores", "1", "--configfile", str(cfg), check=False)
+        logs.append((workdir / f"logs/many/preprocess_sub-{s}.log").read_text())
+    built = [log.count("BIDS index: built") for log in logs]
+    loaded = [log.count("BIDS index: loaded") for log in logs]
+    assert built == [1, 0] and loaded == [0, 1], logs
+
+    big = tmp_path / "bids100"
+    n_big = _empty_tree(big, 100)
+    cfg100 = tmp_path / "many100.yaml"
+    cfg100.write_text(cfg.read_text().replace(str(root), str(big)))
+    t0 = time.perf_counter()
+    jobs = dry_run_jobs(snakemake(workdir, "-n", "--configfile", str(cfg100), "--until", "rois"))
+    seconds_100 = time.perf_counter() - t0
+    assert jobs == {"preprocess": 100, "rois": 100}  # the stimuli were imported above
+    with capsys.disabled():
+        print(f"\n  snakemake -n (Snakemake start included): {seconds:.1f} s for 20 participants ({n_files} files), "
+              f"{seconds_100:.1f} s for 100 ({n_big} files)")
+    shutil.rmtree(workdir / "results/many")  # the session's shared repo copy keeps no failed outputs

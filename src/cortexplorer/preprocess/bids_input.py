@@ -1,7 +1,9 @@
 """Read fMRIPrep-style derivatives by BIDS entities: BOLD, brain mask, events, confounds, timing.
 
 Files are found with pybids (subject, session, task, run, space, res, desc), never by fixed names.
-What is checked, and what is done about it (each case names the file and the fix):
+The dataset is indexed once per state (:func:`layout_index`): each job loads the pybids database the
+first job built, and a changed dataset (a file added, removed or renamed, a JSON sidecar edited)
+is indexed again. What is checked, and what is done about it (each case names the file and the fix):
 
 - Finding files: a subject with no files is an error listing the subjects present (``bids.participant_label``);
   several BOLD files (or masks) for one run are an error naming the entity that tells them apart
@@ -118,17 +120,19 @@ def _one(files: list, what: str, entities: Mapping, root: Path) -> Path | None:
 
 
 def find_runs(bids_root: str | os.PathLike, *, subject: str, task: str, space: str | None,
-              res: str | None = None, sessions: Iterable[str] | None = None) -> list[BoldRun]:
+              res: str | None = None, sessions: Iterable[str] | None = None,
+              index_dir: str | os.PathLike | None = None) -> list[BoldRun]:
     """Every preprocessed run of ``task`` for ``subject`` in ``space`` (and resolution ``res``, where
     fMRIPrep wrote several), ordered by session and run; only ``sessions``' runs when given. ``bids_root``:
-    the dataset's folder or its ``dataset_description.json``."""
+    the dataset's folder or its ``dataset_description.json``. ``index_dir``: where the dataset's pybids
+    index is kept and reused (:func:`layout_index`; None: index in memory, for this call only)."""
     root = Path(bids_root)
     if root.name == "dataset_description.json":  # the workflow passes the dataset by its description file
         root = root.parent
     if not (root / "dataset_description.json").exists():
         raise BidsInputError(f"'{root}' is not a BIDS dataset (no dataset_description.json). Point the config key "
                              "'bids.root' at the folder that holds sub-*/ and derivatives/.")
-    layout = _layout(root)
+    layout = _layout(root) if index_dir is None else layout_index(root, index_dir)
     subjects = sorted(layout.get_subjects(), key=natural_key)
     if subject not in subjects:
         raise BidsInputError(f"sub-{subject} has no folder or files under '{root}' (nor its derivatives). Subjects "
@@ -218,6 +222,80 @@ def _layout(root: Path) -> Any:
     except (OSError, ValueError) as err:
         _json_problem(err, " BIDS sidecars must be valid JSON.")
         raise
+
+
+# top-level folders pybids does not index (its default ignore list), left out of the dataset's state
+NOT_INDEXED = ("code", "models", "sourcedata", "stimuli")
+KEEP_OLD_INDEX_S = 600  # another state's index younger than this may still be read by a running job
+
+
+def dataset_state(root: str | os.PathLike) -> str:
+    """SHA-256 (16 hex digits) of what a pybids index of ``root`` holds: every indexed file's relative path,
+    and each JSON file's size and modification time (pybids reads sidecars into the index; it does not read
+    TSV or NIfTI contents). Hidden entries and the folders pybids ignores are left out. One folder walk."""
+    import hashlib
+
+    root = Path(root)
+    h = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (rel == "." and d in NOT_INDEXED))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = os.path.join(rel, name)
+            h.update(path.encode() + b"\0")
+            if name.endswith(".json"):
+                st = os.stat(os.path.join(folder, name))
+                h.update(f"{st.st_size}:{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def layout_index(root: str | os.PathLike, index_dir: str | os.PathLike) -> Any:
+    """The pybids layout of ``root`` (with its derivatives), indexed once per dataset state under
+    ``index_dir/<dataset_state>/`` and loaded from there by every later job.
+
+    The first job to need a state builds its index in a private folder and renames it into place, so jobs
+    started at once on a cluster never read half an index (a job that loses the race keeps the winner's
+    and deletes its own). Indexes of other states older than :data:`KEEP_OLD_INDEX_S` are deleted. Each
+    call logs whether it built or loaded the index.
+    """
+    import shutil
+    import time
+
+    from bids import BIDSLayout
+
+    root, index_dir = Path(root), Path(index_dir)
+    state = dataset_state(root)
+    db = index_dir / state
+    if (db / "layout_index.sqlite").is_file():
+        log.info("BIDS index: loaded %s (dataset state %s)", db, state)
+        return BIDSLayout(root, derivatives=True, validate=False, database_path=db)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    private = index_dir / f".{state}.{os.getpid()}.building"
+    shutil.rmtree(private, ignore_errors=True)
+    start = time.perf_counter()
+    try:
+        layout = BIDSLayout(root, derivatives=True, validate=False, database_path=private, reset_database=True)
+    except (OSError, ValueError) as err:
+        shutil.rmtree(private, ignore_errors=True)
+        _json_problem(err, " BIDS sidecars must be valid JSON.")
+        raise
+    n_files = len(layout.get(scope="all", return_type="filename"))
+    del layout
+    try:
+        os.rename(private, db)
+    except OSError:  # another job renamed its index into place first: use that one
+        shutil.rmtree(private, ignore_errors=True)
+        log.info("BIDS index: another job built %s first; loaded it", db)
+    else:
+        log.info("BIDS index: built %s for %s (%d files) in %.1f s", db, root, n_files, time.perf_counter() - start)
+    now = time.time()
+    for old in index_dir.iterdir():
+        if old.name != state and not old.name.startswith(".") and now - old.stat().st_mtime > KEEP_OLD_INDEX_S:
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("BIDS index: removed %s (an earlier state of the dataset)", old)
+    return BIDSLayout(root, derivatives=True, validate=False, database_path=db)
 
 
 def header_tr(img: nib.Nifti1Image) -> float:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from cortexplorer.layout import Layout
+
 
 @dataclass(frozen=True)
 class RecipeSettings:
@@ -66,13 +68,14 @@ class PreprocessSettings:
     n_repeats: int
     seed: int
     sessions: tuple[str, ...] = ()  # bids.sessions: only these sessions' runs (empty: every session)
+    bids_index: str | None = None  # where the dataset's pybids index is kept (None: index in memory)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> PreprocessSettings:
         recipe, pre = RecipeSettings.from_config(cfg), cfg["preprocess"]
         return cls(subject=subject, task=pre["task"], space=pre["space"] or None, res=pre["res"] or None,
                    confounds=dict(pre["confounds"]), recipe=recipe, n_repeats=pre["n_repeats"], seed=cfg["seed"],
-                   sessions=session_labels(cfg))
+                   sessions=session_labels(cfg), bids_index=Layout(cfg["dataset"]["name"]).bids_index())
 
 
 def session_labels(cfg: Mapping[str, Any]) -> tuple[str, ...]:

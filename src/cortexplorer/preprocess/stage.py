@@ -77,14 +77,16 @@ def nuisance_matrix(run: bi.BoldRun, n_volumes: int, confounds: Mapping) -> np.n
 
 def load_bold_runs(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
                    confounds: Mapping, known_stim_ids: set[str] | None,
-                   res: str | None = None, sessions: Sequence[str] = ()) -> tuple[list[RunData], dict]:
+                   res: str | None = None, sessions: Sequence[str] = (),
+                   bids_index: str | None = None) -> tuple[list[RunData], dict]:
     """Every run of ``task`` as ``RunData`` on the voxels that are valid in all runs.
 
     Voxels outside the brain mask, or NaN, non-positive or constant in any run, are left out and
     counted (GLMsingle's advice: only voxels with full data in every run). A volume that is all NaN
     or zero inside the mask, or no voxel left at all, is an error naming the file(s).
     """
-    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res, sessions=sessions)
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res, sessions=sessions,
+                        index_dir=bids_index)
     sessions = _session_numbers(runs)
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
@@ -259,7 +261,8 @@ def preprocess_bold(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
     """
     stimuli = read_tsv(inputs["stimuli"], required=["stim_id"])
     runs, info = load_bold_runs(inputs["bids"], subject=settings.subject, task=settings.task, space=settings.space,
-                                res=settings.res, sessions=settings.sessions, confounds=settings.confounds,
+                                res=settings.res, sessions=settings.sessions, bids_index=settings.bids_index,
+                                confounds=settings.confounds,
                                 known_stim_ids=set(stimuli["stim_id"].astype(str)))
     truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
     result = single_trial_responses(runs, info, settings, truth)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, space: str | None,
                     categories: Sequence[str] | None, confounds: Mapping, category_map: Mapping[str, str] | None = None,
                     ignore: Sequence[str] = (), res: str | None = None, sessions: Sequence[str] = (),
-                    ) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
+                    bids_index: str | None = None) -> tuple[dict[str, nib.Nifti1Image], nib.Nifti1Image]:
     """t map of each domain category (face, place, body, word) versus the mean of the other
     localizer categories, and the brain mask.
 
@@ -51,7 +51,8 @@ def localizer_tmaps(bids_dir: str | os.PathLike, *, subject: str, task: str, spa
     from nilearn.glm.first_level import FirstLevelModel
 
     category_map = dict(category_map or {})
-    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res, sessions=sessions)
+    runs = bi.find_runs(bids_dir, subject=subject, task=task, space=space, res=res, sessions=sessions,
+                        index_dir=bids_index)
     imgs, events, conf = [], [], []
     first = bi.load_bold(runs[0])
     mask = bi.load_mask([r.mask for r in runs], first)
@@ -229,7 +230,8 @@ def localizer_rois(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
     tmaps, mask_img = localizer_tmaps(inputs["bids"], subject=settings.subject, task=settings.task,
                                       space=settings.space, res=settings.res, categories=settings.categories,
                                       confounds=settings.confounds, category_map=settings.category_map,
-                                      ignore=settings.ignore, sessions=settings.sessions)
+                                      ignore=settings.ignore, sessions=settings.sessions,
+                                      bids_index=settings.bids_index)
     food = food_tmap(inputs["betas"], inputs["stimuli"])
     truth = DemoTruth(inputs["truth"]) if inputs.get("truth") else None
     regions = category_regions(tmaps, food, mask_img, settings, truth)

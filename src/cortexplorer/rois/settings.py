@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cortexplorer.layout import Layout
 from cortexplorer.preprocess.settings import session_labels
 
 
@@ -24,6 +25,7 @@ class RoisSettings:
     category_map: Mapping[str, str]
     ignore: tuple[str, ...]
     sessions: tuple[str, ...] = ()  # bids.sessions: only these sessions' runs (empty: every session)
+    bids_index: str | None = None  # where the dataset's pybids index is kept (None: index in memory)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> RoisSettings:
@@ -32,4 +34,5 @@ class RoisSettings:
                    categories=None if rois["categories"] is None else tuple(rois["categories"]),
                    confounds=dict(pre["confounds"]), t_threshold=rois["t_threshold"],
                    min_cluster_mm3=rois["min_cluster_mm3"], category_map=dict(rois["category_map"]),
-                   ignore=tuple(rois["ignore"]), sessions=session_labels(cfg))
+                   ignore=tuple(rois["ignore"]), sessions=session_labels(cfg),
+                   bids_index=Layout(cfg["dataset"]["name"]).bids_index())
