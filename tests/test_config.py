@@ -23,7 +23,8 @@ def test_defaults_are_filled_at_every_level():
 
 
 # every file in config/: (dataset.name, dataset.mode) it runs
-SHIPPED = {"config.yaml": ("demo", "demo"), "smoke.yaml": ("smoke", "demo"), "nsd.yaml": ("nsd", "nsd")}
+SHIPPED = {"config.yaml": ("demo", "demo"), "smoke.yaml": ("smoke", "demo"), "nsd.yaml": ("nsd", "nsd"),
+           "search_baselines.yaml": ("baselines", "demo")}
 
 
 def _leaves(node, prefix=()) -> dict[tuple, object]:

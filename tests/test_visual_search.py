@@ -400,3 +400,105 @@ def test_settings_come_from_the_config_and_its_mode_defaults(tmp_path):
     bids = check_config({"dataset": {"name": "x", "mode": "bids"}, "seed": 2,
                          "bids": {"root": str(tmp_path), "stimuli_dir": str(tmp_path), "participant_label": ["01"]}})
     assert StimuliSettings.from_config(bids, experiment="curvature").trials_per_set_size is None  # "reference"
+
+
+# ---------------------------------------------------------------- the paper's baselines (issue 25)
+
+def test_template_matching_equals_a_brute_force_normalised_correlation():
+    from cortexplorer.visual_search.baselines import match_template
+
+    rng = np.random.default_rng(0)
+    for th, tw in ((7, 7), (6, 5)):
+        display, template = rng.random((17, 19, 3)), rng.random((th, tw, 3))
+        got = match_template(display, template)
+        padded = np.zeros((17 + 2 * th, 19 + 2 * tw, 3))
+        padded[th:th + 17, tw:tw + 19] = display
+        t = template - template.mean(axis=(0, 1))
+        for i in range(17):
+            for j in range(19):
+                window = padded[i - th // 2 + th:i - th // 2 + 2 * th, j - tw // 2 + tw:j - tw // 2 + 2 * tw]
+                w = window - window.mean(axis=(0, 1))
+                expected = (w * t).sum() / np.sqrt((w * w).sum() * (t * t).sum())
+                assert got[i, j] == pytest.approx(expected, abs=1e-9)
+
+
+def test_pixelmatch_fixates_an_exact_copy_of_the_target_first():
+    """Among distinct random distractors the target's own pixels correlate best: found at the first fixation."""
+    from cortexplorer.visual_search.baselines import pixelmatch
+
+    rng = np.random.default_rng(4)
+    cells = _grid(4, 40)
+    model = pixelmatch()
+    hits = 0
+    for _ in range(20):
+        display = np.full((160, 160, 3), 127, np.uint8)
+        items = rng.integers(0, 256, (16, 24, 24, 3)).astype(np.uint8)
+        for k in range(16):
+            r, c = divmod(k, 4)
+            display[r * 40 + 8:r * 40 + 32, c * 40 + 8:c * 40 + 32] = items[k]
+        k = int(rng.integers(16))
+        kernel = model.target_kernels(items[k])
+        result = search(display, cells, k, lambda img, fix, kernel=kernel: model.attention_maps([img], [fix],
+                                                                                                 [kernel])[0],
+                        background=127, set_size=16, max_fixations=1, rng=rng, recognition_px=1)
+        hits += result.found
+    assert hits == 20
+
+
+def test_chance_search_has_no_asymmetry(tmp_path):
+    """Random fixations among the items: n_fix ~ U{1..N} (mean (N+1)/2 at every set size) whatever the task, so
+    the asymmetry index of every experiment is 0 up to trial noise: its trial bootstrap 95% CI holds 0 (measured
+    +0.040 [-0.15, 0.24] and -0.076 [-0.21, 0.05] with 240 trials each; the paper's stored chance -0.003)."""
+    human = metrics.task_slopes(metrics.load_human_rt())
+    lines = []
+    for experiment in ("curvature", "lighting"):
+        folder = tmp_path / experiment
+        generate_experiment(experiment, folder, scale=0.25, trials_per_set_size=40, seed=5)
+        table = stage.run_search(folder, None, _search_settings("chance", seed=2),
+                                 {"fixations": str(folder / "fix.tsv"), "scanpaths": str(folder / "s.png")})
+        assert table["found"].all()
+        for n, group in table.groupby("set_size"):
+            se = group["n_fix"].std(ddof=1) / math.sqrt(len(group))
+            assert abs(group["n_fix"].mean() - (n + 1) / 2) <= 4 * se + 1e-9, (experiment, n)
+        slopes = metrics.task_slopes(table.assign(rt_ms=metrics.fixations_to_rt(table["n_fix"])))
+        hard, easy = metrics.hard_easy(human, EXPERIMENTS[experiment].tasks)
+        ai = metrics.asymmetry_index(slopes[hard], slopes[easy])
+        low, high = metrics.bootstrap_ai(table, human, {experiment: EXPERIMENTS[experiment].tasks})[experiment]
+        lines.append(f"{experiment}: AI {ai:+.3f} (95% CI {low:+.3f} to {high:+.3f}, {len(table)} trials)")
+        assert low < 0 < high, lines[-1]
+    print("\n  chance: " + "; ".join(lines))
+
+
+def _serial_trials(experiment: str, rng, per: int = 40, parallel: str | None = None) -> pd.DataFrame:
+    rows = []
+    for task in EXPERIMENTS[experiment].tasks:
+        for n in (8, 16, 32):
+            for _ in range(per):
+                rows.append({"experiment": experiment, "task": task, "set_size": n,
+                             "n_fix": 1 if task == parallel else int(rng.integers(1, n + 1))})
+    return pd.DataFrame(rows)
+
+
+def test_bootstrap_ci_of_the_asymmetry_index():
+    """The vectorised trial bootstrap agrees with a plain resample-and-refit loop; a planted parallel-vs-serial
+    pair (the human-hard task serial, the other found at once) has AI = 1 in every resample."""
+    human = metrics.task_slopes(metrics.load_human_rt())
+    tasks = {"lighting": EXPERIMENTS["lighting"].tasks}
+    trials = _serial_trials("lighting", np.random.default_rng(1))
+    fast = metrics.bootstrap_ai(trials, human, tasks, n_boot=2000, seed=3)
+    rng = np.random.default_rng(4)
+    loop = []
+    for _ in range(400):
+        resampled = trials.groupby(["task", "set_size"], group_keys=False).sample(frac=1, replace=True,
+                                                                                 random_state=rng)
+        slopes = metrics.task_slopes(resampled.assign(rt_ms=metrics.fixations_to_rt(resampled["n_fix"])))
+        hard, easy = metrics.hard_easy(human, tasks["lighting"])
+        loop.append(metrics.asymmetry_index(slopes[hard], slopes[easy]))
+    low, high = np.percentile(loop, [2.5, 97.5])
+    print(f"\n  AI 95% CI: vectorised {fast['lighting'][0]:+.3f} to {fast['lighting'][1]:+.3f}; "
+          f"loop {low:+.3f} to {high:+.3f}")
+    assert abs(fast["lighting"][0] - low) < 0.06 and abs(fast["lighting"][1] - high) < 0.06
+    assert fast["mean"] == fast["lighting"]  # one experiment: the mean is that experiment
+    hard, easy = metrics.hard_easy(human, tasks["lighting"])
+    planted = _serial_trials("lighting", np.random.default_rng(2), parallel=easy)
+    assert metrics.bootstrap_ai(planted, human, tasks, n_boot=500)["lighting"] == (1.0, 1.0)

@@ -179,7 +179,7 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
                  "braindive_unguided", "braindive_evaluate"):
         assert jobs.get(rule) == 1, jobs
     assert jobs.get("braindive") == 2, jobs
-    assert jobs.get("visual_search") == 2 and jobs.get("triplet_fit") == 1, jobs
+    assert jobs.get("visual_search") == 4 and jobs.get("triplet_fit") == 1, jobs  # eccnet, ivsn and 2 baselines
     assert "demo_cnn" not in jobs and "odd_one_out" not in jobs  # no THINGS file given
     for rule in ("brainscuba_project", "brainscuba_captions", "brainscuba_semantics", "brainscuba_images"):
         assert jobs.get(rule) == 1, jobs

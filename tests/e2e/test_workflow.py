@@ -18,7 +18,7 @@ def test_lint_is_clean(workdir: Path):
 
 
 # visual search (6 experiments × 2 models) and triplets, in every mode
-BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 12, "visual_search_summary": 1, "triplet_search": 1,
+BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 24, "visual_search_summary": 1, "triplet_search": 1,
              "triplet_choices": 1, "triplet_fit": 1}
 
 
@@ -298,9 +298,10 @@ def _check_behaviour(run: Path) -> None:
     summary = SMOKE.visual_search_summary()
     _tsv(run / summary.asymmetry, [
         "model", "experiment", "hard_task", "easy_task", "slope_hard", "slope_easy", "human_slope_hard",
-        "human_slope_easy", "ai", "human_ai", "anova_p", "slope_r", "slope_r_p"], 6)  # 2 models × (2 experiments + mean)
+        "human_slope_easy", "ai", "human_ai", "anova_p", "slope_r", "slope_r_p", "ai_ci_low", "ai_ci_high", "n_trials"],
+        12)  # 4 models × (2 experiments + mean)
     _tsv(run / summary.rt, ["model", "experiment", "task", "set_size", "n_trials", "mean_n_fix", "sd_n_fix", "found",
-                            "rt_ms", "rt_sem_ms", "human_rt_ms"], 28)  # 2 models × 2 tasks × (3 + 4 set sizes)
+                            "rt_ms", "rt_sem_ms", "human_rt_ms"], 56)  # 4 models × 2 tasks × (3 + 4 set sizes)
     _png(run / summary.curves)
     _png(run / SMOKE.visual_search("eccnet", "curvature").scanpaths)
     _tsv(run / SMOKE.visual_search("ivsn", "orientation_homo").fixations,

@@ -33,8 +33,7 @@ rule visual_search_stimuli:
 rule visual_search:
     """One model's scanpaths on one experiment's displays."""
     input:
-        **network_inputs(VISUAL_SEARCH["network"]),
-        stimuli=L.visual_search_stimuli("{experiment}").stimuli,
+        unpack(search_inputs),
     output:
         fixations=L.visual_search("{model}", "{experiment}").fixations,
         scanpaths=report(
@@ -60,7 +59,9 @@ rule visual_search:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=CFG["gpus_per_job"],
+        gpu=lambda wildcards: (
+            0 if wildcards.model in BASELINE_MODELS else CFG["gpus_per_job"]
+        ),
     params:
         settings=lambda wildcards: as_params(
             SearchSettings.from_config(CFG, model=wildcards.model)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+BASELINE_MODELS = ("chance", "pixelmatch")  # cortexplorer.visual_search.baselines: no network
+
 
 @dataclass(frozen=True)
 class StimuliSettings:
@@ -27,11 +29,12 @@ class StimuliSettings:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Rule ``visual_search``: one model (eccnet or ivsn) on one experiment's displays."""
+    """Rule ``visual_search``: one model (eccnet, ivsn, or a baseline without a network) on one experiment's
+    displays."""
 
     model: str
-    network: str
-    network_spec: Mapping[str, Any]
+    network: str | None  # None for the baselines (chance, pixelmatch)
+    network_spec: Mapping[str, Any] | None
     batch_size: int
     recognition_px: int
     device: str
@@ -40,7 +43,9 @@ class SearchSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, model: str) -> SearchSettings:
         vs = cfg["visual_search"]
-        return cls(model=model, network=vs["network"], network_spec=dict(cfg["networks"][vs["network"]]),
+        uses_network = model not in BASELINE_MODELS
+        return cls(model=model, network=vs["network"] if uses_network else None,
+                   network_spec=dict(cfg["networks"][vs["network"]]) if uses_network else None,
                    batch_size=vs["batch_size"], recognition_px=vs["recognition_px"], device=cfg["device"],
                    seed=cfg["seed"])
 

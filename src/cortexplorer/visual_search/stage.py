@@ -28,6 +28,7 @@ from cortexplorer.models.cnn import Cnn, load_network
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 from cortexplorer.visual_search import metrics
+from cortexplorer.visual_search.baselines import BASELINES
 from cortexplorer.visual_search.eccnet import SearchResult, eccnet, ivsn, search_many, search_steps
 from cortexplorer.visual_search.settings import SearchSettings, StimuliSettings, SummarySettings
 from cortexplorer.visual_search.stimuli import (
@@ -40,9 +41,10 @@ from cortexplorer.visual_search.stimuli import (
 
 log = logging.getLogger(__name__)
 
-MODELS = {"eccnet": eccnet, "ivsn": ivsn}
+MODELS = {"eccnet": eccnet, "ivsn": ivsn, **BASELINES}  # the baselines use no network
 FIXATION_COLUMNS = ("experiment", "task", "trial", "set_size", "n_fix", "found", "fixations")
 N_EXAMPLES = 4  # example scanpaths drawn per task
+N_BOOT = 1000  # trial bootstrap resamples for the asymmetry indices' 95% CIs
 
 
 def generate_stimuli(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: StimuliSettings) -> None:
@@ -80,15 +82,20 @@ class SearchRun:
 
 
 def search_displays(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: SearchSettings) -> None:
-    """Rule ``visual_search``: load the network (``inputs["demo_cnn"]``: the demo's weights), then :func:`run_search`."""
+    """Rule ``visual_search``: load the network (``inputs["demo_cnn"]``: the demo's weights; none for the
+    baselines), then :func:`run_search`."""
+    if settings.model in BASELINES:
+        run_search(inputs["stimuli"], None, settings, outputs)
+        return
     network = load_network(settings.network, settings.network_spec, demo_weights=inputs.get("demo_cnn"),
                            device=settings.device, seed=settings.seed)
     run_search(inputs["stimuli"], network, settings, outputs)
 
 
-def run_search(stim_dir: str | os.PathLike, network: Cnn, settings: SearchSettings,
+def run_search(stim_dir: str | os.PathLike, network: Cnn | None, settings: SearchSettings,
                outputs: Mapping[str, Any]) -> pd.DataFrame:
-    """Run ``settings.model`` ("eccnet" or "ivsn") with ``network``'s conv stack on every trial of a stimulus
+    """Run ``settings.model`` ("eccnet" or "ivsn" with ``network``'s conv stack; "chance" or "pixelmatch" without
+    one, ``network`` None) on every trial of a stimulus
     folder; write ``outputs["fixations"]``, ``outputs["scanpaths"]`` and (when given) ``outputs["provenance"]``.
 
     One row per trial (experiment, task, trial, set_size, n_fix, found, fixations as ``row,col;…``) and a
@@ -106,15 +113,16 @@ def run_search(stim_dir: str | os.PathLike, network: Cnn, settings: SearchSettin
                       settings={"model": settings.model, "stimuli": str(stim_dir),
                                 "recognition_px": settings.recognition_px, "experiment": info["experiment"],
                                 "deg2px": info["deg2px"], "batch_size": settings.batch_size},
-                      network=network.identity, seconds=round(run.seconds, 1))
+                      network=None if network is None else network.identity, seconds=round(run.seconds, 1))
     return run.table
 
 
-def search_trials(stim: StimulusSet, network: Cnn, settings: SearchSettings) -> SearchRun:
+def search_trials(stim: StimulusSet, network: Cnn | None, settings: SearchSettings) -> SearchRun:
     """Every trial searched, in lockstep: ``settings.batch_size`` retina windows per network call (the results
     do not depend on it beyond floating-point summation order)."""
     info, model = stim.info, settings.model
-    searcher = MODELS[model](network, deg2px=info["deg2px"], background=info["background"], dog=info["dog"])
+    extra = {"cells": stim.cells} if model in BASELINES else {}  # chance picks among the cells showing an item
+    searcher = MODELS[model](network, deg2px=info["deg2px"], background=info["background"], dog=info["dog"], **extra)
     start = time.time()
     rows, examples = [], []
     largest = int(stim.trials["set_size"].max())
@@ -267,9 +275,16 @@ def _asymmetry(trials: pd.DataFrame, grouped: pd.DataFrame, human_slopes: Mappin
     table["anova_p"] = [metrics.task_anova_p(g["set_size"], g["task"], g["rt_ms"])
                         for e in table["experiment"] for g in [trials[trials["experiment"] == e]]]
     r, p = metrics.slope_correlation(model_slopes, human_slopes)
-    return pd.concat([table, pd.DataFrame([{"experiment": "mean", "ai": table["ai"].mean(),
-                                            "human_ai": table["human_ai"].mean(), "slope_r": r,
-                                            "slope_r_p": p}])], ignore_index=True)
+    table = pd.concat([table, pd.DataFrame([{"experiment": "mean", "ai": table["ai"].mean(),
+                                             "human_ai": table["human_ai"].mean(), "slope_r": r,
+                                             "slope_r_p": p}])], ignore_index=True)
+    ci = metrics.bootstrap_ai(trials, human_slopes, {e: EXPERIMENTS[e].tasks for e in experiments},
+                              n_boot=N_BOOT, seed=0)
+    table["ai_ci_low"] = [ci[e][0] for e in table["experiment"]]
+    table["ai_ci_high"] = [ci[e][1] for e in table["experiment"]]
+    table["n_trials"] = [int((trials["experiment"] == e).sum()) if e != "mean" else len(trials)
+                         for e in table["experiment"]]
+    return table
 
 
 def _curves_figure(rt: pd.DataFrame, human: pd.DataFrame, asym: pd.DataFrame) -> plt.Figure:

@@ -1,5 +1,6 @@
 # Input functions, constants and targets of stage `visual_search` (its rules are in ../visual_search.smk).
 from cortexplorer.visual_search.settings import (
+    BASELINE_MODELS,
     SearchSettings,
     StimuliSettings,
     SummarySettings,
@@ -13,6 +14,14 @@ def network_inputs(name):
     if NETWORKS[name]["kind"] == "demo_cnn":
         return {"demo_cnn": L.demo_cnn().model}
     return {}
+
+
+def search_inputs(wildcards):
+    """The displays, and the network's files unless the model is a baseline without one."""
+    inputs = {"stimuli": L.visual_search_stimuli(wildcards.experiment).stimuli}
+    if wildcards.model not in BASELINE_MODELS:
+        inputs.update(network_inputs(VISUAL_SEARCH["network"]))
+    return inputs
 
 
 def visual_search_targets():
