@@ -13,8 +13,8 @@
   is our reading of "template matching on raw pixels, Gaussian blur (7,3)".
 
 Both follow :class:`~cortexplorer.visual_search.eccnet.TopDownSearchModel`'s interface
-(``target_kernels``, ``attention_maps``), so :func:`~cortexplorer.visual_search.eccnet.search_many`
-drives them unchanged.
+(``target_kernels``, ``attention_maps``), so :func:`~cortexplorer.visual_search.search.search_many`
+drives them unchanged; neither imports torch.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from cortexplorer.visual_search.eccnet import gaussian_blur
+from cortexplorer.visual_search.search import gaussian_blur
 
 BLUR = (7, 3.0)  # the paper's pixelMatch blur: kernel size, sigma
 

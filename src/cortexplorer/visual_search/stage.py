@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -24,12 +24,11 @@ from tqdm import tqdm
 
 from cortexplorer.io.figures import write_figure
 from cortexplorer.io.tables import read_tsv, write_tsv
-from cortexplorer.models.cnn import Cnn, load_network
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.seeding import rng as make_rng
 from cortexplorer.visual_search import metrics
 from cortexplorer.visual_search.baselines import BASELINES
-from cortexplorer.visual_search.eccnet import SearchResult, eccnet, ivsn, search_many, search_steps
+from cortexplorer.visual_search.search import SearchResult, search_many, search_steps
 from cortexplorer.visual_search.settings import SearchSettings, StimuliSettings, SummarySettings
 from cortexplorer.visual_search.stimuli import (
     EXPERIMENTS,
@@ -39,9 +38,22 @@ from cortexplorer.visual_search.stimuli import (
     read_stimulus_set,
 )
 
+if TYPE_CHECKING:
+    from cortexplorer.models.cnn import Cnn
+
 log = logging.getLogger(__name__)
 
-MODELS = {"eccnet": eccnet, "ivsn": ivsn, **BASELINES}  # the baselines use no network
+NETWORK_MODELS = ("eccnet", "ivsn")  # cortexplorer.visual_search.eccnet (torch), imported only when one runs
+MODELS = (*NETWORK_MODELS, *BASELINES)  # the baselines use no network
+
+
+def search_model(name: str):
+    """The constructor of visual-search model ``name``; the network models' module (and torch) only for them."""
+    if name in BASELINES:
+        return BASELINES[name]
+    from cortexplorer.visual_search import eccnet
+
+    return {"eccnet": eccnet.eccnet, "ivsn": eccnet.ivsn}[name]
 FIXATION_COLUMNS = ("experiment", "task", "trial", "set_size", "n_fix", "found", "fixations")
 N_EXAMPLES = 4  # example scanpaths drawn per task
 N_BOOT = 1000  # trial bootstrap resamples for the asymmetry indices' 95% CIs
@@ -87,6 +99,8 @@ def search_displays(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
     if settings.model in BASELINES:
         run_search(inputs["stimuli"], None, settings, outputs)
         return
+    from cortexplorer.models.cnn import load_network
+
     network = load_network(settings.network, settings.network_spec, demo_weights=inputs.get("demo_cnn"),
                            device=settings.device, seed=settings.seed)
     run_search(inputs["stimuli"], network, settings, outputs)
@@ -122,7 +136,7 @@ def search_trials(stim: StimulusSet, network: Cnn | None, settings: SearchSettin
     do not depend on it beyond floating-point summation order)."""
     info, model = stim.info, settings.model
     extra = {"cells": stim.cells} if model in BASELINES else {}  # chance picks among the cells showing an item
-    searcher = MODELS[model](network, deg2px=info["deg2px"], background=info["background"], dog=info["dog"], **extra)
+    searcher = search_model(model)(network, deg2px=info["deg2px"], background=info["background"], dog=info["dog"], **extra)
     start = time.time()
     rows, examples = [], []
     largest = int(stim.trials["set_size"].max())
