@@ -502,3 +502,24 @@ def test_bootstrap_ci_of_the_asymmetry_index():
     hard, easy = metrics.hard_easy(human, tasks["lighting"])
     planted = _serial_trials("lighting", np.random.default_rng(2), parallel=easy)
     assert metrics.bootstrap_ai(planted, human, tasks, n_boot=500)["lighting"] == (1.0, 1.0)
+
+
+def test_the_papers_stored_asymmetry_indices_are_consistent():
+    """The packaged paper table: each model's mean row is the mean of its six experiments (to the table's rounding),
+    the human row equals the AIs computed from the packaged human RT curves, and the summary carries the paper's
+    value beside ours for the same model and experiment."""
+    paper = metrics.load_paper_asymmetry()
+    for model, rows in paper.groupby("model"):
+        per = rows[rows["experiment"] != "mean"]
+        assert list(per["experiment"]) == list(EXPERIMENTS), model
+        assert abs(per["ai"].mean() - rows.loc[rows["experiment"] == "mean", "ai"].iloc[0]) < 0.005, model
+    human = metrics.task_slopes(metrics.load_human_rt())
+    table = metrics.asymmetry_table(human, human, {e: s.tasks for e, s in EXPERIMENTS.items()})
+    stored = paper[paper["model"] == "humans"].set_index("experiment")["ai"]
+    for row in table.itertuples():
+        assert abs(row.human_ai - stored[row.experiment]) < 0.006, row.experiment
+    ours = pd.DataFrame({"model": ["chance", "eccnet", "mine"], "experiment": ["lighting", "mean", "lighting"],
+                         "ai": [0.1, 0.2, 0.3]})
+    got = stage.with_paper_values(ours)
+    assert got["paper_ai"].tolist()[:2] == [-0.26, 0.513] and math.isnan(got["paper_ai"].iloc[2])
+    assert got["paper_human_ai"].tolist() == [0.70, 0.564, 0.70]

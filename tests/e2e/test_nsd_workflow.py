@@ -308,7 +308,7 @@ def test_nsd_workflow_end_to_end(tmp_path: Path):
     html = (repo / "reports" / "nsdmini" / "index.html").read_text()
     assert "BrainSCUBA: a caption for every voxel" in html
     assert "Single-trial responses" in html and "Category-selective regions" in html and "Voxelwise encoders" in html
-    assert "Visual search: eccNET and IVSN" in html and "Triplets: low- versus high-level" in html
+    assert "Visual search: eccNET, IVSN and baselines" in html and "Triplets: low- versus high-level" in html
 
     proc = snakemake(repo, "-n", "--cores", "2", "--configfile", str(cfg))
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -298,7 +298,8 @@ def _check_behaviour(run: Path) -> None:
     summary = SMOKE.visual_search_summary()
     _tsv(run / summary.asymmetry, [
         "model", "experiment", "hard_task", "easy_task", "slope_hard", "slope_easy", "human_slope_hard",
-        "human_slope_easy", "ai", "human_ai", "anova_p", "slope_r", "slope_r_p", "ai_ci_low", "ai_ci_high", "n_trials"],
+        "human_slope_easy", "ai", "human_ai", "anova_p", "slope_r", "slope_r_p", "ai_ci_low", "ai_ci_high", "n_trials",
+        "paper_ai", "paper_human_ai"],
         12)  # 4 models × (2 experiments + mean)
     _tsv(run / summary.rt, ["model", "experiment", "task", "set_size", "n_trials", "mean_n_fix", "sd_n_fix", "found",
                             "rt_ms", "rt_sem_ms", "human_rt_ms"], 56)  # 4 models × 2 tasks × (3 + 4 set sizes)
@@ -390,7 +391,7 @@ def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
     for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
                     "Demo CLIP model", "Voxelwise encoders", "BrainDiVE: images that drive a region",
-                    "BrainSCUBA: a caption for every voxel", "Visual search: eccNET and IVSN",
+                    "BrainSCUBA: a caption for every voxel", "Visual search: eccNET, IVSN and baselines",
                     "Triplets: low- versus high-level similarity, and odd-one-out embeddings", "What was produced",
                     "Runtime and provenance"):
         assert f">{section}</h2>" in page

@@ -327,14 +327,17 @@ def _visual_search_section(layout: Layout, models: Sequence[str], experiments: S
     runs = [Path(layout.visual_search(m, e).provenance) for m in models for e in experiments]
     example = next((p for p in runs if p.exists()), None)
     identity = _json(example).get("network", {}) if example else {}
-    sec = Section("visual_search", "Visual search: eccNET and IVSN")
+    sec = Section("visual_search", "Visual search: eccNET, IVSN and baselines")
     sec.text("eccNET (eccentricity-dependent pooling at pool3-pool5, target features as top-down kernels at three "
              "layers, winner-take-all fixations with inhibition of return) and the single-layer IVSN search the six "
              "asymmetry experiments; fixations become reaction times by the reference's linear mapping, and the "
              "asymmetry index compares the hard and the easy task's RT slopes (polarity from the human data). "
-             f"Backbone: {_network_words(identity)}.")
+             "The paper's baselines need no network: chance (random fixations among the items) and pixelmatch "
+             f"(template matching on blurred pixels). Backbone: {_network_words(identity)}.")
     asym = read_tsv(summary.asymmetry)
-    sec.table(asym, "Asymmetry index per experiment and model (humans: 0.564 on average; the paper's eccNET 0.513).")
+    sec.table(asym, "Asymmetry index per experiment and model with its 95% trial-bootstrap CI, beside the paper's "
+                    "value for the same model (paper_ai) and the humans' (humans 0.564 on average; the paper's eccNET "
+                    "0.513, chance -0.003, pixelMatch -0.178).")
     if Path(summary.curves).exists():
         sec.figure(Path(summary.curves).read_bytes(), "Reaction time against set size, models and humans.")
     examples = [(e, Path(layout.visual_search("eccnet", e).scanpaths)) for e in sorted(experiments)]

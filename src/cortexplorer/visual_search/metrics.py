@@ -49,6 +49,15 @@ def load_human_rt(path: str | os.PathLike | None = None) -> pd.DataFrame:
     return read_tsv(path, required=("experiment", "task", "set_size", "rt_ms"))
 
 
+def load_paper_asymmetry(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The paper's asymmetry indices (columns model, paper_name, experiment, ai, slope_r, source): humans,
+    eccNET and its variants, IVSN, pixelMatch and chance, per experiment and their mean; model names as
+    ``visual_search.models`` spells them. The packaged table by default."""
+    if path is None:
+        path = resources.files("cortexplorer.visual_search") / "paper_asymmetry.tsv"
+    return read_tsv(path, required=("model", "paper_name", "experiment", "ai", "source"))
+
+
 def task_slopes(table: pd.DataFrame, rt: str = "rt_ms") -> dict[str, float]:
     """Slope per task of a table with columns task, set_size and ``rt`` (trial-level or means: the same fit
     when every set size has the same number of rows)."""

@@ -267,7 +267,7 @@ def summarise(tables: Mapping[str, Mapping[str, pd.DataFrame]], human: pd.DataFr
         asym.append(table)
         log.info("%s: mean asymmetry index %.3f (humans %.3f), slope r %.2f", model, table["ai"].iloc[-1],
                  table["human_ai"].iloc[-1], table["slope_r"].iloc[-1])
-    return SearchSummary(pd.concat(rt_rows, ignore_index=True), pd.concat(asym, ignore_index=True))
+    return SearchSummary(pd.concat(rt_rows, ignore_index=True), with_paper_values(pd.concat(asym, ignore_index=True)))
 
 
 def _rt_curves(trials: pd.DataFrame, human: pd.DataFrame) -> pd.DataFrame:
@@ -299,6 +299,18 @@ def _asymmetry(trials: pd.DataFrame, grouped: pd.DataFrame, human_slopes: Mappin
     table["n_trials"] = [int((trials["experiment"] == e).sum()) if e != "mean" else len(trials)
                          for e in table["experiment"]]
     return table
+
+
+def with_paper_values(asymmetry: pd.DataFrame) -> pd.DataFrame:
+    """``asymmetry`` (with a ``model`` column) plus the paper's AI of the same model and experiment
+    (``paper_ai``; n/a for a model the paper did not run) and the paper's human AI (``paper_human_ai``)."""
+    paper = metrics.load_paper_asymmetry()
+    ai = paper.set_index(["model", "experiment"])["ai"]
+    human = paper[paper["model"] == "humans"].set_index("experiment")["ai"]
+    out = asymmetry.copy()
+    out["paper_ai"] = [ai.get((m, e), float("nan")) for m, e in zip(out["model"], out["experiment"], strict=True)]
+    out["paper_human_ai"] = [human.get(e, float("nan")) for e in out["experiment"]]
+    return out
 
 
 def _curves_figure(rt: pd.DataFrame, human: pd.DataFrame, asym: pd.DataFrame) -> plt.Figure:
