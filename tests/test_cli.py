@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from cortexplorer import __version__
-from cortexplorer.cli import REPO, SNAKEFILE, main, parser, snakemake_command, workflow_digest, write_description
+from cortexplorer.cli import (
+    REPO,
+    SNAKEFILE,
+    UsageError,
+    main,
+    parser,
+    snakemake_command,
+    workflow_digest,
+    write_description,
+)
 
 
 def _study(tmp_path: Path, stimuli: bool = True) -> Path:
@@ -54,15 +63,25 @@ def test_participant_level_runs_this_snakefile_in_output_dir(tmp_path, monkeypat
 
 
 def test_group_level_and_defaults(tmp_path):
-    root = _study(tmp_path)
-    cmd = _command(str(root), str(tmp_path / "out"), "group")
-    assert cmd[3] == "group" and cmd[cmd.index("--cores") + 1] == "all" and "--dry-run" not in cmd
+    root, out = _study(tmp_path), tmp_path / "out"
+    cmd = _command(str(root), str(out), "participant")
+    assert cmd[3] == "participant" and cmd[cmd.index("--cores") + 1] == "all" and "--dry-run" not in cmd
     assert "--configfile" not in cmd
     # every participant and session unless named; the results folder is named after BIDS_DIR
     assert _config_values(cmd) == {"dataset": {"mode": "bids", "name": "study"},
                                    "bids": {"root": str(root), "stimuli_dir": str(root / "stimuli")}}
-    cmd = _command(str(root), str(tmp_path / "out"), "group", "--profile", "profiles/slurm")
+    # the group level without labels: the participants whose participant level ran here (as MRIQC)
+    with pytest.raises(UsageError, match=r"No participant-level results in .*Run the participant level first"):
+        _command(str(root), str(out), "group")
+    for s in ("10", "02"):
+        (out / f"results/study/preprocess/sub-{s}").mkdir(parents=True)
+        (out / f"results/study/preprocess/sub-{s}/betas.h5").write_bytes(b"")
+    (out / "results/study/preprocess/sub-03").mkdir()  # a participant level that did not finish
+    cmd = _command(str(root), str(out), "group", "--profile", "profiles/slurm")
+    assert _config_values(cmd)["bids"]["participant_label"] == ["02", "10"]
     assert cmd[cmd.index("--profile") + 1] == str(REPO / "profiles" / "slurm")  # the shipped profile
+    assert _config_values(_command(str(root), str(out), "group", "--participant-label", "03"))["bids"][
+        "participant_label"] == ["03"]
 
 
 @pytest.mark.parametrize(("how", "message"), [

@@ -7,8 +7,9 @@ line says (bids mode, the dataset, the participants), and every flag this comman
 passed to Snakemake unchanged (``--keep-going``, ``--rerun-triggers mtime``, ``--executor slurm`` …).
 
 - ``participant``: every stage's outputs for the chosen participants (all of them by default).
-- ``group``: the dashboard over the chosen participants, building whatever participant-level output is
-  still missing first (Snakemake's usual rule: an existing, up-to-date output is not recomputed).
+- ``group``: the dashboard over the chosen participants: those named by ``--participant-label``, else (as
+  MRIQC's group level does) those whose participant level has run in OUTPUT_DIR. Whatever of theirs is
+  missing or out of date is built first (Snakemake's usual rule).
 
 OUTPUT_DIR is a BIDS derivatives dataset: its ``dataset_description.json`` names the pipeline
 (``GeneratedBy``: name, version, code digest) and the source dataset.
@@ -60,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("analysis_level", metavar="{participant,group}", choices=LEVELS,
                    help="participant: every stage for each chosen participant; group: the dashboard over them")
     p.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL", default=None,
-                   help="participants to process, with or without 'sub-' (default: every sub-* folder)")
+                   help="participants to process, with or without 'sub-' (default: every sub-* folder; at the "
+                        "group level, those whose participant level has run in OUTPUT_DIR)")
     p.add_argument("--session-label", "--session_label", nargs="+", metavar="LABEL", default=None,
                    help="only these sessions' runs, with or without 'ses-' (default: every session)")
     p.add_argument("--stimuli-dir", metavar="DIR", default=None,
@@ -122,6 +124,16 @@ def _dataset_name(bids_dir: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", bids_dir.resolve().name).strip("-") or "bids"
 
 
+def processed_participants(output_dir: Path, dataset_name: str) -> list[str]:
+    """Labels of the participants whose single-trial betas are in ``output_dir`` (their participant level ran)."""
+    from cortexplorer.io.bids import natural_key
+    from cortexplorer.layout import Layout
+
+    layout = Layout(dataset_name)
+    found = [p.parent.name[4:] for p in (output_dir / layout.results / "preprocess").glob("sub-*/betas.h5")]
+    return sorted(found, key=natural_key)
+
+
 def _user_config(files: Sequence[str]) -> dict:
     """The user's config files merged in order (each checked for YAML problems, naming the line)."""
     from cortexplorer.config import load_config_file
@@ -167,11 +179,20 @@ def snakemake_command(args: argparse.Namespace, extra: Sequence[str]) -> list[st
             raise UsageError(f"No stimulus folder: '{stimuli}' does not exist. Put the images the events name in "
                              "BIDS_DIR/stimuli/, or pass --stimuli-dir DIR (or bids.stimuli_dir in a --configfile).")
     bids["stimuli_dir"] = str(Path(stimuli).resolve())
-    if args.participant_label:
-        bids["participant_label"] = list(args.participant_label)
+    dataset_name = (user.get("dataset") or {}).get("name") or _dataset_name(bids_dir)
+    labels = list(args.participant_label or [])
+    if args.analysis_level == "group" and not labels:
+        # as MRIQC's group level: the participants whose participant level has run in OUTPUT_DIR
+        labels = processed_participants(output_dir, dataset_name)
+        if not labels:
+            raise UsageError(f"No participant-level results in '{output_dir}' (results/{dataset_name}/preprocess/"
+                             "sub-*/). Run the participant level first, or name the participants with "
+                             "--participant-label.")
+    if labels:
+        bids["participant_label"] = labels
     if args.session_label:
         bids["sessions"] = list(args.session_label)
-    dataset = {"mode": "bids", "name": (user.get("dataset") or {}).get("name") or _dataset_name(bids_dir)}
+    dataset = {"mode": "bids", "name": dataset_name}
     cmd = [sys.executable, "-m", "snakemake", TARGET_RULE[args.analysis_level],
            "--snakefile", str(SNAKEFILE), "--directory", str(output_dir), "--cores", str(args.cores)]
     if args.profile:  # a folder here, else one of the repository's profiles (profiles/slurm), else Snakemake's lookup

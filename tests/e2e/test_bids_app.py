@@ -84,7 +84,8 @@ def test_bids_app_participant_then_group(smoke_run: Path, tmp_path: Path):
                    "cv_folds: 2, predictivity_layers: [pool4, pool5]}\n"
                    "stimuli: {image_size: 32}\n")
     common = (str(study), str(out))
-    chosen = ("--participant-label", "01", "sub-02", "--configfile", str(cfg), "--cores", "2", *ONE_THREAD)
+    options = ("--configfile", str(cfg), "--cores", "2", *ONE_THREAD)
+    chosen = ("--participant-label", "01", "sub-02", *options)
 
     # bad input stops before any job, naming the problem
     proc = _cli(*common, "participant", "--participant-label", "07", "--configfile", str(cfg), "-n", check=False)
@@ -100,7 +101,7 @@ def test_bids_app_participant_then_group(smoke_run: Path, tmp_path: Path):
         assert (out / L.encoder(s, "tiny").metrics).is_file() and (out / L.rois(s).table).is_file()
     assert not (out / L.preprocess("03").betas).exists() and not (out / CFG_REPORT).exists()
     assert (out / L.group().summary).is_file()  # a participant-level target: it summarises the chosen participants
-    _cli(*common, "group", *chosen)
+    _cli(*common, "group", *options)  # no labels: the participants whose participant level ran (01, 02)
     html = (out / CFG_REPORT).read_text()
     assert "sub-01" in html and "sub-02" in html and "sub-03" not in html and "Group (2 participants)" in html
     # the group level: both participants' rows; their localizer runs are the same files, so their category
@@ -117,7 +118,7 @@ def test_bids_app_participant_then_group(smoke_run: Path, tmp_path: Path):
 
     # a rerun of either level has nothing to do
     for level in ("participant", "group"):
-        proc = _cli(*common, level, *chosen, "-n")
+        proc = _cli(*common, level, *(chosen if level == "participant" else options), "-n")
         assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
 
     # OUT is a BIDS derivatives dataset naming the pipeline, its version and code digest, and the source
