@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cortexplorer.group import dice, dice_to_others, group_summary, summarise
+from cortexplorer.group import dice_to_others, group_summary, summarise
 from cortexplorer.group.settings import GroupSettings
 from cortexplorer.io.tables import read_json, read_tsv, write_tsv
 from cortexplorer.rois.contract import RoiMask, write_roi_set
+from cortexplorer.stats import dice
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
 SHAPE = (6, 5, 4)

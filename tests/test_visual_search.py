@@ -523,3 +523,12 @@ def test_the_papers_stored_asymmetry_indices_are_consistent():
     got = stage.with_paper_values(ours)
     assert got["paper_ai"].tolist()[:2] == [-0.26, 0.513] and math.isnan(got["paper_ai"].iloc[2])
     assert got["paper_human_ai"].tolist() == [0.70, 0.564, 0.70]
+
+
+def test_the_light_settings_name_the_same_baselines_the_stage_runs():
+    """settings.BASELINE_MODELS (imported when the DAG is built, so without scipy) and baselines.BASELINES agree."""
+    from cortexplorer.visual_search.baselines import BASELINES
+    from cortexplorer.visual_search.settings import BASELINE_MODELS
+
+    assert set(BASELINE_MODELS) == set(BASELINES)
+    assert set(stage.MODELS) == {"eccnet", "ivsn", *BASELINE_MODELS}

@@ -135,20 +135,15 @@ def processed_participants(output_dir: Path, dataset_name: str) -> list[str]:
 
 
 def _user_config(files: Sequence[str]) -> dict:
-    """The user's config files merged in order (each checked for YAML problems, naming the line)."""
+    """The user's config files merged in order as Snakemake merges them (each checked for YAML problems, naming
+    the line)."""
+    from snakemake.utils import update_config
+
     from cortexplorer.config import load_config_file
 
     merged: dict = {}
-
-    def merge(into: dict, new: dict) -> None:
-        for key, value in new.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                merge(into[key], value)
-            else:
-                into[key] = value
-
     for f in files:
-        merge(merged, load_config_file(f))
+        update_config(merged, load_config_file(f))
     return merged
 
 

@@ -13,3 +13,9 @@ def column_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b - b.mean(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (a * b).sum(0) / np.sqrt((a**2).sum(0) * (b**2).sum(0))
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient of two boolean masks, 2|a∩b| / (|a| + |b|); NaN when both are empty."""
+    total = int(a.sum()) + int(b.sum())
+    return 2.0 * float((a & b).sum()) / total if total else float("nan")

@@ -2,8 +2,8 @@
 
 from cortexplorer.lazy import lazy_exports
 
-__all__ = ["GroupSettings", "dice", "dice_to_others", "group_summary", "participant_table", "summarise"]
+__all__ = ["GroupSettings", "dice_to_others", "group_summary", "participant_table", "summarise"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "summary": ["dice", "dice_to_others", "group_summary", "participant_table", "summarise"],
+    "summary": ["dice_to_others", "group_summary", "participant_table", "summarise"],
     "settings": ["GroupSettings"],
 })

@@ -8,15 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class GroupSettings:
-    """Which participants and which stages' tables the group summary reads."""
+    """Which participants and which stages' tables the group summary reads (BrainDiVE's always; BrainSCUBA's
+    when it runs)."""
 
     subjects: tuple[str, ...]
     encoder_backbones: tuple[str, ...]
-    braindive: bool
     brainscuba: bool
 
     @classmethod
-    def from_workflow(cls, *, subjects: Sequence[str], encoder_backbones: Sequence[str], brainscuba: bool,
-                      braindive: bool = True) -> GroupSettings:
-        return cls(subjects=tuple(subjects), encoder_backbones=tuple(encoder_backbones), braindive=braindive,
-                   brainscuba=brainscuba)
+    def from_workflow(cls, *, subjects: Sequence[str], encoder_backbones: Sequence[str],
+                      brainscuba: bool) -> GroupSettings:
+        return cls(subjects=tuple(subjects), encoder_backbones=tuple(encoder_backbones), brainscuba=brainscuba)

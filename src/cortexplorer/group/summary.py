@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from cortexplorer.group.settings import GroupSettings
 from cortexplorer.io.figures import write_figure
 from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.provenance import write_sidecar
+from cortexplorer.stats import dice
 
 log = logging.getLogger(__name__)
 
@@ -43,36 +43,30 @@ BRAINSCUBA_MEASURES = ("share_named",)
 
 
 def _rows(subject: str, stage: str, table: pd.DataFrame, measures: Mapping[str, str], backbone: str = "",
-          region: str = "region") -> list[dict[str, Any]]:
-    rows = []
-    for _, row in table.iterrows():
-        for column, measure in measures.items():
-            if column in table.columns:
-                value = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
-                rows.append({"participant": subject, "stage": stage, "measure": measure, "backbone": backbone,
-                             "region": str(row[region]), "value": float(value)})
-    return rows
+          region: str = "region") -> pd.DataFrame:
+    """``table``'s ``measures`` columns (renamed) as long rows of :data:`COLUMNS`; values that are not numbers
+    (n/a) become NaN."""
+    columns = [c for c in measures if c in table.columns]
+    long = table.melt(id_vars=[region], value_vars=columns, var_name="measure", value_name="value")
+    long["measure"] = long["measure"].map(measures)
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
+    long["region"] = long[region].astype(str)
+    return long.assign(participant=subject, stage=stage, backbone=backbone)[COLUMNS]
 
 
 def participant_table(subject: str, inputs: Mapping[str, Any], settings: GroupSettings) -> pd.DataFrame:
     """One participant's rows (see the module docstring) from its stages' tables."""
-    rows = _rows(subject, "rois", read_tsv(Path(inputs[f"rois_{subject}"]) / "rois.tsv", required=["roi", "n_voxels"]),
-                 {"n_voxels": "n_voxels"}, region="roi")
+    parts = [_rows(subject, "rois", read_tsv(Path(inputs[f"rois_{subject}"]) / "rois.tsv",
+                                             required=["roi", "n_voxels"]), {"n_voxels": "n_voxels"}, region="roi")]
     for backbone in settings.encoder_backbones:
         table = read_tsv(inputs[f"encoder_{subject}_{backbone}"], required=["region"])
-        rows += _rows(subject, "encoder", table, ENCODER_MEASURES, backbone=backbone)
-    if settings.braindive:
-        table = read_tsv(inputs[f"braindive_{subject}"], required=["region"])
-        rows += _rows(subject, "braindive", table, {m: m for m in BRAINDIVE_MEASURES})
+        parts.append(_rows(subject, "encoder", table, ENCODER_MEASURES, backbone=backbone))
+    parts.append(_rows(subject, "braindive", read_tsv(inputs[f"braindive_{subject}"], required=["region"]),
+                       {m: m for m in BRAINDIVE_MEASURES}))
     if settings.brainscuba:
         table = read_tsv(inputs[f"brainscuba_{subject}"], required=["region"])
-        rows += _rows(subject, "brainscuba", table, {m: m for m in BRAINSCUBA_MEASURES})
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return float("nan") if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
+        parts.append(_rows(subject, "brainscuba", table, {m: m for m in BRAINSCUBA_MEASURES}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def dice_to_others(masks: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -173,14 +167,9 @@ def group_summary(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setting
     write_figure(group_figure(table), outputs["figure"], dpi=110)
     write_sidecar(outputs["provenance"], stage="group",
                   settings={"subjects": list(settings.subjects), "encoder_backbones": list(settings.encoder_backbones),
-                            "braindive": settings.braindive, "brainscuba": settings.brainscuba},
+                            "brainscuba": settings.brainscuba},
                   seed=None, n_participants=len(settings.subjects))
     return summary
-
-
-def read_group(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
-    folder = Path(folder)
-    return read_tsv(folder / "participants.tsv"), read_tsv(folder / "summary.tsv")
 
 
 

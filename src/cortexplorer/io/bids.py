@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cortexplorer.io.tables import write_json
+from cortexplorer.io.tables import read_tsv, write_json
 
 # Entity order from the BIDS specification (the subset this project writes or reads).
 ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "echo", "space", "res", "den", "label", "desc")
@@ -131,7 +131,7 @@ class BidsDatasetError(ValueError):
     """The BIDS dataset does not hold what the config asks for; the message names the file or participant and the fix."""
 
 
-def _label(value: str) -> str:
+def bare_label(value: str) -> str:
     """A participant or session label as BIDS Apps take it: with or without its ``sub-``/``ses-`` prefix."""
     for prefix in ("sub-", "ses-"):
         if value.startswith(prefix):
@@ -154,14 +154,11 @@ def listed_participants(root: str | os.PathLike) -> list[str] | None:
     path = Path(root) / "participants.tsv"
     if not path.is_file():
         return None
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t") if lines else []
-    if "participant_id" not in header:
-        raise BidsDatasetError(f"'{path}' has no participant_id column (its header: {header}). BIDS requires it "
-                               "as the first column, holding sub-<label>; fix the file or delete it.")
-    col = header.index("participant_id")
-    ids = [line.split("\t")[col].strip() for line in lines[1:] if line.strip()]
-    return [_label(i) for i in ids]
+    table = read_tsv(path)
+    if "participant_id" not in table.columns:
+        raise BidsDatasetError(f"'{path}' has no participant_id column (its header: {list(table.columns)}). BIDS "
+                               "requires it as the first column, holding sub-<label>; fix the file or delete it.")
+    return [bare_label(str(i).strip()) for i in table["participant_id"].dropna()]
 
 
 def what_subject_has(root: str | os.PathLike, subject: str) -> str:
@@ -217,14 +214,14 @@ def participants(root: str | os.PathLike, *, tasks: Sequence[str], labels: Seque
         if missing:
             say(f"{root / 'participants.tsv'} lists {['sub-' + s for s in missing]}, which have no folder under "
                 f"'{root}'; they are not processed.")
-    wanted = [_label(str(x)) for x in labels]
+    wanted = [bare_label(str(x)) for x in labels]
     unknown = [x for x in wanted if x not in present]
     if unknown:
         raise BidsDatasetError(
             f"bids.participant_label names {['sub-' + x for x in unknown]}, not in the dataset '{root}'. "
             f"Participants present: {present}. Fix the label(s) (with or without 'sub-').")
     chosen = [s for s in present if not wanted or s in wanted]
-    sessions = [_label(str(x)) for x in sessions]
+    sessions = [bare_label(str(x)) for x in sessions]
     usable = []
     for subject in chosen:
         problems = []

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cortexplorer.io.bids import bare_label
 from cortexplorer.layout import Layout
 
 
@@ -82,4 +83,4 @@ def session_labels(cfg: Mapping[str, Any]) -> tuple[str, ...]:
     """``bids.sessions`` without ``ses-`` prefixes (bids mode; empty elsewhere: every session)."""
     if cfg["dataset"]["mode"] != "bids":
         return ()
-    return tuple(str(s).removeprefix("ses-") for s in cfg["bids"]["sessions"])
+    return tuple(bare_label(str(s)) for s in cfg["bids"]["sessions"])

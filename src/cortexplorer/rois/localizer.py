@@ -33,6 +33,7 @@ from cortexplorer.preprocess.stage import nuisance_matrix
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.rois.contract import DOMAIN_OF_CATEGORY, RoiMask, write_roi_set
 from cortexplorer.rois.settings import RoisSettings
+from cortexplorer.stats import dice
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +151,6 @@ def threshold_regions(tmaps: Mapping[str, nib.Nifti1Image], t_threshold: float, 
         for i, c in enumerate(names):
             masks[c] = _clusters_at_least(masks[c] & (winner == i), min_cluster_voxels)
     return masks
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum() + b.sum())
-    return 2.0 * float((a & b).sum()) / total if total else float("nan")
 
 
 def planted_masks(truth: DemoTruth) -> dict[str, np.ndarray]:
