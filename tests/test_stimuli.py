@@ -308,7 +308,7 @@ def test_folder_with_sub_folders_names_images_by_their_relative_path(tmp_path):
     assert list(s.table["stim_file"]) == ["c.png", "faces/a.png", "places/a.bmp", "places/in/d.png"]
     assert list(s.table["category"].fillna("n/a")) == ["n/a", "face", "n/a", "place"]
     assert [tuple(im[0, 0]) for im in s.images] == [RED, RED, BLUE, BLUE]
-    from cortexplorer.preprocess.bids_input import stim_id_of_file
+    from cortexplorer.stimuli.folder import stim_id_of_file
 
     assert [stim_id_of_file(f) for f in s.table["stim_file"]] == list(s.table["stim_id"])
 

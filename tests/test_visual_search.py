@@ -12,17 +12,8 @@ from PIL import Image
 
 from cortexplorer.models.cnn import IMAGENET_MEAN, IMAGENET_STD, Cnn, DemoVGG
 from cortexplorer.visual_search import metrics, stage
-from cortexplorer.visual_search.eccnet import (
-    CentreDependentPooling,
-    eccnet,
-    gaussian_kernel,
-    ivsn,
-    ring_table,
-    search,
-    search_many,
-    search_steps,
-    tf_same_pool,
-)
+from cortexplorer.visual_search.eccnet import CentreDependentPooling, eccnet, ivsn, ring_table, tf_same_pool
+from cortexplorer.visual_search.search import gaussian_kernel, search, search_many, search_steps
 from cortexplorer.visual_search.settings import SearchSettings, SummarySettings
 from cortexplorer.visual_search.stimuli import EXPERIMENTS, generate_experiment, read_stimulus_set
 

@@ -61,8 +61,17 @@ def folder_files(folder: str | os.PathLike, recursive: bool = False) -> list[str
     only when a file is added or removed), an edited file reruns the job."""
     if not recursive:
         return sorted(e.path for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
-    found = []
-    for root, dirs, files in os.walk(folder):
+    return visible_tree(folder)[0]
+
+
+def visible_tree(folder: str | os.PathLike) -> tuple[list[str], int]:
+    """The visible files of ``folder`` and its visible sub-folders (sorted; symlinked sub-folders followed, as a
+    lab's stimulus tree often links them), and how many hidden entries (names starting with '.', files or
+    folders, the latter not entered) were skipped. The one walk of a folder tree that the workflow lists as a
+    job's inputs and that the job then imports, so both see the same files."""
+    found, hidden = [], 0
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        hidden += sum(name.startswith(".") for name in (*dirs, *files))
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [os.path.join(root, f) for f in files if not f.startswith(".")]
-    return sorted(found)
+    return sorted(found), hidden

@@ -55,6 +55,7 @@ from nibabel.filebasedimages import ImageFileError
 
 from cortexplorer.io.bids import natural_key
 from cortexplorer.io.tables import read_json
+from cortexplorer.stimuli.folder import stim_id_of_file
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +215,12 @@ def _json_problem(err: Exception, context: str) -> None:
         raise BidsInputError(f"{bad}{context}") from None
 
 
-def _layout(root: Path) -> Any:
+def _layout(root: Path, **database: Any) -> Any:
+    """pybids' layout of ``root`` and its derivatives; ``database``: pybids' ``database_path`` / ``reset_database``."""
     from bids import BIDSLayout  # imported here: pybids is slow to import and only this reader needs it
 
     try:
-        return BIDSLayout(root, derivatives=True, validate=False)
+        return BIDSLayout(root, derivatives=True, validate=False, **database)
     except (OSError, ValueError) as err:
         _json_problem(err, " BIDS sidecars must be valid JSON.")
         raise
@@ -263,39 +265,34 @@ def layout_index(root: str | os.PathLike, index_dir: str | os.PathLike) -> Any:
     import shutil
     import time
 
-    from bids import BIDSLayout
-
     root, index_dir = Path(root), Path(index_dir)
     state = dataset_state(root)
     db = index_dir / state
     if (db / "layout_index.sqlite").is_file():
         log.info("BIDS index: loaded %s (dataset state %s)", db, state)
-        return BIDSLayout(root, derivatives=True, validate=False, database_path=db)
+        return _layout(root, database_path=db)
     index_dir.mkdir(parents=True, exist_ok=True)
     private = index_dir / f".{state}.{os.getpid()}.building"
     shutil.rmtree(private, ignore_errors=True)
     start = time.perf_counter()
     try:
-        layout = BIDSLayout(root, derivatives=True, validate=False, database_path=private, reset_database=True)
-    except (OSError, ValueError) as err:
-        shutil.rmtree(private, ignore_errors=True)
-        _json_problem(err, " BIDS sidecars must be valid JSON.")
-        raise
-    n_files = len(layout.get(scope="all", return_type="filename"))
-    del layout
+        _layout(root, database_path=private, reset_database=True)
+    finally:  # a failed index leaves nothing behind; a built one is renamed into place below
+        if not (private / "layout_index.sqlite").is_file():
+            shutil.rmtree(private, ignore_errors=True)
     try:
         os.rename(private, db)
     except OSError:  # another job renamed its index into place first: use that one
         shutil.rmtree(private, ignore_errors=True)
         log.info("BIDS index: another job built %s first; loaded it", db)
     else:
-        log.info("BIDS index: built %s for %s (%d files) in %.1f s", db, root, n_files, time.perf_counter() - start)
+        log.info("BIDS index: built %s for %s in %.1f s", db, root, time.perf_counter() - start)
     now = time.time()
     for old in index_dir.iterdir():
         if old.name != state and not old.name.startswith(".") and now - old.stat().st_mtime > KEEP_OLD_INDEX_S:
             shutil.rmtree(old, ignore_errors=True)
             log.info("BIDS index: removed %s (an earlier state of the dataset)", old)
-    return BIDSLayout(root, derivatives=True, validate=False, database_path=db)
+    return _layout(root, database_path=db)  # from its final place (the private folder was renamed)
 
 
 def header_tr(img: nib.Nifti1Image) -> float:
@@ -412,15 +409,6 @@ def read_bids_tsv(path: Path, what: str, **read_csv) -> pd.DataFrame:
 def _rows(index: Iterable[int]) -> list[int]:
     """Row numbers as a user counts them in the file: 1 = the first line after the header."""
     return [int(i) + 1 for i in index]
-
-
-def stim_id_of_file(stim_file: str) -> str:
-    """The ``stim_id`` of a BIDS ``stim_file`` value (a path relative to the stimulus folder): the path
-    without its suffix, as the stimulus import names the image (``cortexplorer.stimuli.folder``)."""
-    from cortexplorer.stimuli.folder import stim_file_key
-
-    key = stim_file_key(stim_file)
-    return key[: len(key) - len(Path(key).suffix)]
 
 
 def load_events(run: BoldRun, n_volumes: int, known_stim_ids: set[str] | None = None,

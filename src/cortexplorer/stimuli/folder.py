@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, features
 
+from cortexplorer.io.check import visible_tree
 from cortexplorer.io.images import ImageSet, write_image_set
 from cortexplorer.io.tables import read_tsv
 from cortexplorer.provenance import write_sidecar
@@ -58,23 +59,16 @@ def _named(names: list[str], limit: int = 5) -> str:
 def _sort_folder(folder: Path) -> list[Path]:
     """The stimulus images of ``folder`` and its sub-folders (sorted by relative path), logging what else they
     hold (see the module docstring)."""
-    hidden, others, images = 0, [], []
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        for p in sorted(current.iterdir()):
-            if p.name.startswith("."):
-                hidden += 1
-            elif p.is_dir():
-                pending.append(p)
-            elif p.is_file() and p.suffix.lower() in STILL_IMAGE_SUFFIXES:
-                images.append(p)
-            elif current == folder and p.is_file() and (p.name == ANNOTATIONS or p.name.lower() in NOTE_NAMES
-                                                        or p.stem.lower() in NOTE_NAMES
-                                                        or p.suffix.lower() in NOTE_SUFFIXES):
-                continue
-            else:
-                others.append(p.relative_to(folder).as_posix())
+    others, images = [], []
+    files, hidden = visible_tree(folder)  # the same walk that lists the import's inputs (io.check.folder_files)
+    for p in map(Path, files):
+        if p.suffix.lower() in STILL_IMAGE_SUFFIXES:
+            images.append(p)
+        elif p.parent == folder and (p.name == ANNOTATIONS or p.name.lower() in NOTE_NAMES
+                                     or p.stem.lower() in NOTE_NAMES or p.suffix.lower() in NOTE_SUFFIXES):
+            continue
+        else:
+            others.append(p.relative_to(folder).as_posix())
     images.sort(key=lambda p: p.relative_to(folder).as_posix())
     if hidden:
         log.info("stimulus folder '%s': skipped %d hidden file(s) (names starting with '.', such as macOS '._' "
@@ -96,11 +90,18 @@ def stim_file_key(path: str) -> str:
     return key
 
 
+def stim_id_of_file(stim_file: str) -> str:
+    """The ``stim_id`` of a stimulus file's path relative to the stimulus folder (a BIDS ``stim_file`` value):
+    the path as :func:`stim_file_key` writes it, without its suffix (``animals/cat01.jpg`` → ``animals/cat01``)."""
+    key = stim_file_key(stim_file)
+    return key[: len(key) - len(Path(key).suffix)]
+
+
 def _stim_ids(files: list[Path], folder: Path) -> tuple[list[str], list[str]]:
     """Each file's ``stim_id`` (its stem, or its relative path without the suffix in a sub-folder) and
     ``stim_file`` (its relative path), NFC-normalised; two files with one stim_id are an error naming them."""
     rel = [stim_file_key(p.relative_to(folder).as_posix()) for p in files]
-    ids = [r[: len(r) - len(Path(r).suffix)] for r in rel]
+    ids = [stim_id_of_file(r) for r in rel]
     by_id: dict[str, list[str]] = defaultdict(list)
     for sid, r in zip(ids, rel, strict=True):
         by_id[sid].append(r)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from cortexplorer.visual_search.search import gaussian_blur
+from cortexplorer.visual_search.search import cell_labels, gaussian_blur
 
 BLUR = (7, 3.0)  # the paper's pixelMatch blur: kernel size, sigma
 
@@ -38,6 +38,9 @@ class ChanceModel:
     cells: np.ndarray
     background: int
 
+    def __post_init__(self) -> None:
+        self._labels = cell_labels(self.cells).ravel()  # the cells never change: labelled once
+
     def target_kernels(self, target: np.ndarray) -> None:
         return None
 
@@ -45,13 +48,15 @@ class ChanceModel:
                        kernels: Sequence[None]) -> list[np.ndarray]:
         maps = []
         for display in displays:
-            shown = (np.asarray(display) != self.background).any(axis=-1)
-            amap = np.zeros(display.shape[:2])
-            for cell in self.cells:
-                item = np.flatnonzero(cell & shown)
-                if len(item):
-                    amap.flat[item[len(item) // 2]] = 1.0  # a pixel of the item, near its middle in raster order
-            maps.append(amap)
+            shown = (np.asarray(display) != self.background).any(axis=-1).ravel()
+            item = np.flatnonzero(shown & (self._labels >= 0))  # item pixels in raster order
+            cell = self._labels[item]
+            order = np.argsort(cell, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(cell[order]) != 0])
+            ends = np.r_[starts[1:], len(order)]
+            amap = np.zeros(shown.size)
+            amap[item[order[(starts + ends) // 2]]] = 1.0  # per cell, its item's middle pixel in raster order
+            maps.append(amap.reshape(display.shape[:2]))
         return maps
 
 

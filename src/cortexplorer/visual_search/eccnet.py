@@ -1,4 +1,4 @@
-"""eccNET and IVSN: top-down attention maps from a VGG16-shaped network, and the search loop.
+"""eccNET and IVSN: top-down attention maps from a VGG16-shaped network (the search loop they run is in .search).
 
 eccNET (Gupta et al. 2021; kreimanlab/VisualSearchAsymmetry ``vs_model``), per fixation:
 
@@ -48,16 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from cortexplorer.models.cnn import Cnn
-from cortexplorer.visual_search.search import (  # noqa: F401 (re-exported: the loop and blurs live there)
-    SearchResult,
-    cell_labels,
-    dog_sharpen,
-    gaussian_blur,
-    gaussian_kernel,
-    search,
-    search_many,
-    search_steps,
-)
+from cortexplorer.visual_search.search import dog_sharpen
 
 # eccParamDefault of vs_model/ecc_net.py, per pooling layer 1..5
 RF_MIN = (2, 2, 2, 2, 2)

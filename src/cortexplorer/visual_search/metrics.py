@@ -30,10 +30,13 @@ def rt_slope(set_sizes: Sequence[float], rt_ms: Sequence[float]) -> float:
     return float(stats.linregress(np.asarray(set_sizes, float), np.asarray(rt_ms, float)).slope)
 
 
-def asymmetry_index(slope_hard: float, slope_easy: float) -> float:
-    """``(s_H − s_L)/(s_H + s_L)`` with negative slopes clipped to 0; 0 if both are 0. +1 = full human polarity."""
-    s_h, s_l = max(0.0, slope_hard), max(0.0, slope_easy)
-    return 0.0 if s_h + s_l == 0 else (s_h - s_l) / (s_h + s_l)
+def asymmetry_index(slope_hard, slope_easy):
+    """``(s_H − s_L)/(s_H + s_L)`` with negative slopes clipped to 0; 0 if both are 0. +1 = full human polarity.
+    Floats give a float; arrays (bootstrap resamples) an array."""
+    s_h, s_l = np.maximum(slope_hard, 0.0), np.maximum(slope_easy, 0.0)
+    total = s_h + s_l
+    ai = np.where(total > 0, (s_h - s_l) / np.where(total > 0, total, 1.0), 0.0)
+    return float(ai) if ai.ndim == 0 else ai
 
 
 def hard_easy(human_slopes: Mapping[str, float], tasks: Sequence[str]) -> tuple[str, str]:
@@ -98,11 +101,9 @@ def bootstrap_ai(trials: pd.DataFrame, human_slopes: Mapping[str, float], experi
                 sizes.append(float(size))
             x = np.asarray(sizes) - np.mean(sizes)
             y = np.stack(means, axis=1)  # n_boot × set sizes
-            slopes[task] = (y - y.mean(axis=1, keepdims=True)) @ x / (x @ x)
+            slopes[task] = (y - y.mean(axis=1, keepdims=True)) @ x / (x @ x)  # rt_slope's least squares, per row
         hard, easy = hard_easy(human_slopes, tasks)
-        s_h, s_l = np.maximum(slopes[hard], 0), np.maximum(slopes[easy], 0)
-        total = s_h + s_l
-        boot_ai[experiment] = np.where(total > 0, (s_h - s_l) / np.where(total > 0, total, 1), 0.0)
+        boot_ai[experiment] = asymmetry_index(slopes[hard], slopes[easy])
     boot_ai["mean"] = np.mean(np.stack(list(boot_ai.values())), axis=0)
     q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
     return {k: (float(np.percentile(v, q[0])), float(np.percentile(v, q[1]))) for k, v in boot_ai.items()}
