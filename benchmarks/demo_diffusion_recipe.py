@@ -143,7 +143,7 @@ def braindive_on_prior(cfg: dict, layout: Layout, rel, weights: Path, work: Path
     files = write_pngs(unguided.uint8(), sampling.seeds, unguided.ok, folder)
     write_tsv(pd.DataFrame({"seed": sampling.seeds, "file": files}), work / "unguided.tsv")
     inputs = {"encoder": rel(layout.encoder(subject, backbone).model), "rois": rel(layout.rois(subject).rois),
-              "demo_clip": rel(layout.demo_clip().model), "truth": rel(layout.simulation().truth),
+              "demo_clip": rel(layout.demo_clip().model), "truth": rel(layout.simulated_subject("01").truth),
               "oracle": rel(layout.oracle().model), "demo_cnn": rel(layout.demo_cnn().model),
               "features": rel(layout.features(backbone).features), "betas": rel(layout.preprocess(subject).betas),
               "images": rel(layout.stimuli().images), "stimuli": rel(layout.stimuli().table),

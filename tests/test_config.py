@@ -125,6 +125,16 @@ def test_bids_participant_labels_take_the_sub_prefix_or_not(tmp_path):
         check_config(_bids_config(tmp_path, subject="02"), base_dir=tmp_path)
 
 
+def test_demo_simulates_two_participants_by_default():
+    demo = {"dataset": {"name": "t", "mode": "demo"}, "seed": 1}
+    assert check_config(demo)["simulate"]["subjects"] == ["01", "02"]
+    with pytest.raises(ConfigError, match=r"Unknown config key 'simulate\.subject'\..*replaced by simulate\.subjects, "
+                                          r"a list"):
+        check_config({**demo, "simulate": {"subject": "01"}})
+    with pytest.raises(ConfigError, match=r"Config key 'simulate\.subjects': \['01', '01'\] has non-unique elements"):
+        check_config({**demo, "simulate": {"subjects": ["01", "01"]}})
+
+
 @pytest.mark.parametrize("categories", [[], ["face"]])
 def test_rois_categories_need_two_to_contrast(categories):
     with pytest.raises(ConfigError, match=rf"Config key 'rois\.categories' must list at least 2 item\(s\); got "

@@ -76,6 +76,8 @@ def test_group_summary_writes_every_participants_rows(tmp_path: Path):
         write_roi_set(rois, [RoiMask("faces", "face", faces, "t > 3", "planted"),
                              RoiMask("places", "place", places, "t > 3", "planted")], AFFINE)
         inputs[f"rois_{s}"] = str(rois)
+        table = read_tsv(rois / "rois.tsv")  # the demo's rois.tsv also scores each region against the planted one
+        write_tsv(table.assign(dice_vs_truth=np.where(table["roi"] == "faces", 0.8 + i / 10, 0.9)), rois / "rois.tsv")
         enc = tmp_path / f"enc_{s}.tsv"
         write_tsv(pd.DataFrame({"region": ["faces", "places"], "source": "localizer", "n_voxels": [3, 4],
                                 "median_r": [0.1 * i, 0.2], "median_r2": [0.0, 0.1],
@@ -100,5 +102,8 @@ def test_group_summary_writes_every_participants_rows(tmp_path: Path):
     sizes = summary[summary.measure == "n_voxels"].set_index("region")
     assert sizes.loc["faces", "n"] == 3
     assert len(table[table.measure == "dice_to_others"]) == 6  # two regions × three participants
+    planted = summary[summary.measure == "dice_to_planted"].set_index("region")
+    assert planted.loc["faces", "mean"] == pytest.approx(0.9) and planted.loc["faces", "min"] == pytest.approx(0.8)
+    assert planted.loc["places", "sd"] == pytest.approx(0.0)
     assert Path(outputs["figure"]).stat().st_size > 10_000
     assert read_json(outputs["provenance"])["n_participants"] == 3

@@ -1,4 +1,5 @@
-"""The simulated subject on tiny inputs: determinism and the errors that leave nothing behind.
+"""The simulated participants on tiny inputs: determinism, participants that differ, one BIDS dataset, and the
+errors that leave nothing behind.
 
 The smoke run's subject against its own truth and its BIDS layout: ``tests/e2e/test_simulate_outputs.py``.
 """
@@ -9,11 +10,18 @@ import dataclasses
 import filecmp
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 from cortexplorer.config import check_config
+from cortexplorer.layout import Layout
 from cortexplorer.oracle import OracleSettings, train_oracle
 from cortexplorer.simulate import SimulationSettings, simulate_subject
+from cortexplorer.simulate.anatomy import EARLY_VISUAL
+from cortexplorer.simulate.settings import SimulatedDatasetSettings
+from cortexplorer.simulate.subject import write_simulated_dataset
+from cortexplorer.stats import dice
 from cortexplorer.stimuli import make_demo_image_set
 
 
@@ -37,21 +45,31 @@ def _inputs(root: Path, oracle: str = "oracle.pt") -> dict[str, str]:
             "localizer_table": str(root / "localizer" / "stimuli.tsv"), "oracle": str(root / oracle)}
 
 
-def _outputs(out: Path) -> dict[str, str]:
-    return {"bids": str(out / "bids"), "truth": str(out / "truth")}
+def _outputs(out: Path, subject: str = "01") -> dict[str, str]:
+    """The workflow's own paths for one participant (``Layout.simulated_subject``), under ``out``."""
+    paths = Layout("t").simulated_subject(subject)
+    results = Layout("t").results
+    return {k: str(out / Path(v).relative_to(results)) for k, v in dataclasses.asdict(paths).items()}
 
 
-def _settings(seed: int) -> SimulationSettings:
-    return SimulationSettings.from_config(check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": seed}))
+def _settings(seed: int, subject: str = "01", **simulate) -> SimulationSettings:
+    cfg = check_config({"dataset": {"name": "t", "mode": "demo"}, "seed": seed, "simulate": simulate})
+    return SimulationSettings.from_config(cfg, subject=subject)
 
 
-def _tiny_simulation(root: Path, out: Path, seed: int) -> None:
-    sim = _settings(seed)
+def _tiny_simulation(root: Path, out: Path, seed: int, subject: str = "01", **simulate) -> None:
+    sim = _settings(seed, subject, **simulate)
     sim = dataclasses.replace(
         sim, voxel_size_mm=10, n_sessions=1, runs_per_session=2,
         regions=[r for r in sim.regions if r["category"] in ("face", "place", "word")],
         localizer={**sim.localizer, "n_runs": 1, "blocks_per_category": 2, "categories": ["face", "place", "word"]})
-    simulate_subject(_inputs(root), _outputs(out), sim)
+    simulate_subject(_inputs(root), _outputs(out, subject), sim)
+
+
+def _regions(out: Path, subject: str) -> dict[str, np.ndarray]:
+    folder = out / "truth" / f"sub-{subject}" / "regions"
+    return {p.name.split(".")[0]: np.asarray(nib.load(p).dataobj) > 0 for p in folder.glob("*.nii.gz")
+            if p.name != "atlas.nii.gz"}
 
 
 def _all_files(folder: Path) -> list[Path]:
@@ -80,3 +98,39 @@ def test_failed_simulation_leaves_nothing_behind(tiny_inputs, tmp_path):
     with pytest.raises(FileNotFoundError, match="Oracle weights"):
         simulate_subject(_inputs(tiny_inputs, "missing.pt"), _outputs(tmp_path), _settings(1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_participants_differ_by_their_own_streams_and_anatomy_jitter(tiny_inputs, tmp_path):
+    # without jitter two participants share the planted regions but not their noise; with it the regions move
+    for sub in ("01", "02"):
+        _tiny_simulation(tiny_inputs, tmp_path / "still", 11, sub, anatomy_jitter_mm=0.0)
+        _tiny_simulation(tiny_inputs, tmp_path / "moved", 11, sub, anatomy_jitter_mm=6.0)
+    still = [_regions(tmp_path / "still", s) for s in ("01", "02")]
+    assert still[0].keys() == still[1].keys() and len(still[0]) >= 4
+    assert all(np.array_equal(still[0][r], still[1][r]) for r in still[0])
+    bold = "sub-{s}/ses-01/func/sub-{s}_ses-01_task-nsd_run-01_space-MNI152NLin2009aSym_desc-preproc_bold.nii.gz"
+    deriv = tmp_path / "still" / "bids" / "derivatives" / "fmriprep"
+    a, b = (np.asarray(nib.load(deriv / bold.format(s=s)).dataobj) for s in ("01", "02"))
+    assert a.shape == b.shape and not np.allclose(a, b)
+    moved = [_regions(tmp_path / "moved", s) for s in ("01", "02")]
+    category_regions = [r for r in moved[0] if r not in EARLY_VISUAL]  # early visual cortex has no centres
+    overlaps = [dice(moved[0][r], moved[1][r]) for r in category_regions]
+    assert len(overlaps) >= 3 and 0.0 < np.mean(overlaps) < 0.9, overlaps
+
+
+def test_participants_form_one_bids_dataset(tiny_inputs, tmp_path):
+    from bids import BIDSLayout
+
+    for sub in ("01", "02"):
+        _tiny_simulation(tiny_inputs, tmp_path, 3, sub)
+    sim = Layout("t").simulation()
+    outputs = {k: str(tmp_path / Path(v).relative_to(Layout("t").results))
+               for k, v in dataclasses.asdict(sim).items()}
+    write_simulated_dataset({}, outputs, SimulatedDatasetSettings(subjects=("01", "02"), tr=2.0))
+    layout = BIDSLayout(tmp_path / "bids", derivatives=True, validate=True)
+    assert layout.get_subjects() == ["01", "02"]
+    assert sorted(layout.get_tasks()) == ["floc", "nsd"]
+    preproc = layout.get(subject="02", task="nsd", desc="preproc", suffix="bold", extension=".nii.gz", scope="derivatives")
+    assert len(preproc) == 2 and all(f.get_metadata()["RepetitionTime"] == 2.0 for f in preproc)
+    assert (tmp_path / "bids" / "participants.tsv").read_text().split() == [
+        "participant_id", "species", "sub-01", "simulated", "sub-02", "simulated"]

@@ -60,7 +60,9 @@ def fill_defaults(config: dict, schema: dict) -> dict:
 
 # keys a release replaced, with what the user writes now
 RENAMED = {"bids.subject": "bids.subject was replaced by bids.participant_label, a list (e.g. participant_label: "
-                           "['01']; empty: every participant)"}
+                           "['01']; empty: every participant)",
+           "simulate.subject": "simulate.subject was replaced by simulate.subjects, a list of the simulated "
+                               "participants' labels (e.g. subjects: ['01'])"}
 
 
 def _key(path: Any) -> str:

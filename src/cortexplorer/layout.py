@@ -53,10 +53,16 @@ ImageSetPaths = _paths("ImageSetPaths", "An image set: uint8 images and their ta
                        images="images.h5", table="stimuli.tsv", provenance=PV)
 OraclePaths = _paths("OraclePaths", "The demo's oracle classifier.", model="oracle.pt", metrics="metrics.tsv",
                      provenance=PV)
-SimulationPaths = _paths("SimulationPaths", "The simulated subject: BIDS dataset and ground truth.",
-                         {"truth_regions": property(lambda self: f"{self.truth}/regions.tsv"),
-                          "truth_atlas": property(lambda self: f"{self.truth}/regions/atlas.nii.gz")},
-                         bids="bids", truth="truth")
+SimulationPaths = _paths("SimulationPaths", "The simulated BIDS dataset's own files (its participants: "
+                         "SimulatedSubjectPaths).", {"root": property(lambda self: self.description.rsplit("/", 1)[0])},
+                         description="bids/dataset_description.json", participants="bids/participants.tsv",
+                         readme="bids/README", derivatives="bids/derivatives/fmriprep/dataset_description.json")
+SimulatedSubjectPaths = _paths("SimulatedSubjectPaths", "One simulated participant: its BIDS and fMRIPrep-style folders "
+                               "and its ground truth.",
+                               {"truth_regions": property(lambda self: f"{self.truth}/regions.tsv"),
+                                "truth_atlas": property(lambda self: f"{self.truth}/regions/atlas.nii.gz")},
+                               bids="bids/sub-<label>", derivatives="bids/derivatives/fmriprep/sub-<label>",
+                               truth="truth/sub-<label>")
 PreprocessPaths = _paths("PreprocessPaths", "Single-trial betas of one subject (NSD mode: see nsd_files).",
                          {"nsd_files": lambda self: [self.betas, self.ncsnr, self.noiseceiling, self.provenance]},
                          betas="betas.h5", ncsnr="ncsnr.nii.gz", noiseceiling="noiseceiling.nii.gz", provenance=PV,
@@ -154,6 +160,11 @@ class Layout:
 
     def simulation(self) -> SimulationPaths:
         return SimulationPaths.under(self.results)
+
+    def simulated_subject(self, subject: str) -> SimulatedSubjectPaths:
+        sub, r = f"sub-{subject}", self.results
+        return SimulatedSubjectPaths(bids=f"{r}/bids/{sub}", derivatives=f"{r}/bids/derivatives/fmriprep/{sub}",
+                                     truth=f"{r}/truth/{sub}")
 
     def bids_index(self) -> str:
         """The BIDS dataset's pybids indexes, one folder per dataset state: a cache beside Snakemake's

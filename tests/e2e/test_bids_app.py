@@ -32,7 +32,7 @@ CLI = str(Path(sys.executable).parent / "cortexplorer")
 
 def _study(smoke: Path, root: Path) -> Path:
     """Three participants sharing the smoke subject's files (BOLD hard-linked); sub-02 by stim_file and durations."""
-    src = smoke / SMOKE.simulation().bids
+    src = smoke / SMOKE.simulation().root
     for f in sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".")):
         rel = str(f.relative_to(src))
         labels = ("01", "02", "03") if "sub-01" in rel else (None,)

@@ -54,7 +54,7 @@ def test_dashboard_in_chromium(browser, smoke_run: Path):
     assert len(images) >= 4 and all(i["ok"] for i in images), images
     assert [m for m in messages if m[0] in ("error", "pageerror", "requestfailed")] == []
     assert all(r.startswith(("file:", "data:")) for r in requests), requests  # nothing from the network
-    for heading in ("Stimuli", "Oracle", "Simulated subject", "Runtime and provenance"):
+    for heading in ("Stimuli", "Oracle", "Simulated participants", "Runtime and provenance"):
         assert heading in text
     assert shot.stat().st_size > 50_000
 

@@ -21,7 +21,7 @@ def betas(smoke_run):
 
 
 def test_betas_contract(betas, smoke_run):
-    trials = read_tsv(smoke_run / SMOKE.simulation().truth / "trials.tsv", required=["stim_id", "ses"])
+    trials = read_tsv(smoke_run / SMOKE.simulated_subject("01").truth / "trials.tsv", required=["stim_id", "ses"])
     assert betas.trial_betas.shape == (len(trials), betas.n_voxels) and betas.trial_betas.dtype == np.float32
     assert sorted(betas.trial_stim_id) == sorted(trials["stim_id"].astype(str))
     assert (betas.n_trials == 3).all() and len(betas.stim_id) == trials["stim_id"].nunique()
@@ -31,7 +31,7 @@ def test_betas_contract(betas, smoke_run):
     i = 7  # the per-stimulus betas are the mean of that stimulus's trials
     assert np.allclose(betas.betas[i], betas.trial_betas[betas.trial_stim_id == betas.stim_id[i]].mean(0), atol=1e-5)
     # every voxel inside the brain mask of the derivatives
-    mask = next((smoke_run / SMOKE.simulation().bids / "derivatives" / "fmriprep").rglob("*desc-brain_mask.nii.gz"))
+    mask = next((smoke_run / SMOKE.simulation().root / "derivatives" / "fmriprep").rglob("*desc-brain_mask.nii.gz"))
     assert np.asanyarray(nib.load(mask).dataobj)[tuple(betas.voxel_ijk.T)].all()
     # NIfTI maps hold the same numbers; the noise ceiling is NSD's formula for 3-trial averages
     ncsnr_img = np.asanyarray(nib.load(smoke_run / SMOKE.preprocess("01").ncsnr).dataobj)
@@ -41,7 +41,7 @@ def test_betas_contract(betas, smoke_run):
 
 
 def test_ncsnr_is_high_where_signal_was_planted(betas, smoke_run):
-    voxels = read_tsv(smoke_run / SMOKE.simulation().truth / "voxels.tsv", required=["i", "j", "k", "region", "signal_sd"])
+    voxels = read_tsv(smoke_run / SMOKE.simulated_subject("01").truth / "voxels.tsv", required=["i", "j", "k", "region", "signal_sd"])
     where = {tuple(r): n for n, r in enumerate(voxels[["i", "j", "k"]].to_numpy())}
     idx = np.array([where[tuple(v)] for v in betas.voxel_ijk])
     signal = voxels["signal_sd"].to_numpy()[idx]
@@ -49,7 +49,7 @@ def test_ncsnr_is_high_where_signal_was_planted(betas, smoke_run):
     ncsnr = betas.maps["ncsnr"]
     assert np.median(ncsnr[region]) > 2.5 * np.median(ncsnr[signal == 0])
     # the trial-level betas of region voxels track the true responses
-    with h5py.File(smoke_run / SMOKE.simulation().truth / "responses.h5") as f:
+    with h5py.File(smoke_run / SMOKE.simulated_subject("01").truth / "responses.h5") as f:
         true = f["stimulus_responses"][()]
         true_ids = f["stim_id"][()].astype(str)
     true = pd.DataFrame(true, index=true_ids).loc[betas.stim_id].to_numpy()[:, idx[region]]
@@ -87,7 +87,7 @@ def test_localizer_needs_a_domain_and_renames_trial_types(smoke_run):
     from cortexplorer.preprocess.bids_input import BidsInputError
     from cortexplorer.rois.localizer import localizer_tmaps
 
-    bids = smoke_run / SMOKE.simulation().bids
+    bids = smoke_run / SMOKE.simulation().root
     with pytest.raises(BidsInputError, match=r"None of the localizer conditions \['object', 'thing'\].*category_map"):
         localizer_tmaps(bids, categories=["object", "thing"], category_map={"word": "thing"},
                         ignore=["face", "place", "body"], **LOCALIZER)

@@ -28,7 +28,7 @@ def _outputs_of_simulate_and_after(reference: Path) -> list[str]:
     proc = snakemake(reference, "-n", "--configfile", "config/smoke.yaml", "--forcerun", "simulate")
     outputs = [p.strip() for line in re.findall(r"^\s+output: (.*)$", proc.stdout + proc.stderr, re.M)
                for p in line.split(",")]
-    assert {SMOKE.simulation().bids, SMOKE.encoder("01", "democlip").model} <= set(outputs), outputs
+    assert {SMOKE.simulated_subject("01").bids, SMOKE.encoder("01", "democlip").model} <= set(outputs), outputs
     return outputs
 
 
@@ -51,7 +51,7 @@ def _seed_upstream(reference: Path, work: Path) -> int:
 def _kill_during_simulate(work: Path, sig: int) -> None:
     proc = subprocess.Popen([SNAKEMAKE, *ONE_THREAD, "--configfile", "config/smoke.yaml"], cwd=work, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = work / SMOKE.log("simulate")
+    log = work / SMOKE.log("simulate_sub-01")
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:  # wait until simulate is writing runs
         if log.exists() and "grid" in log.read_text():
@@ -77,11 +77,12 @@ def test_killed_runs_resume_to_identical_results(smoke_run: Path, tmp_path: Path
     assert not {"oracle", "stimuli_demo", "demo_diffusion", "visual_search"} & set(planned), planned
     results = work / SMOKE.results
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        (work / SMOKE.log("simulate")).unlink(missing_ok=True)  # wait for this run's simulate, not the last one's
+        (work / SMOKE.log("simulate_sub-01")).unlink(missing_ok=True)  # wait for this run's simulate, not the last one's
         _kill_during_simulate(work, sig)
         # nothing of the interrupted rule looks complete
-        assert not (work / SMOKE.simulation().bids).exists() and not (work / SMOKE.simulation().truth).exists()
-        leftovers = [p.name for p in results.iterdir() if ".partial" in p.name]
+        simulated = SMOKE.simulated_subject("01")
+        assert not any((work / p).exists() for p in simulated.files())
+        leftovers = [p.name for p in results.rglob("*.partial*")]
         if sig == signal.SIGTERM:
             assert leftovers == [], "SIGTERM lets the stage remove its temporaries"
         else:

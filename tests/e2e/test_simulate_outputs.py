@@ -18,7 +18,8 @@ from cortexplorer.simulate import score_images
 from .conftest import SMOKE
 
 SPACE = "MNI152NLin2009aSym"
-SIM = SMOKE.simulation()
+SIM = SMOKE.simulated_subject("01")
+BIDS = SMOKE.simulation().root
 
 
 def _truth(run: Path):
@@ -54,7 +55,7 @@ def test_region_masks_match_voxel_table(smoke_run):
 def _bold_and_prediction(run_dir: Path, ses: str, run: int, roi: str, shuffle: bool = False):
     responses, ids, gain, voxels, _ = _truth(run_dir)
     index = {s: i for i, s in enumerate(ids)}
-    bids = run_dir / SIM.bids
+    bids = run_dir / BIDS
     func = bids / "derivatives" / "fmriprep" / "sub-01" / f"ses-{ses}" / "func"
     stem = f"sub-01_ses-{ses}_task-nsd_run-{run:02d}"
     img = nib.load(func / f"{stem}_space-{SPACE}_desc-preproc_bold.nii.gz")
@@ -93,7 +94,7 @@ def test_bold_tracks_the_hrf_convolved_true_response(smoke_run, roi):
 
 
 def test_bids_layout_indexes_and_reads_back(smoke_run):
-    layout = BIDSLayout(smoke_run / SIM.bids, derivatives=True, validate=True)
+    layout = BIDSLayout(smoke_run / BIDS, derivatives=True, validate=True)
     assert layout.get_subjects() == ["01"]
     assert set(layout.get_tasks()) == {"nsd", "floc"}
     bold = layout.get(subject="01", task="nsd", space=SPACE, desc="preproc", suffix="bold", extension=".nii.gz")

@@ -27,18 +27,21 @@ BRAINSCUBA = {"brainscuba_project": 1, "brainscuba_captions": 1, "brainscuba_sem
 
 
 def test_demo_dry_run(workdir: Path):
+    """The default demo: two simulated participants, every subject-level job once per participant."""
     jobs = dry_run_jobs(snakemake(workdir, "-n"))
-    assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 3, "preprocess": 1,
-                    "rois": 1, "demo_clip": 1, "features": 1, "encoder": 1, "demo_diffusion": 1, "demo_prior": 1,
-                    "braindive_unguided": 1, "braindive": 8, "braindive_evaluate": 1, **BEHAVIOUR, "demo_cnn": 1,
-                    "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1, **BRAINSCUBA, "group_summary": 1}
+    per_subject = {"simulate": 1, "preprocess": 1, "rois": 1, "encoder": 1, "braindive": 8, "braindive_evaluate": 1,
+                   **BRAINSCUBA}
+    assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate_dataset": 1, "stimuli_demo": 3,
+                    "demo_clip": 1, "features": 1, "demo_diffusion": 1, "demo_prior": 1, "braindive_unguided": 1,
+                    **BEHAVIOUR, "demo_cnn": 1, "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1,
+                    "group_summary": 1, **{job: 2 * n for job, n in per_subject.items()}}
 
 
 def test_profiles_parse(workdir: Path):
     """The local profile (GPU cap) and the SLURM profile are accepted by Snakemake."""
     assert dry_run_jobs(snakemake(workdir, "-n", "--profile", "profiles/local"))["oracle"] == 1
     proc = snakemake(workdir, "-n", "--profile", "profiles/slurm")
-    assert dry_run_jobs(proc)["simulate"] == 1
+    assert dry_run_jobs(proc)["simulate"] == 2
     # rules take every core Snakemake is given (the workflow profile says `cores: all`, i.e. the submit host's):
     # on a 64-core login node each cluster job would ask SLURM for 64 CPUs; the SLURM profile caps it
     proc = snakemake(workdir, "-n", "--profile", "profiles/slurm", "--cores", "64")
@@ -166,13 +169,13 @@ def _check_stimuli_truth_and_bids(run: Path, n_vox: int, grid) -> None:
     assert list(metrics["category"]) == ["all", "face", "place", "body", "food", "word", "object"]
     assert metrics["n_heldout"].iloc[0] == 300 and metrics["accuracy"].between(0, 1).all()  # oracle.n_heldout
     _torch_dict(run / oracle.model, {"config", "image_size", "state_dict"})
-    sim = SMOKE.simulation()
+    sim = SMOKE.simulated_subject("01")
     _h5(run / sim.truth / "responses.h5", {"stimulus_responses": (N_STIMULI, n_vox),
                                            "localizer_responses": (N_LOCALIZER, n_vox), "voxel_ijk": (n_vox, 3)})
     regions = _tsv(run / sim.truth_regions, ["label", "roi", "category", "n_voxels"], 11)
     assert {"FFA", "PPA", "V1"} <= set(regions["roi"]) and (regions["n_voxels"] > 0).all()
     _nii(run / sim.truth_atlas, grid)
-    assert _json(run / sim.bids / "dataset_description.json")["DatasetType"] == "raw"
+    assert _json(run / SMOKE.simulation().description)["DatasetType"] == "raw"
     assert _json(run / sim.bids / "derivatives/fmriprep/dataset_description.json")["DatasetType"] == "derivative"
 
 
@@ -389,7 +392,7 @@ def test_caption_images_are_scored_like_braindive(smoke_run: Path):
 
 def test_dashboard_is_self_contained(smoke_run: Path):
     page = (smoke_run / "reports" / "smoke" / "index.html").read_text()
-    for section in ("Stimuli", "Oracle", "Simulated subject", "Single-trial responses", "Category-selective regions",
+    for section in ("Stimuli", "Oracle", "Simulated participants", "Single-trial responses", "Category-selective regions",
                     "Demo CLIP model", "Voxelwise encoders", "BrainDiVE: images that drive a region",
                     "BrainSCUBA: a caption for every voxel", "Visual search: eccNET, IVSN and baselines",
                     "Triplets: low- versus high-level similarity, and odd-one-out embeddings", "What was produced",

@@ -37,7 +37,7 @@ elif MODE == "bids":
         warn=lambda text: print(f"WARNING: {text}", file=sys.stderr),
     )
 else:
-    SUBJECTS = [CFG["simulate"]["subject"]]
+    SUBJECTS = list(CFG["simulate"]["subjects"])
 # check_config filled in the mode's default backbones
 BACKBONES = CFG["features"]["backbones"]
 ENCODER_BACKBONES = CFG["encoder"]["backbones"] or list(BACKBONES)

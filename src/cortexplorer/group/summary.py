@@ -5,7 +5,8 @@ Per participant (``participants.tsv``, long format: participant, stage, measure,
 - ``rois``: ``n_voxels`` of each category region, and ``dice_to_others``: the Dice coefficient of the
   participant's region with the group region of the *other* participants (voxels in at least half of
   their masks), so a participant is not compared with itself; only where every mask is on one grid
-  (demo, or bids data in a template space); NSD's subject spaces give none.
+  (demo, or bids data in a template space); NSD's subject spaces give none. In the demo also
+  ``dice_to_planted``: the Dice coefficient with the participant's own planted regions (``rois.tsv``).
 - ``encoder`` (each backbone): the per-region medians of noise-normalised test R², noise ceiling and r.
 - ``braindive``: the category share of the kept images by the judge (``share_kept``) and by the CNN judge
   (``share_kept_cnn``) where the region has a category.
@@ -36,6 +37,7 @@ from cortexplorer.stats import dice
 log = logging.getLogger(__name__)
 
 COLUMNS = ["participant", "stage", "measure", "backbone", "region", "value"]
+ROIS_MEASURES = {"n_voxels": "n_voxels", "dice_vs_truth": "dice_to_planted"}  # dice_vs_truth: demo only
 ENCODER_MEASURES = {"median_r2_noise_normalised": "r2_noise_normalised", "median_noise_ceiling": "noise_ceiling",
                     "median_r": "r"}
 BRAINDIVE_MEASURES = ("share_kept", "share_kept_cnn")
@@ -57,7 +59,7 @@ def _rows(subject: str, stage: str, table: pd.DataFrame, measures: Mapping[str, 
 def participant_table(subject: str, inputs: Mapping[str, Any], settings: GroupSettings) -> pd.DataFrame:
     """One participant's rows (see the module docstring) from its stages' tables."""
     parts = [_rows(subject, "rois", read_tsv(Path(inputs[f"rois_{subject}"]) / "rois.tsv",
-                                             required=["roi", "n_voxels"]), {"n_voxels": "n_voxels"}, region="roi")]
+                                             required=["roi", "n_voxels"]), ROIS_MEASURES, region="roi")]
     for backbone in settings.encoder_backbones:
         table = read_tsv(inputs[f"encoder_{subject}_{backbone}"], required=["region"])
         parts.append(_rows(subject, "encoder", table, ENCODER_MEASURES, backbone=backbone))
@@ -106,6 +108,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 
 PANELS = [("rois", "n_voxels", "region size (voxels)"), ("rois", "dice_to_others", "Dice to the other participants"),
+          ("rois", "dice_to_planted", "Dice to the planted regions (demo)"),
           ("encoder", "r2_noise_normalised", "encoder: median R² / noise ceiling"),
           ("braindive", "share_kept", "BrainDiVE: category share of kept images"),
           ("brainscuba", "share_named", "BrainSCUBA: share of captions naming the category")]

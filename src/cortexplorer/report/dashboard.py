@@ -82,38 +82,43 @@ def _oracle_section(layout: Layout) -> Section | None:
     return (Section("oracle", "Oracle")
             .text(f"The oracle classifier (own architecture and seed) labels held-out images of the world with "
                   f"accuracy <b>{acc:.3f}</b>. Its category evidence, plus receptive-field contrast energy, "
-                  f"is the true response model of the simulated subject.")
+                  f"is the true response model of the simulated participants.")
             .table(m, "Held-out accuracy per category"))
 
 
-def _subject_section(layout: Layout) -> Section | None:
-    simulation = layout.simulation()
-    truth = Path(simulation.truth)
-    if not Path(simulation.truth_regions).exists():
+def _subject_section(layout: Layout, subjects: Sequence[str]) -> Section | None:
+    """The simulated participants (demo): planted regions, their signal and noise, and the design."""
+    present = [s for s in subjects if Path(layout.simulated_subject(s).truth_regions).exists()]
+    if not present:
         return None
-    regions = read_tsv(simulation.truth_regions)
-    voxels = read_tsv(truth / "voxels.tsv")
-    sec = Section("subject", "Simulated subject")
-    sec.figure(figures.regions_on_template(Path(simulation.truth_atlas), regions),
-               "Planted regions on nilearn's MNI152 template (axial slices, z in mm).")
-    summary = regions.copy()
-    summary["median signal SD (%)"] = [float(voxels.loc[voxels["region"] == r, "signal_sd"].median())
-                                       for r in regions["roi"]]
-    summary["median noise SD (%)"] = [float(voxels.loc[voxels["region"] == r, "noise_sd"].median())
-                                      for r in regions["roi"]]
-    sec.table(summary, "Regions")
-    with open_h5(truth / "responses.h5", made_by="simulate") as f:
-        responses = f["stimulus_responses"][:]
-        ids = read_strings(f["stim_id"])
-    stim = read_tsv(layout.stimuli().table).set_index("stim_id").loc[ids]
-    table = figures.region_selectivity(responses, stim["category"].to_numpy(), voxels["region"].to_numpy(),
-                                       list(regions["roi"]))
-    sec.figure(figures.selectivity_heatmap(table), "Mean true response of each region to each stimulus category.")
-    trials = read_tsv(truth / "trials.tsv")
-    design = trials.groupby(["ses", "run"]).size().reset_index(name="trials")
-    sec.text(f"{len(trials)} main-experiment trials over {trials['ses'].nunique()} sessions and {len(design)} runs; "
-             f"each of {trials['stim_id'].nunique()} stimuli shown {len(trials) // max(trials['stim_id'].nunique(), 1)} "
-             "times. BIDS dataset with fMRIPrep-style derivatives in <code>bids/</code>, truth in <code>truth/</code>.")
+    sec = Section("subject", "Simulated participants")
+    stimuli = read_tsv(layout.stimuli().table).set_index("stim_id")
+    for subject in present:
+        paths = layout.simulated_subject(subject)
+        truth = Path(paths.truth)
+        regions = read_tsv(paths.truth_regions)
+        voxels = read_tsv(truth / "voxels.tsv")
+        sec.figure(figures.regions_on_template(Path(paths.truth_atlas), regions),
+                   f"sub-{subject}: planted regions on nilearn's MNI152 template (axial slices, z in mm).")
+        summary = regions.copy()
+        for column, name in (("signal_sd", "median signal SD (%)"), ("noise_sd", "median noise SD (%)")):
+            summary[name] = [float(voxels.loc[voxels["region"] == r, column].median()) for r in regions["roi"]]
+        sec.table(summary, f"sub-{subject}: regions")
+        with open_h5(truth / "responses.h5", made_by="simulate") as f:
+            responses = f["stimulus_responses"][:]
+            ids = read_strings(f["stim_id"])
+        table = figures.region_selectivity(responses, stimuli.loc[ids, "category"].to_numpy(),
+                                           voxels["region"].to_numpy(), list(regions["roi"]))
+        sec.figure(figures.selectivity_heatmap(table),
+                   f"sub-{subject}: mean true response of each region to each stimulus category.")
+        trials = read_tsv(truth / "trials.tsv")
+        design = trials.groupby(["ses", "run"]).size().reset_index(name="trials")
+        n_stim = trials["stim_id"].nunique()
+        sec.text(f"sub-{subject}: {len(trials)} main-experiment trials over {trials['ses'].nunique()} sessions and "
+                 f"{len(design)} runs; each of {n_stim} stimuli shown {len(trials) // max(n_stim, 1)} times.")
+    sec.text("One BIDS dataset with fMRIPrep-style derivatives in <code>bids/</code>; each participant's truth in "
+             "<code>truth/sub-XX/</code>. Participants differ in anatomy (region centres jittered), tuning, noise "
+             "and design: each has its own random streams.")
     return sec
 
 
@@ -161,8 +166,9 @@ def _rois_section(layout: Layout, subjects: Sequence[str], on_template: bool) ->
     if not runs:
         return None
     sec = Section("rois", "Category-selective regions")
-    atlas = Path(layout.simulation().truth_atlas)
     for subject, paths in runs:
+        simulated = layout.simulated_subject(subject)
+        atlas = Path(simulated.truth_atlas)
         d = Path(paths.rois)
         table = read_tsv(paths.table)
         sec.table(table, f"sub-{subject}: regions, voxel counts and how they were cut"
@@ -170,7 +176,7 @@ def _rois_section(layout: Layout, subjects: Sequence[str], on_template: bool) ->
         domains = table[table["roi"].isin(list(figures.DOMAIN_COLOURS))] if "roi" in table else table
         labels = None
         if atlas.exists():
-            planted = read_tsv(layout.simulation().truth_regions, required=["label", "category"])
+            planted = read_tsv(simulated.truth_regions, required=["label", "category"])
             labels = planted.loc[planted["category"].isin(set(table["category"])), "label"].tolist()
         if len(domains):
             sec.figure(figures.rois_on_template(d, domains, atlas if atlas.exists() else None, labels,
@@ -482,7 +488,7 @@ def build_dashboard(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
     sections = [s for s in (
         _stimuli_section(layout, st.montage_per_category),
         _oracle_section(layout),
-        _subject_section(layout),
+        _subject_section(layout, st.subjects),
         _preprocess_section(layout, st.subjects),
         _rois_section(layout, st.subjects, on_template=on_template),
         _demo_clip_section(layout),

@@ -57,8 +57,11 @@ def build_anatomy(
     region_radius_mm: float,
     early_visual: dict,
     rng: np.random.Generator,
+    *,
+    jitter_mm: float = 0.0,
 ) -> Anatomy:
-    """Lay out the subject on the template grid and assign regions and receptive fields."""
+    """Lay out the subject on the template grid and assign regions and receptive fields. Each region centre
+    moves by a random shift of SD ``jitter_mm`` per axis (this participant's anatomy; drawn first from ``rng``)."""
     mask_img = datasets.load_mni152_brain_mask(resolution=voxel_size_mm)
     gm_img = datasets.load_mni152_gm_template(resolution=voxel_size_mm)
     wm_img = datasets.load_mni152_wm_template(resolution=voxel_size_mm)
@@ -80,7 +83,8 @@ def build_anatomy(
     for spec in regions:
         region_category[spec["name"]] = spec["category"]
         for centre in spec["centers_mm"]:
-            d = np.linalg.norm(xyz - np.asarray(centre, float), axis=1)
+            centre = np.asarray(centre, float) + rng.normal(0.0, jitter_mm, 3)
+            d = np.linalg.norm(xyz - centre, axis=1)
             take = grey & (d <= region_radius_mm) & (d < best)
             region[take] = spec["name"]
             best[take] = d[take]

@@ -9,9 +9,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SimulationSettings:
-    """The config's ``simulate`` section (defaults in the config schema) and the seed."""
+    """The config's ``simulate`` section (defaults in the config schema) for one participant, and the seed."""
 
-    subject: str
+    subject: str  # the participant this job simulates (one of simulate.subjects)
+    anatomy_jitter_mm: float
     voxel_size_mm: int
     tr: float
     n_sessions: int
@@ -37,5 +38,20 @@ class SimulationSettings:
     seed: int
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> SimulationSettings:
-        return cls(**cfg["simulate"], seed=cfg["seed"])
+    def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> SimulationSettings:
+        """One participant's settings (the participant list is not among them, so that adding a participant
+        leaves the others' jobs as they are)."""
+        section = {k: v for k, v in cfg["simulate"].items() if k != "subjects"}
+        return cls(**section, subject=subject, seed=cfg["seed"])
+
+
+@dataclass(frozen=True)
+class SimulatedDatasetSettings:
+    """What the simulated BIDS dataset's own files say: its participants and the repetition time."""
+
+    subjects: Sequence[str]
+    tr: float
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> SimulatedDatasetSettings:
+        return cls(subjects=tuple(cfg["simulate"]["subjects"]), tr=cfg["simulate"]["tr"])

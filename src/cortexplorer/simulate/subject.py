@@ -1,16 +1,17 @@
-"""Simulate one subject and write it as a BIDS dataset with fMRIPrep-style derivatives + truth.
+"""Simulate participants and write them as one BIDS dataset with fMRIPrep-style derivatives + truth.
 
-Layout written (the ``bids`` and ``truth`` outputs are replaced atomically as whole folders)::
+Each participant (``simulate_subject``, one job each) has its own random streams: anatomy jitter, voxel
+tuning, noise and design. Layout written (each participant's three folders are replaced atomically)::
 
-    bids/dataset_description.json, participants.tsv, README
+    bids/dataset_description.json, participants.tsv, README                      (write_simulated_dataset)
+    bids/derivatives/fmriprep/dataset_description.json                         (write_simulated_dataset)
     bids/sub-XX/ses-YY/func/sub-XX_ses-YY_task-{nsd,floc}_run-NN_{bold.nii.gz,bold.json,events.tsv}
-    bids/derivatives/fmriprep/dataset_description.json
     bids/derivatives/fmriprep/sub-XX/ses-YY/func/
         ..._space-MNI152NLin2009aSym_desc-preproc_bold.{nii.gz,json}
         ..._space-MNI152NLin2009aSym_desc-brain_mask.nii.gz
         ..._desc-confounds_timeseries.{tsv,json}
-    truth/responses.h5, model.h5, voxels.tsv, trials.tsv, regions.tsv, regions/{roi}.nii.gz,
-    truth/signal_sd.nii.gz, noise_sd.nii.gz, hrf_basis.tsv, README.md, provenance.json
+    truth/sub-XX/responses.h5, model.h5, voxels.tsv, trials.tsv, regions.tsv, regions/{roi}.nii.gz,
+    truth/sub-XX/signal_sd.nii.gz, noise_sd.nii.gz, hrf_basis.tsv, README.md, provenance.json
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from cortexplorer.simulate.anatomy import EARLY_VISUAL, Anatomy, build_anatomy
 from cortexplorer.simulate.bold import event_regressors, hrf_basis, synthesize_run, voxel_hrf_coefficients
 from cortexplorer.simulate.design import RunDesign, floc_design, nsd_like_design
 from cortexplorer.simulate.response import TrueResponseModel
-from cortexplorer.simulate.settings import SimulationSettings
+from cortexplorer.simulate.settings import SimulatedDatasetSettings, SimulationSettings
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +143,19 @@ def check_world(world: World, settings: SimulationSettings) -> None:
         raise ValueError(f"simulate.localizer.categories names {missing}, but the localizer images have none of them.")
 
 
+def _streams(settings: SimulationSettings):
+    """The participant's random streams: ``stream("voxels")`` and so on, independent between participants."""
+    return lambda *keys: make_rng(settings.seed, "simulate", f"sub-{settings.subject}", *keys)
+
+
 def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject:
     """Anatomy, voxel tuning, true responses, noise and HRF parameters, and the run designs."""
-    seed, oracle = settings.seed, world.oracle
+    oracle, stream = world.oracle, _streams(settings)
     stimuli, floc_images = world.stimuli, world.localizer
     # 1. anatomy and voxel tuning
     anat = build_anatomy(settings.voxel_size_mm, settings.regions, settings.region_radius_mm, settings.early_visual,
-                         make_rng(seed, "simulate", "anatomy"))
-    model = plant_voxel_parameters(anat, oracle.categories, settings.signal_sd_percent,
-                                   make_rng(seed, "simulate", "tuning"))
+                         stream("anatomy"), jitter_mm=settings.anatomy_jitter_mm)
+    model = plant_voxel_parameters(anat, oracle.categories, settings.signal_sd_percent, stream("tuning"))
     log.info("grid %s at %d mm: %d brain voxels, %d in regions", anat.shape, settings.voxel_size_mm, anat.n_voxels,
              int((anat.region != "").sum()))
 
@@ -160,7 +165,7 @@ def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject
     floc_responses = model.predict(floc_images.images, oracle)
 
     # 3. noise and HRF parameters
-    rng = make_rng(seed, "simulate", "voxels")
+    rng = stream("voxels")
     noise_sd = rng.uniform(*settings.noise_sd_percent, anat.n_voxels)
     phi = rng.uniform(*settings.ar1, anat.n_voxels)
     hrf_coef = voxel_hrf_coefficients(anat.n_voxels, rng, settings.tr, settings.trial_duration)
@@ -168,10 +173,10 @@ def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject
     n_sources = settings.physio_sources
     physio = rng.normal(0, settings.physio_sd_percent / np.sqrt(max(n_sources, 1)), (n_sources, anat.n_voxels))
     s0 = 400.0 + 600.0 * anat.template / max(float(anat.template.max()), 1e-6)
-    session_gain = 1.0 + make_rng(seed, "simulate", "sessions").normal(0, settings.session_gain_sd, settings.n_sessions)
+    session_gain = 1.0 + stream("sessions").normal(0, settings.session_gain_sd, settings.n_sessions)
 
     # 4. designs
-    design_rng = make_rng(seed, "simulate", "design")
+    design_rng = stream("design")
     runs: list[RunDesign] = nsd_like_design(
         stimuli.table["stim_id"].to_numpy(), n_sessions=settings.n_sessions, runs_per_session=settings.runs_per_session,
         repeats=settings.repeats, trial_duration=settings.trial_duration, trial_interval=settings.trial_interval,
@@ -193,7 +198,7 @@ def _run_bold(sim: SimulatedSubject, design: RunDesign, settings: SimulationSett
         index = {s: i for i, s in enumerate(sim.floc_ids)}
         amp = sim.floc_responses[[index[s] for s in ev["stim_id"]]]
     tr = settings.tr
-    run_rng = make_rng(settings.seed, "simulate", "run", design.task, design.session, design.run)
+    run_rng = _streams(settings)("run", design.task, design.session, design.run)
     return synthesize_run(regressors=event_regressors(ev, design.n_volumes(tr), tr, start_time), amplitudes=amp,
                           hrf_coef=sim.hrf_coef, s0=sim.s0, noise_sd=sim.noise_sd, ar1=sim.phi,
                           drift_sd=settings.drift_sd_percent, motion_coupling=settings.motion_coupling_percent_per_mm,
@@ -205,52 +210,60 @@ def _trial_rows(design: RunDesign, ent: dict, gain: float) -> list[dict]:
              "session_gain": gain} for j, row in design.events.iterrows()]
 
 
-def write_subject(sim: SimulatedSubject, settings: SimulationSettings, bids_dir: str | os.PathLike,
-                  truth_dir: str | os.PathLike) -> None:
-    """Synthesize each run and write it as BIDS + derivatives, then the truth (both folders atomically)."""
+def write_subject(sim: SimulatedSubject, settings: SimulationSettings, outputs: Mapping[str, str]) -> None:
+    """Synthesize each run and write the participant's ``bids`` and ``derivatives`` folders (``sub-XX``), then its
+    ``truth``: all three atomically."""
     tr, subject = settings.tr, settings.subject
-    with atomic_dir(bids_dir) as bids, atomic_dir(truth_dir) as truth:
-        deriv = bids / "derivatives" / "fmriprep"
-        _write_dataset_files(bids, deriv, subject, tr)
+    with atomic_dir(outputs["bids"]) as raw, atomic_dir(outputs["derivatives"]) as deriv, \
+            atomic_dir(outputs["truth"]) as truth:
         trial_rows = []
         start_time = tr / 2
-        for design in tqdm(sim.runs, desc="simulate runs", mininterval=5):
+        for design in tqdm(sim.runs, desc=f"simulate sub-{subject} runs", mininterval=5):
             ent = dict(sub=subject, ses=f"{design.session:02d}", task=design.task, run=design.run)
             if design.task == "nsd":
                 trial_rows += _trial_rows(design, ent, sim.session_gain[design.session - 1])
             sig = _run_bold(sim, design, settings, start_time)
-            _write_run(bids, deriv, sim.anat, ent, design.events, sig.bold, sig.confounds, tr, start_time)
+            _write_run(raw, deriv, sim.anat, ent, design.events, sig.bold, sig.confounds, tr, start_time)
         _write_truth(truth, sim, pd.DataFrame(trial_rows), tr)
-        recorded = dataclasses.asdict(settings)
-        for folder in (truth, deriv):
-            write_sidecar(folder / "provenance.json", stage="simulate", settings=recorded, seed=settings.seed)
+        write_sidecar(truth / "provenance.json", stage="simulate", settings=dataclasses.asdict(settings),
+                      seed=settings.seed)
 
 
 def simulate_subject(inputs: Mapping[str, str], outputs: Mapping[str, str], settings: SimulationSettings) -> None:
-    """Simulate one subject; ``outputs``: ``bids`` and ``truth`` (folders, replaced atomically)."""
+    """Simulate one participant; ``outputs``: its ``bids``, ``derivatives`` and ``truth`` folders."""
     world = load_world(inputs)
     check_world(world, settings)
     sim = plan_subject(world, settings)
-    write_subject(sim, settings, outputs["bids"], outputs["truth"])
+    write_subject(sim, settings, outputs)
 
 
-def _write_dataset_files(bids: Path, deriv: Path, subject: str, tr: float) -> None:
-    write_dataset_description(bids, "cortexplorer simulated subject")
+def write_simulated_dataset(inputs: Mapping[str, str], outputs: Mapping[str, str],
+                            settings: SimulatedDatasetSettings) -> None:
+    """The simulated dataset's own files: ``description``, ``participants``, ``readme`` and the fMRIPrep-style
+    derivatives' description, ``derivatives``."""
+    bids, deriv = Path(outputs["description"]).parent, Path(outputs["derivatives"]).parent
+    deriv.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(bids, "cortexplorer simulated participants")
     write_dataset_description(deriv, "fMRIPrep-style derivatives (simulated)", derivative_of="../../",
                               generated_by="cortexplorer-simulate")
-    write_tsv(pd.DataFrame({"participant_id": [f"sub-{subject}"], "species": ["simulated"]}), bids / "participants.tsv")
-    (bids / "README").write_text(
+    write_tsv(pd.DataFrame({"participant_id": [f"sub-{s}" for s in settings.subjects], "species": "simulated"}),
+              outputs["participants"])
+    Path(outputs["readme"]).write_text(
         "Simulated by cortexplorer's demo world. BOLD is generated directly on the MNI152 2009a template grid,\n"
         "so the raw *_bold.nii.gz files are hard links to the preprocessed ones in derivatives/fmriprep.\n"
-        "The ground truth (true responses, regions, noise levels) is in the sibling truth/ folder.\n")
-    for task, name in (("nsd", "natural-scenes-like image viewing"), ("floc", "fLoc-style category localizer")):
-        write_json({"TaskName": task, "RepetitionTime": tr, "TaskDescription": name}, bids / f"task-{task}_bold.json")
+        "Each participant's ground truth (true responses, regions, noise levels) is in the sibling truth/sub-XX/.\n"
+        f"Every run's sidecar gives its TaskName and RepetitionTime ({settings.tr} s).\n")
+
+
+def _in_subject(folder: Path, **entities) -> Path:
+    """A BIDS file's path inside its participant's folder ``folder`` (``sub-XX/``, written under a temporary name)."""
+    return folder / bids_path(".", **entities).relative_to(f"sub-{entities['sub']}")
 
 
 def _write_run(bids: Path, deriv: Path, anat: Anatomy, ent: dict, events: pd.DataFrame, bold: np.ndarray,
                confounds: pd.DataFrame, tr: float, start_time: float) -> None:
     space = dict(ent, space=TEMPLATE_SPACE)
-    preproc = bids_path(deriv, **space, desc="preproc", suffix="bold", extension=".nii.gz")
+    preproc = _in_subject(deriv, **space, desc="preproc", suffix="bold", extension=".nii.gz")
     preproc.parent.mkdir(parents=True, exist_ok=True)
     img = anat.volume(bold.T)
     img.header.set_xyzt_units("mm", "sec")
@@ -258,15 +271,15 @@ def _write_run(bids: Path, deriv: Path, anat: Anatomy, ent: dict, events: pd.Dat
     img.to_filename(preproc)
     write_json({"RepetitionTime": tr, "SliceTimingCorrected": True, "StartTime": start_time, "SkullStripped": True,
                 "TaskName": ent["task"]}, preproc.with_name(preproc.name.replace(".nii.gz", ".json")))
-    anat.mask_image().to_filename(bids_path(deriv, **space, desc="brain", suffix="mask", extension=".nii.gz"))
-    conf = bids_path(deriv, **ent, desc="confounds", suffix="timeseries", extension=".tsv")
+    anat.mask_image().to_filename(_in_subject(deriv, **space, desc="brain", suffix="mask", extension=".nii.gz"))
+    conf = _in_subject(deriv, **ent, desc="confounds", suffix="timeseries", extension=".tsv")
     write_tsv(confounds, conf)
     write_json({c: {"Description": "simulated"} for c in confounds.columns}, conf.with_suffix(".json"))
-    raw = bids_path(bids, **ent, suffix="bold", extension=".nii.gz")
+    raw = _in_subject(bids, **ent, suffix="bold", extension=".nii.gz")
     raw.parent.mkdir(parents=True, exist_ok=True)
     os.link(preproc, raw)
     write_json({"RepetitionTime": tr, "TaskName": ent["task"]}, raw.with_name(raw.name.replace(".nii.gz", ".json")))
-    write_tsv(events, bids_path(bids, **ent, suffix="events", extension=".tsv"))
+    write_tsv(events, _in_subject(bids, **ent, suffix="events", extension=".tsv"))
 
 
 def _write_truth(truth: Path, sim: SimulatedSubject, trials: pd.DataFrame, tr: float) -> None:

@@ -55,8 +55,7 @@ def test_smoke_workflow_on_slurm(cluster, tmp_path: Path):
     out = proc.stdout + proc.stderr
     s = SMOKE
     for path in (s.stimuli().images, s.image_set("pool").images, s.image_set("localizer").images, s.oracle().model,
-                 f"{s.simulation().truth}/responses.h5",
-                 f"{s.simulation().bids}/derivatives/fmriprep/dataset_description.json", s.features("democlip").features,
+                 f"{s.simulated_subject('01').truth}/responses.h5", s.simulation().derivatives, s.features("democlip").features,
                  s.encoder("01", "democlip").model, s.demo_diffusion().model, s.demo_prior().quality,
                  s.braindive("01", "faces").scores,
                  s.braindive_evaluation("01").summary, s.visual_search_summary().asymmetry, s.triplet_fit().weights,

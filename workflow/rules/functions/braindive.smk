@@ -31,9 +31,7 @@ def braindive_inputs(wildcards):
     }
     if BACKBONES[backbone]["kind"] == "demo_clip":
         inputs["demo_clip"] = L.demo_clip().model
-    if MODE == "demo":
-        inputs["truth"] = L.simulation().truth
-    return inputs
+    return {**inputs, **demo_truth(wildcards.subject)}
 
 
 def braindive_evaluate_inputs(wildcards):

@@ -74,9 +74,7 @@ def brainscuba_region_inputs(wildcards):
         "encoder": brainscuba_encoder(wildcards),
         "rois": L.rois(wildcards.subject).rois,
     }
-    if MODE == "demo":
-        inputs["truth"] = L.simulation().truth
-    return inputs
+    return {**inputs, **demo_truth(wildcards.subject)}
 
 
 def brainscuba_caption_inputs(wildcards):

@@ -9,9 +9,7 @@ def encoder_inputs(wildcards):
         "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
         "rois": L.rois(wildcards.subject).rois,
     }
-    if MODE == "demo":
-        inputs["truth"] = L.simulation().truth
-    return inputs
+    return {**inputs, **demo_truth(wildcards.subject)}
 
 
 def encoder_targets():

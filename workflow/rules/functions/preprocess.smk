@@ -14,7 +14,16 @@ def bids_inputs(subject, task):
     sidecar, BOLD or mask file reruns exactly the stages that read it, and files of other subjects do not.
     """
     if MODE == "demo":
-        return {"bids": L.simulation().bids}
+        sim = L.simulation()
+        subject_files = L.simulated_subject(subject)
+        return {
+            "bids": sim.description,
+            "bids_files": [
+                sim.derivatives,
+                subject_files.bids,
+                subject_files.derivatives,
+            ],
+        }
     root = CFG["bids"]["root"]
     pre = CFG["preprocess"]
     files = run_files(
@@ -31,9 +40,9 @@ def bids_inputs(subject, task):
     }
 
 
-def demo_truth():
-    """The simulated subject's truth, for the stages that score themselves against it (demo only)."""
-    return {"truth": L.simulation().truth} if MODE == "demo" else {}
+def demo_truth(subject):
+    """A simulated participant's truth, for the stages that score themselves against it (demo only)."""
+    return {"truth": L.simulated_subject(subject).truth} if MODE == "demo" else {}
 
 
 def preprocess_inputs(wildcards):
@@ -42,7 +51,7 @@ def preprocess_inputs(wildcards):
     return {
         **bids_inputs(wildcards.subject, CFG["preprocess"]["task"]),
         "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
-        **demo_truth(),
+        **demo_truth(wildcards.subject),
     }
 
 
@@ -51,7 +60,7 @@ def rois_inputs(wildcards):
         **bids_inputs(wildcards.subject, CFG["rois"]["task"]),
         "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
         "betas": check_cached(L.preprocess(wildcards.subject).betas, PREPROCESS_RULE),
-        **demo_truth(),
+        **demo_truth(wildcards.subject),
     }
 
 
@@ -62,6 +71,7 @@ def data_targets():
         sets = [L.image_set(name) for name in ("stimuli", "pool", "localizer")]
         targets = [p for s in sets for p in (s.images, s.table)]
         targets += L.simulation().files()
+        targets += [p for s in SUBJECTS for p in L.simulated_subject(s).files()]
     elif MODE == "nsd":
         targets = [L.stimuli().images, *nsd_local_paths()]
     else:

@@ -9,12 +9,12 @@ def report_inputs(wildcards):
             pool=L.image_set("pool").table,
             localizer=L.image_set("localizer").table,
             oracle=L.oracle().metrics,
-            truth=L.simulation().truth,
             demo_clip=L.demo_clip().retrieval,
             demo_diffusion=L.demo_diffusion().curve,
             demo_prior=L.demo_prior().quality,
         )
     for s in SUBJECTS:
+        inputs.update({f"{k}_{s}": v for k, v in demo_truth(s).items()})
         inputs[f"preprocess_{s}"] = L.preprocess(s).provenance
         inputs[f"rois_{s}"] = L.rois(s).rois
         inputs[f"braindive_{s}"] = L.braindive_evaluation(s).summary
