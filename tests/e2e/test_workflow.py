@@ -176,7 +176,9 @@ def _check_stimuli_truth_and_bids(run: Path, n_vox: int, grid) -> None:
     assert {"FFA", "PPA", "V1"} <= set(regions["roi"]) and (regions["n_voxels"] > 0).all()
     _nii(run / sim.truth_atlas, grid)
     assert _json(run / SMOKE.simulation().description)["DatasetType"] == "raw"
-    assert _json(run / sim.bids / "derivatives/fmriprep/dataset_description.json")["DatasetType"] == "derivative"
+    assert _json(run / SMOKE.simulation().derivatives)["DatasetType"] == "derivative"
+    participants = (run / SMOKE.simulation().participants).read_text().split()
+    assert participants == ["participant_id", "species", "sub-01", "simulated"]
 
 
 def _check_preprocess_and_rois(run: Path, n_vox: int, grid) -> None:
@@ -350,15 +352,17 @@ def test_smoke_run_completes_with_every_output(smoke_run: Path):
     _check_braindive(run)
     _check_brainscuba(run, n_vox)
     _check_behaviour(run)
-    for job in ("oracle", "simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
-                "demo_clip", "features_democlip", "encoder_sub-01_democlip", "demo_diffusion", "braindive_unguided",
+    for job in ("oracle", "simulate_sub-01", "simulate_dataset", "report_dashboard", "stimuli_demo_pool",
+                "preprocess_sub-01", "rois_sub-01", "demo_clip", "features_democlip", "encoder_sub-01_democlip",
+                "demo_diffusion", "braindive_unguided",
                 "braindive_sub-01_faces", "braindive_evaluate_sub-01", "demo_cnn", "visual_search_eccnet_curvature",
                 "visual_search_summary", "triplet_search", "triplet_choices", "triplet_fit", "odd_one_out",
                 "brainscuba_bank", "demo_captioner", "brainscuba_project_sub-01", "brainscuba_captions_sub-01",
                 "brainscuba_semantics_sub-01", "brainscuba_images_sub-01", "group_summary"):
         assert (run / SMOKE.log(job)).stat().st_size > 0, job
-    for job in ("simulate", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01", "rois_sub-01",
-                "features_democlip", "encoder_sub-01_democlip", "braindive_sub-01_places", "braindive_evaluate_sub-01"):
+    for job in ("simulate_sub-01", "simulate_dataset", "report_dashboard", "stimuli_demo_pool", "preprocess_sub-01",
+                "rois_sub-01", "features_democlip", "encoder_sub-01_democlip", "braindive_sub-01_places",
+                "braindive_evaluate_sub-01"):
         # not oracle: cached rules can't have one
         bench = pd.read_csv(run / SMOKE.benchmark(job), sep="\t")
         assert len(bench) == 1 and "s" in bench.columns and bench["s"].iloc[0] >= 0, job

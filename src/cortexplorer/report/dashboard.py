@@ -117,8 +117,8 @@ def _subject_section(layout: Layout, subjects: Sequence[str]) -> Section | None:
         sec.text(f"sub-{subject}: {len(trials)} main-experiment trials over {trials['ses'].nunique()} sessions and "
                  f"{len(design)} runs; each of {n_stim} stimuli shown {len(trials) // max(n_stim, 1)} times.")
     sec.text("One BIDS dataset with fMRIPrep-style derivatives in <code>bids/</code>; each participant's truth in "
-             "<code>truth/sub-XX/</code>. Participants differ in anatomy (region centres jittered), tuning, noise "
-             "and design: each has its own random streams.")
+             "<code>truth/sub-XX/</code>. The first participant has the configured region centres; each other one has "
+             "its centres jittered (simulate.anatomy_jitter_mm) and its own tuning, noise and design.")
     return sec
 
 

@@ -61,7 +61,8 @@ def build_anatomy(
     jitter_mm: float = 0.0,
 ) -> Anatomy:
     """Lay out the subject on the template grid and assign regions and receptive fields. Each region centre
-    moves by a random shift of SD ``jitter_mm`` per axis (this participant's anatomy; drawn first from ``rng``)."""
+    moves by a random shift of SD ``jitter_mm`` per axis (this participant's anatomy; drawn first from ``rng``,
+    and not at all when ``jitter_mm`` is 0)."""
     mask_img = datasets.load_mni152_brain_mask(resolution=voxel_size_mm)
     gm_img = datasets.load_mni152_gm_template(resolution=voxel_size_mm)
     wm_img = datasets.load_mni152_wm_template(resolution=voxel_size_mm)
@@ -83,7 +84,9 @@ def build_anatomy(
     for spec in regions:
         region_category[spec["name"]] = spec["category"]
         for centre in spec["centers_mm"]:
-            centre = np.asarray(centre, float) + rng.normal(0.0, jitter_mm, 3)
+            centre = np.asarray(centre, float)
+            if jitter_mm > 0:  # no draw without jitter, so the reference participant's streams are as they were
+                centre = centre + rng.normal(0.0, jitter_mm, 3)
             d = np.linalg.norm(xyz - centre, axis=1)
             take = grey & (d <= region_radius_mm) & (d < best)
             region[take] = spec["name"]

@@ -12,6 +12,7 @@ class SimulationSettings:
     """The config's ``simulate`` section (defaults in the config schema) for one participant, and the seed."""
 
     subject: str  # the participant this job simulates (one of simulate.subjects)
+    reference: bool  # the first of simulate.subjects: the configured region centres and the run's own streams
     anatomy_jitter_mm: float
     voxel_size_mm: int
     tr: float
@@ -40,9 +41,9 @@ class SimulationSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, subject: str) -> SimulationSettings:
         """One participant's settings (the participant list is not among them, so that adding a participant
-        leaves the others' jobs as they are)."""
+        leaves the others' jobs as they are; only whether it is the first, the reference)."""
         section = {k: v for k, v in cfg["simulate"].items() if k != "subjects"}
-        return cls(**section, subject=subject, seed=cfg["seed"])
+        return cls(**section, subject=subject, reference=subject == cfg["simulate"]["subjects"][0], seed=cfg["seed"])
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Simulate participants and write them as one BIDS dataset with fMRIPrep-style derivatives + truth.
 
-Each participant (``simulate_subject``, one job each) has its own random streams: anatomy jitter, voxel
-tuning, noise and design. Layout written (each participant's three folders are replaced atomically)::
+Each participant (``simulate_subject``, one job each) has its own random streams (voxel tuning, noise, design)
+and, after the first (the reference, with the configured region centres), its own jittered region centres. Layout written (each participant's three folders are replaced atomically)::
 
     bids/dataset_description.json, participants.tsv, README                      (write_simulated_dataset)
     bids/derivatives/fmriprep/dataset_description.json                         (write_simulated_dataset)
@@ -144,7 +144,11 @@ def check_world(world: World, settings: SimulationSettings) -> None:
 
 
 def _streams(settings: SimulationSettings):
-    """The participant's random streams: ``stream("voxels")`` and so on, independent between participants."""
+    """The participant's random streams: ``stream("voxels")`` and so on, independent between participants. The
+    reference participant (the first of ``simulate.subjects``) draws the run's own streams, as the single simulated
+    subject did before there were several, so its files stay byte-identical."""
+    if settings.reference:
+        return lambda *keys: make_rng(settings.seed, "simulate", *keys)
     return lambda *keys: make_rng(settings.seed, "simulate", f"sub-{settings.subject}", *keys)
 
 
@@ -154,7 +158,7 @@ def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject
     stimuli, floc_images = world.stimuli, world.localizer
     # 1. anatomy and voxel tuning
     anat = build_anatomy(settings.voxel_size_mm, settings.regions, settings.region_radius_mm, settings.early_visual,
-                         stream("anatomy"), jitter_mm=settings.anatomy_jitter_mm)
+                         stream("anatomy"), jitter_mm=0.0 if settings.reference else settings.anatomy_jitter_mm)
     model = plant_voxel_parameters(anat, oracle.categories, settings.signal_sd_percent, stream("tuning"))
     log.info("grid %s at %d mm: %d brain voxels, %d in regions", anat.shape, settings.voxel_size_mm, anat.n_voxels,
              int((anat.region != "").sum()))
