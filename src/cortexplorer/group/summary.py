@@ -139,7 +139,7 @@ def group_figure(table: pd.DataFrame):
         ax.set_xticks(range(len(labels)), names, fontsize=8, rotation=40 if len(labels) > 8 or not one else 0,
                       ha="right" if len(labels) > 8 or not one else "center")
         ax.set_title(title + (f" · {backbones[0]}" if one and backbones else ""), fontsize=9)
-        if measure.startswith("share") or measure == "dice_to_others":
+        if measure.startswith(("share", "dice")):  # proportions: on their whole range
             ax.set_ylim(-0.05, 1.05)
         ax.grid(axis="y", alpha=0.3)
     if panels:
