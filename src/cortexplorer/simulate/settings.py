@@ -43,7 +43,10 @@ class SimulationSettings:
         """One participant's settings (the participant list is not among them, so that adding a participant
         leaves the others' jobs as they are; only whether it is the first, the reference)."""
         section = {k: v for k, v in cfg["simulate"].items() if k != "subjects"}
-        return cls(**section, subject=subject, reference=subject == cfg["simulate"]["subjects"][0], seed=cfg["seed"])
+        reference = subject == cfg["simulate"]["subjects"][0]
+        if reference:  # the configured centres, and a sidecar that says so
+            section["anatomy_jitter_mm"] = 0.0
+        return cls(**section, subject=subject, reference=reference, seed=cfg["seed"])
 
 
 @dataclass(frozen=True)

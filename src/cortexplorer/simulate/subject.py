@@ -158,7 +158,7 @@ def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject
     stimuli, floc_images = world.stimuli, world.localizer
     # 1. anatomy and voxel tuning
     anat = build_anatomy(settings.voxel_size_mm, settings.regions, settings.region_radius_mm, settings.early_visual,
-                         stream("anatomy"), jitter_mm=0.0 if settings.reference else settings.anatomy_jitter_mm)
+                         stream("anatomy"), jitter_mm=settings.anatomy_jitter_mm)
     model = plant_voxel_parameters(anat, oracle.categories, settings.signal_sd_percent, stream("tuning"))
     log.info("grid %s at %d mm: %d brain voxels, %d in regions", anat.shape, settings.voxel_size_mm, anat.n_voxels,
              int((anat.region != "").sum()))
