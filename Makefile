@@ -28,9 +28,10 @@ run: setup
 	$(BIN)/python -m cortexplorer.config $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
-# two pytest workers: the workflow tests in one, the SLURM test (mostly waiting on status checks) in the other,
-# unit tests in both (tests/e2e/conftest.py groups them); TEST_WORKERS=0 runs everything in one process
-TEST_WORKERS ?= 2
+# three pytest workers (tests/conftest.py's worker_group): the SLURM test, which mostly waits on status checks,
+# in one; the tests that read the session's smoke run in another, so it is made once; the rest fill all three.
+# TEST_WORKERS=0 runs everything in one process
+TEST_WORKERS ?= 3
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 

@@ -16,6 +16,43 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Workflow tests that need neither the session's smoke run nor the SLURM cluster: with `make test` each of their
+# tests may run in any pytest worker (see worker_group)
+OWN_WORKER_FILES = frozenset({"test_bids_edits.py", "test_cache.py", "test_config_workflow.py",
+                              "test_nsd_workflow.py"})
+
+
+def worker_group(nodeid: str) -> str:
+    """The work unit a test belongs to under ``pytest -n N --dist loadgroup`` (``make test``).
+
+    ``"slurm"``: the SLURM test, which mostly waits on status checks, in a worker of its own. ``"smoke"``: every
+    other test under ``tests/e2e/`` except those in :data:`OWN_WORKER_FILES`, in one worker, so the session's smoke
+    run (a session fixture, made once per worker) is made once. Any other test is a unit of its own.
+    """
+    path = nodeid.split("::")[0]
+    if path.startswith("tests/e2e/slurm/"):
+        return "slurm"
+    if path.startswith("tests/e2e/") and Path(path).name not in OWN_WORKER_FILES:
+        return "smoke"
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` by :func:`worker_group`. (xdist's own loadgroup reads ``xdist_group`` marks through a
+    node-id suffix that pytest 9 no longer keeps, so with pytest 9.2 and xdist 3.8 every test was its own unit and
+    the smoke run was made in both workers.) The units keep their collection order: the SLURM test, then the smoke
+    group, then the rest, so the two long units start first, in different workers."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkerGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    config.option.loadscopereorder = False  # by collection order, not by the number of tests in a unit
+    return WorkerGroups(config, log)
+
 # "snakemake" as a program (a path ending in it, a word in a shell line) or "python -m snakemake"
 _SNAKEMAKE = re.compile(r"(?:^|[\s/;&|(`'\"])snakemake(?:$|[\s;&|)`'\"])|-m\s+snakemake\b")
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()

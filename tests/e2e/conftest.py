@@ -18,7 +18,7 @@ import pytest
 
 from cortexplorer.layout import Layout
 
-from ..conftest import REPO
+from ..conftest import REPO, worker_group
 
 E2E = Path(__file__).resolve().parent
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -34,13 +34,17 @@ __all__ = ["ONE_THREAD", "REPO", "SMOKE", "SNAKEMAKE", "copy_repo", "dry_run_job
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        parents = Path(item.path).resolve().parents
-        if E2E in parents:
+        if E2E in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.slow)
-            # with `make test` (pytest-xdist, --dist loadgroup) the workflow tests run in one worker, so the
-            # session's smoke run is made once; the SLURM test, which mostly waits for status checks, in another
-            # beside them; unit tests fill both
-            item.add_marker(pytest.mark.xdist_group("slurm" if E2E / "slurm" in parents else "workflow"))
+
+
+@pytest.fixture(autouse=True)
+def _smoke_run_in_its_worker(request):
+    """`make test` runs the tests that read the session's smoke run in one pytest worker (tests/conftest.py,
+    :func:`worker_group`), so the run is made once; a test elsewhere asking for it would make a second one."""
+    if {"smoke_run", "smoke_results"} & set(request.fixturenames) and worker_group(request.node.nodeid) != "smoke":
+        pytest.fail(f"{request.node.nodeid} reads the smoke run, but its file is listed in tests/conftest.py's "
+                    "OWN_WORKER_FILES (tests that do not need the smoke run); take it off that list", pytrace=False)
 
 
 def repo_files() -> list[str]:
