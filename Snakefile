@@ -36,6 +36,7 @@ include: "workflow/rules/braindive.smk"
 include: "workflow/rules/brainscuba.smk"
 include: "workflow/rules/visual_search.smk"
 include: "workflow/rules/triplets.smk"
+include: "workflow/rules/scanpaths.smk"
 include: "workflow/rules/group.smk"
 include: "workflow/rules/report.smk"
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cortexplorer.scanpaths import displays, metrics, oat, observer
+from cortexplorer.scanpaths import displays, eyetracking, metrics, oat, observer
 
 
 # ---------------------------------------------------------------- displays
@@ -221,3 +221,48 @@ def test_labels_end_with_the_end_token_unless_truncated():
     history, labels = oat.step_labels([[1, 2], [3]], ended=[True, False], end=6)
     assert history.tolist() == [[1, 2], [3, -1]]
     assert labels.tolist() == [[1, 2, 6], [3, -100, -100]]
+
+
+# ---------------------------------------------------------------- real eye-tracking files
+def _write_study(tmp_path, fixations, trials=None, layouts=None):
+    shelf = displays.Shelf(rows=1, cols=3, cell=10, gap=10)  # boxes x 10-20, 30-40, 50-60; y 10-20
+    if layouts is None:
+        b = shelf.boxes()
+        layouts = pd.DataFrame({"layout": "A", "slot": range(3), "x0": b[:, 0], "y0": b[:, 1], "x1": b[:, 2],
+                                "y1": b[:, 3]})
+    if trials is None:
+        trials = pd.DataFrame({"trial": ["t1", "t2"], "layout": ["A", "A"], "target_slot": [2, 0]})
+    paths = {}
+    for name, table in (("fixations", fixations), ("trials", trials), ("layouts", layouts)):
+        paths[name] = tmp_path / f"{name}.tsv"
+        table.to_csv(paths[name], sep="\t", index=False)
+    return paths
+
+
+def _fix(rows):
+    return pd.DataFrame(rows, columns=["participant", "trial", "x", "y", "duration"])
+
+
+def test_fixations_become_object_scanpaths(tmp_path):
+    p = _write_study(tmp_path, _fix([("s1", "t1", 15, 15, 0.2), ("s1", "t1", 26, 15, 0.2), ("s1", "t1", 55, 12, 0.3),
+                                     ("s2", "t1", 58, 19, 0.2), ("s1", "t2", 41, 40, 0.3), ("s1", "t2", 12, 11, 0.2)]))
+    got = eyetracking.read_fixations(p["fixations"], p["trials"], p["layouts"], screen=(80, 40))
+    # (26, 15): between boxes 0 and 1, nearer box 1's centre (35, 15); (41, 40): below box 1, nearest centre 1
+    assert got.paths == {("s1", "t1"): [0, 1, 2], ("s2", "t1"): [2], ("s1", "t2"): [1, 0]} and got.dropped == []
+
+
+@pytest.mark.parametrize(("fixations", "trials", "layouts", "message"), [
+    (_fix([("s1", "t9", 15, 15, 0.2)]), None, None, r"row 2 names trial 't9', which has no layout"),
+    (_fix([("s1", "t1", 15, 15, 0.2)]), pd.DataFrame({"trial": ["t1"], "layout": ["B"], "target_slot": [0]}), None,
+     r"trial 't1' names layout 'B', which .* does not have"),
+    (_fix([("s1", "t1", 15, 15, 0.2), ("s1", "t1", 95, 15, 0.2)]), None, None,
+     r"row 3: fixation \(95.0, 15.0\) lies outside the 80 × 40 px display"),
+    (_fix([("s1", "t1", 15, 15, 0.2)]), None, None, r"Trial 't2' .* has an empty scanpath"),
+    (_fix([("s1", "t1", 15, 15, 0.2)]), pd.DataFrame({"trial": ["t1"], "layout": ["A"], "target_slot": [0]}),
+     pd.DataFrame({"layout": "A", "slot": [0, 1], "x0": [10, 15], "y0": [10, 10], "x1": [20, 25], "y1": [20, 20]}),
+     r"layout 'A'.*boxes 0 .* and 1 .* overlap"),
+])
+def test_bad_eye_tracking_files_name_the_problem(tmp_path, fixations, trials, layouts, message):
+    p = _write_study(tmp_path, fixations, trials, layouts)
+    with pytest.raises(ValueError, match=message):
+        eyetracking.read_fixations(p["fixations"], p["trials"], p["layouts"], screen=(80, 40))

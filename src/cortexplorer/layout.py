@@ -116,6 +116,15 @@ TripletFitPaths = _paths("TripletFitPaths", "The choice models and layer predict
                          predictivity="predictivity.tsv", surface="surface.png", layers="layers.png", provenance=PV)
 OddOneOutPaths = _paths("OddOneOutPaths", "The SPoSE odd-one-out embedding.", embedding="embedding.tsv",
                         dimensions="dimensions.tsv", figure="dimensions.png", provenance=PV)
+ScanpathDisplayPaths = _paths("ScanpathDisplayPaths", "Shelf layouts, trials with their splits, rendered displays.",
+                              layouts="layouts.tsv", trials="trials.tsv", displays="displays.h5", provenance=PV)
+ScanpathObservePaths = _paths("ScanpathObservePaths", "The observed (here: planted observer's) object scanpaths.",
+                              scanpaths="scanpaths.tsv", provenance=PV)
+ScanpathTrainPaths = _paths("ScanpathTrainPaths", "The trained OAT model and its training curve.", model="oat.pt",
+                            training="training.tsv", provenance=PV)
+ScanpathEvaluatePaths = _paths("ScanpathEvaluatePaths", "Every scanpath model against the observed scanpaths and the "
+                               "planted ceilings.", metrics="metrics.tsv", curves="found.tsv", figure="scanpaths.png",
+                               provenance=PV)
 GroupPaths = _paths("GroupPaths", "Every participant's numbers and their mean and spread (cortexplorer.group).",
                     participants="participants.tsv", summary="summary.tsv", figure="group.png", provenance=PV)
 
@@ -245,6 +254,19 @@ class Layout:
 
     def visual_search_summary(self) -> SearchSummaryPaths:
         return SearchSummaryPaths.under(f"{self.results}/visual_search")
+
+    # --- scanpaths (OAT) -------------------------------------------------------------------------
+    def scanpath_displays(self) -> ScanpathDisplayPaths:
+        return ScanpathDisplayPaths.under(f"{self.results}/scanpaths/displays")
+
+    def scanpath_observe(self) -> ScanpathObservePaths:
+        return ScanpathObservePaths.under(f"{self.results}/scanpaths/observed")
+
+    def scanpath_train(self) -> ScanpathTrainPaths:
+        return ScanpathTrainPaths.under(f"{self.results}/scanpaths/oat")
+
+    def scanpath_evaluate(self) -> ScanpathEvaluatePaths:
+        return ScanpathEvaluatePaths.under(f"{self.results}/scanpaths/evaluation")
 
     # --- triplets -------------------------------------------------------------------------------
     def triplet_images(self) -> ImageSetPaths:

@@ -352,6 +352,33 @@ def _visual_search_section(layout: Layout, models: Sequence[str], experiments: S
     return sec
 
 
+def _scanpaths_section(layout: Layout) -> Section | None:
+    ev, train = layout.scanpath_evaluate(), layout.scanpath_train()
+    if not Path(ev.metrics).exists():
+        return None
+    prov = _json(Path(train.provenance))
+    sec = Section("scanpaths", "Scanpaths over objects: OAT against a planted observer")
+    sec.text("OAT (Object-Level Attention Transformer, ECCV 2024) predicts the sequence of shelf objects a searcher "
+             "fixates. Here the searcher is planted: its next object follows a known softmax of target identity, "
+             "target category, distance and inhibition of return, with planted refixation and miss rates, so every "
+             "metric has a ceiling: the policy's own per-step NLL, and its own independent samples scored like a "
+             f"model ('ceiling'). OAT: {prov.get('n_parameters', '?')} parameters, best epoch "
+             f"{prov.get('best_epoch', '?')} of {prov.get('epochs_run', '?')}. Held-out splits: test (seen layouts "
+             "and targets), unseen_layout, unseen_target.")
+    table = read_tsv(ev.metrics)
+    keep = ["split", "model", "n_trials", "nll_per_step", "sequence_score", "edit_distance", "behaviour_delta",
+            "b_correct", "b_length", "found_auc"]
+    sec.table(table[[c for c in keep if c in table.columns]],
+              "Per split and model: NLL per step (fixations and the end token), sequence score and edit distance "
+              "against each observed scanpath (mean over sample x observed pairs), behaviour Δ against the observed "
+              "dataset means, share of scanpaths ending on the target, mean length, and the area under the "
+              "target-found curve. oat: sampled scanpaths; oat_greedy: the arg-max scanpath.")
+    if Path(ev.figure).exists():
+        sec.figure(Path(ev.figure).read_bytes(), "Metrics per split, OAT's positional-encoding similarity, "
+                   "target-found curves, and observed versus predicted scanpaths on held-out displays.")
+    return sec
+
+
 def _triplets_section(layout: Layout) -> Section | None:
     search_paths, fit_paths, ooo = layout.triplet_search(), layout.triplet_fit(), layout.odd_one_out()
     search, fit = _json(Path(search_paths.provenance)), _json(Path(fit_paths.provenance))
@@ -496,6 +523,7 @@ def build_dashboard(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
         _braindive_section(layout, st.subjects, config),
         _brainscuba_section(layout, st.subjects, config),
         _visual_search_section(layout, st.search_models, st.search_experiments),
+        _scanpaths_section(layout),
         _triplets_section(layout),
         _nsd_section(list(st.nsd_files)),
         _group_section(layout),

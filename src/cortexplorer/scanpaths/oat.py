@@ -295,7 +295,7 @@ def train(model: OAT, batches: Callable[[np.random.Generator], list[tuple[torch.
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             n = int((labels >= 0).sum())
-            total, count = total + float(loss) * n, count + n
+            total, count = total + float(loss.detach()) * n, count + n
         value = validate(model)
         log.append({"epoch": epoch, "train_nll": total / count, "validation": value})
         progress(f"epoch {epoch}: train NLL/step {total / count:.3f}, validation {value:.4f}")

@@ -30,4 +30,6 @@ def report_inputs(wildcards):
     )
     if ODD_ONE_OUT:
         inputs["odd_one_out"] = L.odd_one_out().provenance
+    if SCANPATHS:
+        inputs["scanpaths"] = L.scanpath_evaluate().metrics
     return inputs
