@@ -266,3 +266,27 @@ def test_bad_eye_tracking_files_name_the_problem(tmp_path, fixations, trials, la
     p = _write_study(tmp_path, fixations, trials, layouts)
     with pytest.raises(ValueError, match=message):
         eyetracking.read_fixations(p["fixations"], p["trials"], p["layouts"], screen=(80, 40))
+
+
+# ---------------------------------------------------------------- pixel-level searchers on shelves
+def test_shelves_go_on_a_square_canvas_and_a_target_driven_search_ends_on_the_target():
+    from cortexplorer.scanpaths import pixel_models
+
+    shelf = displays.Shelf(rows=2, cols=4, cell=8, gap=2)
+    display = np.full((shelf.size[1], shelf.size[0], 3), 200, np.uint8)
+    canvas, moved = pixel_models.square_canvas(display, shelf.boxes())
+    assert canvas.shape == (42, 42, 3) and (canvas[:10] == pixel_models.BACKGROUND).all()  # (42 - 22) / 2 rows above
+    np.testing.assert_array_equal(moved[0], [2, 12, 10, 20])
+
+    class TargetOnly:  # attention only on the target's pixels: the search goes there first and stops
+        def target_kernels(self, target):
+            return target
+
+        def attention_maps(self, images, fixations, kernels):
+            return [np.all(img == k[0, 0], axis=-1).astype(float) for img, k in zip(images, kernels, strict=True)]
+
+    display[:] = 90
+    display[12:20, 32:40] = (255, 0, 0)  # slot 7 (row 1, col 3) is red
+    paths = pixel_models.object_scanpaths([display], [shelf.boxes()], [7], TargetOnly(), max_fixations=5, seed=0,
+                                          keys=["t"], model="test")
+    assert paths == [[7]]

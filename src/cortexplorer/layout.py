@@ -122,6 +122,8 @@ ScanpathObservePaths = _paths("ScanpathObservePaths", "The observed (here: plant
                               scanpaths="scanpaths.tsv", provenance=PV)
 ScanpathTrainPaths = _paths("ScanpathTrainPaths", "The trained OAT model and its training curve.", model="oat.pt",
                             training="training.tsv", provenance=PV)
+ScanpathPixelPaths = _paths("ScanpathPixelPaths", "A pixel-level searcher's object scanpaths on the shelves.",
+                            scanpaths="scanpaths.tsv", provenance=PV)
 ScanpathEvaluatePaths = _paths("ScanpathEvaluatePaths", "Every scanpath model against the observed scanpaths and the "
                                "planted ceilings.", metrics="metrics.tsv", curves="found.tsv", figure="scanpaths.png",
                                provenance=PV)
@@ -264,6 +266,9 @@ class Layout:
 
     def scanpath_train(self) -> ScanpathTrainPaths:
         return ScanpathTrainPaths.under(f"{self.results}/scanpaths/oat")
+
+    def scanpath_pixel(self, model: str) -> ScanpathPixelPaths:
+        return ScanpathPixelPaths.under(f"{self.results}/scanpaths/pixel/{model}")
 
     def scanpath_evaluate(self) -> ScanpathEvaluatePaths:
         return ScanpathEvaluatePaths.under(f"{self.results}/scanpaths/evaluation")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cortexplorer.config import _merge, check_config, load_config_file
 from cortexplorer.io.tables import read_tsv
@@ -33,14 +34,14 @@ def test_smoke_scanpaths_are_consistent(smoke_run):
     # the table's ceiling NLL is the planted policy's exact likelihood of the observed scanpaths
     metrics = read_tsv(run / ev.metrics)
     splits = [s for s in stage.HELDOUT if len(world.split(s))]
-    models = ["ceiling", "oat", "oat_greedy", *cfg["baselines"]]
+    models = ["ceiling", "oat", "oat_greedy", *cfg["baselines"], *cfg["pixel_models"]]
     assert sorted(zip(metrics["split"], metrics["model"], strict=True)) == sorted((s, m) for s in splits
                                                                                    for m in models)
     for split in splits:
         nll = -np.concatenate([observer.log_likelihood(policy, world.scene(t), p) for t in world.split(split)
                                for p, _ in paths[t]]).mean()
         row = metrics[(metrics["split"] == split) & (metrics["model"] == "ceiling")].iloc[0]
-        assert abs(row["nll_per_step"] - nll) < 1e-9, (split, row["nll_per_step"], nll)
+        assert row["nll_per_step"] == pytest.approx(nll, rel=1e-5), split  # the table keeps 6 digits
     assert metrics["sequence_score"].between(0, 1).all() and (metrics["behaviour_delta"] >= 0).all()
     found = read_tsv(run / ev.curves)
     assert found.groupby(["split", "model"])["found"].apply(lambda f: bool((np.diff(f) >= 0).all())).all()
@@ -50,5 +51,8 @@ def test_smoke_scanpaths_are_consistent(smoke_run):
     assert model.cfg.rows == cfg["shelf"]["rows"] and model.cfg.d_cnn == cfg["oat"]["d_cnn"]
     html = (run / "reports" / "smoke" / "index.html").read_text()
     assert "Scanpaths over objects" in html
-    for job in ("scanpath_displays", "scanpath_observe", "scanpath_train", "scanpath_evaluate"):
+    pixel = metrics[metrics["model"].isin(cfg["pixel_models"])]
+    assert (pixel["n_trials"] <= cfg["pixel_trials"]).all() and (pixel["b_refixation"] == 0).all()  # object IoR
+    for job in ("scanpath_displays", "scanpath_observe", "scanpath_train", "scanpath_evaluate",
+                "scanpath_pixel_search_eccnet", "scanpath_pixel_search_ivsn"):
         assert (run / SMOKE.log(job)).stat().st_size > 0, job

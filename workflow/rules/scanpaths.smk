@@ -4,9 +4,6 @@
 include: "functions/scanpaths.smk"
 
 
-DISPLAYS = L.scanpath_displays()
-
-
 rule scanpath_displays:
     """Shelf layouts of the stimulus images, one target per trial, unseen-layout and unseen-target splits."""
     input:
@@ -91,6 +88,40 @@ rule scanpath_train:
         "../scripts/scanpath_train.py"
 
 
+rule scanpath_pixel_search:
+    """A pixel-level searcher of visual_search (eccnet, ivsn) on held-out shelves, fixations mapped to objects."""
+    input:
+        unpack(pixel_search_inputs),
+    output:
+        scanpaths=L.scanpath_pixel("{model}").scanpaths,
+        provenance=L.scanpath_pixel("{model}").provenance,
+    log:
+        L.log("scanpath_pixel_search_{model}"),
+    benchmark:
+        L.benchmark("scanpath_pixel_search_{model}")
+    wildcard_constraints:
+        model="eccnet|ivsn",
+    conda:
+        MODELS_ENV
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=60,
+        gpu=CFG["gpus_per_job"],
+    params:
+        settings=lambda wildcards: as_params(
+            PixelSearchSettings.from_config(CFG, model=wildcards.model)
+        ),
+        code=source_digest(
+            "cortexplorer.scanpaths.pixel_models",
+            "cortexplorer.scanpaths.stage",
+            "cortexplorer.visual_search",
+            "cortexplorer.models.cnn",
+        ),
+    script:
+        "../scripts/scanpath_pixel_search.py"
+
+
 rule scanpath_evaluate:
     """OAT, the baselines and the planted observer's own samples on the held-out splits."""
     input:
@@ -99,6 +130,7 @@ rule scanpath_evaluate:
         displays=DISPLAYS.displays,
         scanpaths=L.scanpath_observe().scanpaths,
         model=L.scanpath_train().model,
+        pixel=[L.scanpath_pixel(m).scanpaths for m in SCANPATHS_CFG["pixel_models"]],
     output:
         metrics=L.scanpath_evaluate().metrics,
         curves=L.scanpath_evaluate().curves,

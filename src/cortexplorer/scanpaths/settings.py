@@ -78,6 +78,7 @@ class EvaluateSettings:
     policy: Mapping[str, Any]  # the planted observer's: its ceilings
     samples: int
     baselines: tuple[str, ...]
+    pixel_models: tuple[str, ...]  # the order of the rule's ``pixel`` inputs
     crop_px: int
     seed: int
 
@@ -85,4 +86,28 @@ class EvaluateSettings:
     def from_config(cls, cfg: Mapping[str, Any]) -> EvaluateSettings:
         sp = cfg["scanpaths"]
         return cls(policy=dict(sp["policy"]), samples=sp["samples"], baselines=tuple(sp["baselines"]),
-                   crop_px=sp["crop_px"], seed=cfg["seed"])
+                   pixel_models=tuple(sp["pixel_models"]), crop_px=sp["crop_px"], seed=cfg["seed"])
+
+
+@dataclass(frozen=True)
+class PixelSearchSettings:
+    """Rule ``scanpath_pixel_search``: one of visual_search's pixel-level models (eccnet, ivsn) on the first
+    ``trials`` held-out trials of each split, with ``network`` as backbone."""
+
+    model: str
+    network: str
+    network_spec: Mapping[str, Any]
+    trials: int
+    deg2px: float
+    max_fixations: int
+    batch_size: int
+    device: str
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, model: str) -> PixelSearchSettings:
+        sp, vs = cfg["scanpaths"], cfg["visual_search"]
+        return cls(model=model, network=vs["network"], network_spec=dict(cfg["networks"][vs["network"]]),
+                   trials=sp["pixel_trials"], deg2px=float(sp["deg2px"]),
+                   max_fixations=sp["policy"]["max_fixations"], batch_size=vs["batch_size"], device=cfg["device"],
+                   seed=cfg["seed"])

@@ -21,7 +21,13 @@ from cortexplorer.io.torchfile import save_torch
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.scanpaths import baselines, displays, evaluate, oat, observer
 from cortexplorer.scanpaths.metrics import target_found_curve
-from cortexplorer.scanpaths.settings import DisplaySettings, EvaluateSettings, ObserveSettings, TrainSettings
+from cortexplorer.scanpaths.settings import (
+    DisplaySettings,
+    EvaluateSettings,
+    ObserveSettings,
+    PixelSearchSettings,
+    TrainSettings,
+)
 from cortexplorer.seeding import rng as make_rng
 
 log = logging.getLogger("cortexplorer")
@@ -177,6 +183,36 @@ def load_oat(path: str) -> oat.OAT:
     return model
 
 
+# ------------------------------------------------------------------------------------------------ pixel models
+def pixel_search_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings: PixelSearchSettings) -> None:
+    """eccNET or IVSN on the first ``settings.trials`` trials of each held-out split, fixations mapped to objects."""
+    from cortexplorer.models.cnn import load_network
+    from cortexplorer.scanpaths.pixel_models import BACKGROUND, object_scanpaths
+    from cortexplorer.visual_search.eccnet import eccnet, ivsn
+
+    start = time.time()
+    world = load_world(inputs)
+    network = load_network(settings.network, settings.network_spec, demo_weights=inputs.get("demo_cnn"),
+                           device=settings.device, seed=settings.seed)
+    searcher = {"eccnet": eccnet, "ivsn": ivsn}[settings.model](network, deg2px=settings.deg2px,
+                                                                   background=BACKGROUND)
+    trials = [t for split in HELDOUT for t in world.split(split)[: settings.trials]]
+    layouts = [world.trials.loc[t, "layout"] for t in trials]
+    paths = object_scanpaths([world.pixels[lay] for lay in layouts], [world.boxes(lay) for lay in layouts],
+                             [int(world.trials.loc[t, "target_slot"]) for t in trials], searcher,
+                             max_fixations=settings.max_fixations, seed=settings.seed, keys=trials,
+                             model=settings.model, batch_size=settings.batch_size)
+    rows = [{"participant": settings.model, "trial": t, "step": i, "slot": s,
+             "ended": bool(p) and p[-1] == int(world.trials.loc[t, "target_slot"])}
+            for t, p in zip(trials, paths, strict=True) for i, s in enumerate(p)]
+    write_tsv(pd.DataFrame(rows, columns=SCANPATH_COLUMNS), outputs["scanpaths"])
+    write_sidecar(outputs["provenance"], stage="scanpaths/pixel_search", seed=settings.seed,
+                  settings=asdict(settings), network=network.identity, n_trials=len(trials),
+                  seconds=round(time.time() - start, 1))
+    log.info("%s on %d shelf trials: mean length %.2f, %.1f s", settings.model, len(trials),
+             float(np.mean([len(p) for p in paths])), time.time() - start)
+
+
 # ------------------------------------------------------------------------------------------------ evaluation
 def _baseline_nll(p: np.ndarray, mean_length: float, path: list[int], ended: bool) -> list[float]:
     stop = 1.0 / mean_length
@@ -190,6 +226,8 @@ def evaluate_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
     paths = read_scanpaths(inputs["scanpaths"])
     policy = observer.Policy.from_config(settings.policy)
     model = load_oat(inputs["model"])
+    pixel = {name: read_scanpaths(path) for name, path in zip(settings.pixel_models, inputs.get("pixel", []),
+                                                              strict=True)}
     cache: dict = {}
     train_paths = [p for t in world.split("train") for p, _ in paths.get(t, [])]
     mean_length = float(np.mean([len(p) for p in train_paths]))
@@ -227,11 +265,16 @@ def evaluate_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
                                       for _ in range(settings.samples)]
                 losses += [x for q, e in paths[t] for x in _baseline_nll(p, mean_length, q, e)]
             nll[name] = float(np.mean(losses))
+        for name, file in sorted(pixel.items()):
+            searched = {t: [p for p, _ in v] for t, v in file.items() if t in observed}
+            predicted[name] = searched
         for name, pred in predicted.items():
-            scores = evaluate.score(pred, observed, targets, policy.max_fixations)
-            rows.append({"split": split, "model": name, "n_trials": len(trials), "nll_per_step": nll.get(name, np.nan),
+            scored = sorted(pred)
+            scores = evaluate.score(pred, {t: observed[t] for t in scored}, targets, policy.max_fixations)
+            n_scored = len(scored)
+            rows.append({"split": split, "model": name, "n_trials": n_scored, "nll_per_step": nll.get(name, np.nan),
                          **scores})
-            flat = [(p, targets[t]) for t in trials for p in pred[t]]
+            flat = [(p, targets[t]) for t in scored for p in pred[t]]
             curve = target_found_curve([p for p, _ in flat], [g for _, g in flat], policy.max_fixations)
             curves += [{"split": split, "model": name, "fixations": k + 1, "found": float(v)} for k, v in
                        enumerate(curve)]
