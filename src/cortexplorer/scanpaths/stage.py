@@ -307,7 +307,8 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame, model: oat.OAT, world: Wo
         ax.set_xticks(np.arange(len(splits)) + 0.4 - width / 2, splits, fontsize=8)
         ax.set_title(label, fontsize=9)
         if col == 0:
-            ax.legend(fontsize=7)
+            ax.set_ylim(0, 1)  # the legend sits above the bars
+            ax.legend(fontsize=7, ncol=2)
     cfg = model.cfg
     ax = fig.add_subplot(grid[0, 2])
     sim = oat.slot_similarity(model.pe_table.detach(), cfg.rows, cfg.cols, cfg.d_pe)
