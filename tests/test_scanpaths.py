@@ -290,3 +290,11 @@ def test_shelves_go_on_a_square_canvas_and_a_target_driven_search_ends_on_the_ta
     paths = pixel_models.object_scanpaths([display], [shelf.boxes()], [7], TargetOnly(), max_fixations=5, seed=0,
                                           keys=["t"], model="test")
     assert paths == [[7]]
+
+
+def test_learned_encoding_is_trained_and_distance_encoding_is_fixed():
+    learned, fixed = _tiny("learned"), _tiny("distance")
+    assert isinstance(learned.pe_table, torch.nn.Parameter) and "pe_table" not in dict(fixed.named_parameters())
+    crops, target, history = torch.rand(2, 6, 3, 16, 16), torch.tensor([1, 2]), torch.tensor([[0, 1], [3, 2]])
+    learned(crops, target, history)[:, 1:].logsumexp(-1).sum().backward()
+    assert learned.pe_table.grad is not None and learned.pe_table.grad.abs().sum() > 0
