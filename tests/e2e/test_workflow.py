@@ -22,6 +22,11 @@ BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 24, "visual_search_sum
              "triplet_choices": 1, "triplet_fit": 1}
 
 
+# the scanpaths stage (demo only, unless scanpaths.enabled): one eccNET and one IVSN search
+SCANPATHS = {"scanpath_displays": 1, "scanpath_observe": 1, "scanpath_train": 1, "scanpath_pixel_search": 2,
+             "scanpath_evaluate": 1}
+
+
 # BrainSCUBA per subject (demo; elsewhere only with a bank and captioner weights configured)
 BRAINSCUBA = {"brainscuba_project": 1, "brainscuba_captions": 1, "brainscuba_semantics": 1, "brainscuba_images": 1}
 
@@ -33,8 +38,8 @@ def test_demo_dry_run(workdir: Path):
                    **BRAINSCUBA}
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate_dataset": 1, "stimuli_demo": 3,
                     "demo_clip": 1, "features": 1, "demo_diffusion": 1, "demo_prior": 1, "braindive_unguided": 1,
-                    **BEHAVIOUR, "demo_cnn": 1, "odd_one_out": 1, "brainscuba_bank": 1, "demo_captioner": 1,
-                    "group_summary": 1, **{job: 2 * n for job, n in per_subject.items()}}
+                    **BEHAVIOUR, **SCANPATHS, "demo_cnn": 1, "odd_one_out": 1, "brainscuba_bank": 1,
+                    "demo_captioner": 1, "group_summary": 1, **{job: 2 * n for job, n in per_subject.items()}}
 
 
 def test_profiles_parse(workdir: Path):
