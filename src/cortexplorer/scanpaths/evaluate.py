@@ -17,10 +17,10 @@ from cortexplorer.scanpaths import metrics
 
 
 def score(predicted: Mapping[str, Sequence[Sequence[int]]], observed: Mapping[str, Sequence[Sequence[int]]],
-          targets: Mapping[str, int], max_fixations: int) -> dict[str, float]:
+          targets: Mapping[str, int], max_fixations: int) -> tuple[dict[str, float], np.ndarray]:
     """``predicted`` / ``observed``: trial → its scanpaths. Returns the mean sequence score, mean edit distance,
-    the behaviour statistics of the predictions, their Δ against the observed ones, and the target-found curve's
-    area (mean of CP(1..max_fixations))."""
+    the behaviour statistics of the predictions, their Δ against the observed ones and the target-found curve's
+    area (mean of CP(1..max_fixations)); and the curve itself."""
     trials = sorted(observed)
     ss, ed = [], []
     for t in trials:
@@ -33,4 +33,4 @@ def score(predicted: Mapping[str, Sequence[Sequence[int]]], observed: Mapping[st
     curve = metrics.target_found_curve([p for p, _ in flat], [g for _, g in flat], max_fixations)
     return {"sequence_score": float(np.mean(ss)), "edit_distance": float(np.mean(ed)),
             "behaviour_delta": metrics.behaviour_delta(model_b, observed_b),
-            **{f"b_{k}": v for k, v in model_b.items()}, "found_auc": float(curve.mean())}
+            **{f"b_{k}": v for k, v in model_b.items()}, "found_auc": float(curve.mean())}, curve

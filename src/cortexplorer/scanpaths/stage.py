@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -20,7 +20,7 @@ from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.provenance import write_sidecar
 from cortexplorer.scanpaths import baselines, displays, evaluate, oat, observer
-from cortexplorer.scanpaths.metrics import target_found_curve
+from cortexplorer.scanpaths.eyetracking import read_layout_boxes
 from cortexplorer.scanpaths.settings import (
     DisplaySettings,
     EvaluateSettings,
@@ -42,13 +42,18 @@ class World:
     trials: pd.DataFrame  # indexed by trial
     shelf: displays.Shelf
     pixels: dict[str, np.ndarray]  # layout -> display
+    layout_boxes: dict[str, np.ndarray]  # layout -> boxes by slot, checked once (eyetracking.read_layout_boxes)
+    _crops: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
 
     def boxes(self, layout: str) -> np.ndarray:
-        rows = self.layouts[self.layouts["layout"] == layout].sort_values("slot")
-        return rows[["x0", "y0", "x1", "y1"]].to_numpy(float)
+        return self.layout_boxes[layout]
 
-    def crops(self, layout: str, size: int) -> np.ndarray:
-        return displays.crops(self.pixels[layout], self.boxes(layout), size)
+    def crops(self, layout: str, size: int) -> torch.Tensor:
+        """The layout's object crops as OAT's input (n × 3 × size × size in [0, 1]), cut once per layout."""
+        if (layout, size) not in self._crops:
+            cut = displays.crops(self.pixels[layout], self.boxes(layout), size)
+            self._crops[layout, size] = torch.from_numpy(cut).permute(0, 3, 1, 2).float() / 255
+        return self._crops[layout, size]
 
     def scene(self, trial: str) -> observer.Scene:
         t = self.trials.loc[trial]
@@ -69,7 +74,8 @@ def load_world(inputs: Mapping[str, Any]) -> World:
         names = read_strings(f["layout"][:])
         pixels = dict(zip(names, f["displays"][:], strict=True))
         shelf = displays.Shelf(**{k: int(f.attrs[k]) for k in ("rows", "cols", "cell", "gap")})
-    return World(layouts=layouts, trials=trials.set_index("trial"), shelf=shelf, pixels=pixels)
+    return World(layouts=layouts, trials=trials.set_index("trial"), shelf=shelf, pixels=pixels,
+                 layout_boxes=read_layout_boxes(layouts, path=inputs["layouts"]))
 
 
 def read_scanpaths(path: str) -> dict[str, list[tuple[list[int], bool]]]:
@@ -126,14 +132,10 @@ def observe_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setting
 
 
 # ------------------------------------------------------------------------------------------------ OAT
-def _tensors(world: World, items: list[tuple[str, list[int], bool]], crop: int, crop_cache: dict):
+def _tensors(world: World, items: list[tuple[str, list[int], bool]], crop: int):
     trials = list(dict.fromkeys(t for t, _, _ in items))
     pos = {t: i for i, t in enumerate(trials)}
-    for t in trials:
-        layout = world.trials.loc[t, "layout"]
-        if layout not in crop_cache:
-            crop_cache[layout] = torch.from_numpy(world.crops(layout, crop)).permute(0, 3, 1, 2).float() / 255
-    crops = torch.stack([crop_cache[world.trials.loc[t, "layout"]] for t in trials])
+    crops = torch.stack([world.crops(world.trials.loc[t, "layout"], crop) for t in trials])
     target = torch.tensor([int(world.trials.loc[t, "target_slot"]) for t in trials])
     history, labels = oat.step_labels([p for _, p, _ in items], [e for _, _, e in items], world.shelf.n_slots)
     return crops, target, history, labels, torch.tensor([pos[t] for t, _, _ in items])
@@ -151,19 +153,18 @@ def train_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings:
     world = load_world(inputs)
     paths = read_scanpaths(inputs["scanpaths"])
     model = build_oat(settings.model, world.shelf, settings.crop_px, settings.seed)
-    cache: dict = {}
     train_trials = [t for t in world.split("train") if t in paths]
     val_items = [(t, p, e) for t in world.split("val") for p, e in paths.get(t, [])]
     if not train_trials or not val_items:
         raise ValueError("OAT needs scanpaths in the train and val splits; scanpaths.tsv has "
                          f"{len(train_trials)} training trials and {len(val_items)} validation scanpaths.")
-    val = _tensors(world, val_items, settings.crop_px, cache)
+    val = _tensors(world, val_items, settings.crop_px)
     n = settings.batch_trials
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(train_trials))
         return [_tensors(world, [(train_trials[i], p, e) for i in order[k:k + n] for p, e in paths[train_trials[i]]],
-                         settings.crop_px, cache) for k in range(0, len(order), n)]
+                         settings.crop_px) for k in range(0, len(order), n)]
 
     result = oat.train(model, batches, lambda m: float(oat.step_nll(m, *val).mean()), epochs=settings.epochs,
                        patience=settings.patience, lr=settings.lr, seed=settings.seed, progress=log.info)
@@ -228,7 +229,6 @@ def evaluate_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
     model = load_oat(inputs["model"])
     pixel = {name: read_scanpaths(path) for name, path in zip(settings.pixel_models, inputs.get("pixel", []),
                                                               strict=True)}
-    cache: dict = {}
     train_paths = [p for t in world.split("train") for p, _ in paths.get(t, [])]
     mean_length = float(np.mean([len(p) for p in train_paths]))
     prior = baselines.centre_prior(train_paths, world.shelf.n_slots)
@@ -243,11 +243,11 @@ def evaluate_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
         items = [(t, p, e) for t in trials for p, e in paths[t]]
         nll = {"ceiling": float(-np.concatenate([observer.log_likelihood(policy, world.scene(t), p)
                                                   for t, p, _ in items]).mean()),
-               "oat": float(oat.step_nll(model, *_tensors(world, items, settings.crop_px, cache)).mean())}
+               "oat": float(oat.step_nll(model, *_tensors(world, items, settings.crop_px)).mean())}
         rng = make_rng(settings.seed, "scanpaths", "evaluate", split)
         predicted = {"ceiling": {t: [observer.sample(policy, world.scene(t), rng) for _ in range(settings.samples)]
                                  for t in trials}}
-        crops, target, *_ = _tensors(world, [(t, [0], False) for t in trials], settings.crop_px, cache)
+        crops, target, *_ = _tensors(world, [(t, [0], False) for t in trials], settings.crop_px)
         draws = [oat.decode(model, crops, target, policy.max_fixations, generator=gen) for _ in range(settings.samples)]
         predicted["oat"] = {t: [d[i] for d in draws] for i, t in enumerate(trials)}
         greedy = oat.decode(model, crops, target, policy.max_fixations)
@@ -258,9 +258,9 @@ def evaluate_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
             predicted[name], losses = {}, []
             for t in trials:
                 layout = world.trials.loc[t, "layout"]
-                p = baselines.distribution(name, n_objects=world.shelf.n_slots, crops=world.crops(layout,
-                                           settings.crop_px), target=targets[t], display=world.pixels[layout],
-                                           boxes=world.boxes(layout), prior=prior)
+                p = baselines.distribution(name, n_objects=world.shelf.n_slots,
+                                           crops=world.crops(layout, settings.crop_px).numpy(), target=targets[t],
+                                           display=world.pixels[layout], boxes=world.boxes(layout), prior=prior)
                 predicted[name][t] = [baselines.sample(p, mean_length, rng, policy.max_fixations)
                                       for _ in range(settings.samples)]
                 losses += [x for q, e in paths[t] for x in _baseline_nll(p, mean_length, q, e)]
@@ -270,12 +270,9 @@ def evaluate_stage(inputs: Mapping[str, Any], outputs: Mapping[str, Any], settin
             predicted[name] = searched
         for name, pred in predicted.items():
             scored = sorted(pred)
-            scores = evaluate.score(pred, {t: observed[t] for t in scored}, targets, policy.max_fixations)
-            n_scored = len(scored)
-            rows.append({"split": split, "model": name, "n_trials": n_scored, "nll_per_step": nll.get(name, np.nan),
+            scores, curve = evaluate.score(pred, {t: observed[t] for t in scored}, targets, policy.max_fixations)
+            rows.append({"split": split, "model": name, "n_trials": len(scored), "nll_per_step": nll.get(name, np.nan),
                          **scores})
-            flat = [(p, targets[t]) for t in scored for p in pred[t]]
-            curve = target_found_curve([p for p, _ in flat], [g for _, g in flat], policy.max_fixations)
             curves += [{"split": split, "model": name, "fixations": k + 1, "found": float(v)} for k, v in
                        enumerate(curve)]
         log.info("%s: %d trials; NLL/step ceiling %.3f, OAT %.3f", split, len(trials), nll["ceiling"], nll["oat"])
