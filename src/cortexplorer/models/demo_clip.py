@@ -32,6 +32,7 @@ from cortexplorer.io.images import ImageSet, read_image_set
 from cortexplorer.io.tables import write_tsv
 from cortexplorer.io.torchfile import save_torch
 from cortexplorer.models.backbone import DEMO_ARCH, OPENAI_MEAN, OPENAI_STD, open_clip_module
+from cortexplorer.models.contrastive import symmetric_info_nce
 from cortexplorer.models.settings import DemoClipSettings
 from cortexplorer.models.training import EpochLoop, heldout_split, state_dict_cpu
 from cortexplorer.provenance import write_sidecar
@@ -149,10 +150,7 @@ def fit_demo_clip(pool: ImageSet, s: DemoClipSettings) -> TrainedClip:
         txt = model.encode_text(tokenizer(texts).to(device), normalize=True)
         # symmetric InfoNCE; identical captions in a batch need no special care: their text embeddings
         # are equal, so these targets give the same loss as spreading each target over all of them
-        logits = model.logit_scale.exp() * img @ txt.T
-        target = torch.arange(len(idx), device=device)
-        return 0.5 * (torch.nn.functional.cross_entropy(logits, target)
-                      + torch.nn.functional.cross_entropy(logits.T, target))
+        return symmetric_info_nce(model.logit_scale.exp() * img @ txt.T)
 
     def clamp_scale() -> None:
         with torch.no_grad():
@@ -222,8 +220,5 @@ def _heldout_loss(model, pixels: torch.Tensor, tokens: torch.Tensor, batch_size:
     losses = []
     for i in range(0, len(img) - batch_size + 1, batch_size) or [0]:
         a, b = torch.from_numpy(img[i:i + batch_size]), torch.from_numpy(txt[i:i + batch_size])
-        logits = scale * a @ b.T
-        t = torch.arange(len(a))
-        losses.append(0.5 * float(torch.nn.functional.cross_entropy(logits, t)
-                                  + torch.nn.functional.cross_entropy(logits.T, t)))
+        losses.append(float(symmetric_info_nce(scale * a @ b.T)))
     return float(np.mean(losses))
