@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from cortexplorer.config import check_config
@@ -134,3 +135,63 @@ def test_participants_form_one_bids_dataset(tiny_inputs, tmp_path):
     assert len(preproc) == 2 and all(f.get_metadata()["RepetitionTime"] == 2.0 for f in preproc)
     assert (tmp_path / "bids" / "participants.tsv").read_text().split() == [
         "participant_id", "species", "sub-01", "simulated", "sub-02", "simulated"]
+
+
+def test_networks_add_parcels_and_signal_without_moving_the_other_draws(tiny_inputs, tmp_path):
+    from cortexplorer.decoding.parcels import read_atlas
+
+    _tiny_simulation(tiny_inputs, tmp_path / "with", seed=5)
+    _tiny_simulation(tiny_inputs, tmp_path / "without", seed=5, networks=[])
+    truth = tmp_path / "with" / "truth" / "sub-01"
+    atlas = read_atlas(truth / "networks" / "atlas.nii.gz", truth / "networks.tsv")  # the decoder's reader
+    table = pd.read_csv(truth / "networks.tsv", sep="\t")
+    regions = pd.read_csv(truth / "regions.tsv", sep="\t")
+    visual = table[table["network"] == "Visual"]
+    assert visual["parcel"].tolist() == regions.loc[regions["n_voxels"] > 0, "roi"].tolist()
+    defaults = {n["name"]: n for n in _settings(5).networks}
+    assert set(atlas.network_names) == {"Visual", *defaults}
+    for name, spec in defaults.items():
+        rows = table[table["network"] == name]
+        assert len(rows) == len(spec["centers_mm"]) and (rows["n_voxels"] > 0).all()
+        assert (rows["strength"] == spec["strength"]).all()
+    # no network voxel inside a planted region
+    labels = np.asarray(nib.load(truth / "networks" / "atlas.nii.gz").dataobj)
+    region_atlas = np.asarray(nib.load(truth / "regions" / "atlas.nii.gz").dataobj)
+    beyond = labels > visual["index"].max()
+    assert beyond.any() and not (region_atlas[beyond] > 0).any()
+    # the truth of the voxels and every localizer run are as without networks; main-experiment runs differ only
+    # in the voxels of networks that carry meaning
+    assert filecmp.cmp(truth / "voxels.tsv", tmp_path / "without" / "truth" / "sub-01" / "voxels.tsv", shallow=False)
+    carrying = np.isin(labels, table.loc[table["strength"] > 0, "index"])
+    for run in sorted((tmp_path / "with" / "bids").rglob("*_bold.nii.gz")):
+        other = tmp_path / "without" / run.relative_to(tmp_path / "with")
+        a, b = np.asarray(nib.load(run).dataobj), np.asarray(nib.load(other).dataobj)
+        changed = np.abs(a - b).max(-1) > 0
+        if "task-floc" in run.name:
+            assert not changed.any(), run.name
+        else:
+            assert changed.any() and not changed[~carrying].any(), run.name
+
+
+def test_planted_network_responses_have_the_configured_sd_and_controls_none():
+    from cortexplorer.simulate.anatomy import build_anatomy
+    from cortexplorer.simulate.networks import caption_embedding, plant_networks, stimulus_meaning
+
+    sim = _settings(3)
+    anat = build_anatomy(8, sim.regions, sim.region_radius_mm, sim.early_visual, np.random.default_rng(0))
+    cats = ["face", "place", "word", "body"] * 10
+    captions = [f"a {c} with {w}" for c, w in zip(cats, ["red", "blue", "green", "tall", "small"] * 8, strict=True)]
+    meaning = stimulus_meaning(cats, captions, ["face", "place", "word", "body"])
+    nets = plant_networks(anat, sim.networks, sim.region_radius_mm, meaning, np.random.default_rng(1))
+    for row in nets.table:
+        sel = nets.parcel == row["label"]
+        if row["strength"] == 0:
+            assert not nets.responses[:, sel].any()
+            continue
+        sd = nets.responses[:, sel].std(0)
+        gain = sd / row["strength"]  # each voxel's gain in [0.5, 1.5] times the parcel's unit-SD response
+        assert gain.min() >= 0.5 - 1e-9 and gain.max() <= 1.5 + 1e-9
+        assert np.all(nets.lags[sel] == row["lag_s"])
+    emb = caption_embedding(["a red face", "a red face on a plate", "a blue house"])
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1)
+    assert emb[0] @ emb[1] > 0.7 > abs(emb[0] @ emb[2])

@@ -7,6 +7,7 @@ volume ``n`` samples time ``n * TR + StartTime`` with ``StartTime = TR / 2``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,14 +118,19 @@ def synthesize_run(
     tissue: dict[str, np.ndarray],
     tr: float,
     rng: np.random.Generator,
+    extra: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] = (),
 ) -> RunSignal:
     """One run of BOLD: neural responses ⊗ voxel HRFs + drift + motion signal + shared
-    physiological noise (a few sources with fixed spatial loadings) + AR(1) noise."""
+    physiological noise (a few sources with fixed spatial loadings) + AR(1) noise. ``extra`` adds responses on other
+    schedules (regressors 3×T×E', amplitudes E'×C, voxel columns C), e.g. the networks' lagged responses."""
     n_volumes = regressors.shape[1]
     n_voxels = len(s0)
     signal = np.zeros((n_volumes, n_voxels), dtype=np.float64)
     for k in range(regressors.shape[0]):
         signal += (regressors[k] @ amplitudes) * hrf_coef[:, k]
+    for regs, amp, cols in extra:
+        for k in range(regs.shape[0]):
+            signal[:, cols] += (regs[k] @ amp) * hrf_coef[cols, k]
     t = np.arange(n_volumes)
     drift = np.column_stack([np.cos(np.pi * k * (t + 0.5) / n_volumes) for k in range(1, 4)] + [t / n_volumes - 0.5])
     drift_w = rng.normal(0, 1, (4, n_voxels)) * drift_sd / np.array([1, 2, 3, 1])[:, None]

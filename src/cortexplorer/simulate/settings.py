@@ -36,6 +36,7 @@ class SimulationSettings:
     physio_sources: int
     session_gain_sd: float
     localizer: dict
+    networks: Sequence[dict]
     seed: int
 
     @classmethod

@@ -39,6 +39,7 @@ from cortexplorer.seeding import rng as make_rng
 from cortexplorer.simulate.anatomy import EARLY_VISUAL, Anatomy, build_anatomy
 from cortexplorer.simulate.bold import event_regressors, hrf_basis, synthesize_run, voxel_hrf_coefficients
 from cortexplorer.simulate.design import RunDesign, floc_design, nsd_like_design
+from cortexplorer.simulate.networks import Networks, plant_networks, stimulus_meaning
 from cortexplorer.simulate.response import TrueResponseModel
 from cortexplorer.simulate.settings import SimulatedDatasetSettings, SimulationSettings
 
@@ -122,6 +123,7 @@ class SimulatedSubject:
     s0: np.ndarray
     session_gain: np.ndarray
     runs: list[RunDesign]
+    networks: Networks | None = None  # whole-brain networks (simulate.networks), main experiment only
 
 
 def load_world(inputs: Mapping[str, str]) -> World:
@@ -188,8 +190,15 @@ def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject
         rng=design_rng)
     runs += floc_design(floc_images.table, rng=design_rng, rest_start=settings.rest_start, rest_end=settings.rest_end,
                         **settings.localizer)
+    # 5. networks beyond visual cortex (their own stream: the draws above are the same with or without them)
+    networks = None
+    if settings.networks:
+        meaning = stimulus_meaning(stimuli.table["category"].astype(str).tolist(),
+                                   stimuli.table["caption"].fillna("").astype(str).tolist(), oracle.categories)
+        networks = plant_networks(anat, settings.networks, settings.region_radius_mm, meaning, stream("networks"))
+        log.info("networks: %s", {r["parcel"]: r["n_voxels"] for r in networks.table if r["network"] != "Visual"})
     return SimulatedSubject(anat, model, stimuli.table["stim_id"], responses, floc_images.table["stim_id"],
-                            floc_responses, noise_sd, phi, hrf_coef, physio, s0, session_gain, runs)
+                            floc_responses, noise_sd, phi, hrf_coef, physio, s0, session_gain, runs, networks)
 
 
 def _run_bold(sim: SimulatedSubject, design: RunDesign, settings: SimulationSettings, start_time: float):
@@ -202,8 +211,16 @@ def _run_bold(sim: SimulatedSubject, design: RunDesign, settings: SimulationSett
         index = {s: i for i, s in enumerate(sim.floc_ids)}
         amp = sim.floc_responses[[index[s] for s in ev["stim_id"]]]
     tr = settings.tr
+    extra = []
+    if design.task == "nsd" and sim.networks is not None:
+        rows = [index[s] for s in ev["stim_id"]]
+        for lag, cols in sim.networks.lagged_groups():
+            lagged = event_regressors(ev.assign(onset=ev["onset"] + lag), design.n_volumes(tr), tr, start_time)
+            extra.append((lagged, sim.networks.responses[np.ix_(rows, cols)] * sim.session_gain[design.session - 1],
+                          cols))
     run_rng = _streams(settings)("run", design.task, design.session, design.run)
     return synthesize_run(regressors=event_regressors(ev, design.n_volumes(tr), tr, start_time), amplitudes=amp,
+                          extra=extra,
                           hrf_coef=sim.hrf_coef, s0=sim.s0, noise_sd=sim.noise_sd, ar1=sim.phi,
                           drift_sd=settings.drift_sd_percent, motion_coupling=settings.motion_coupling_percent_per_mm,
                           physio_loadings=sim.physio, tissue=_tissue_masks(sim.anat), tr=tr, rng=run_rng)
@@ -320,6 +337,10 @@ def _write_truth(truth: Path, sim: SimulatedSubject, trials: pd.DataFrame, tr: f
     for row in rows:
         labels[anat.region == row["roi"]] = row["label"]
     anat.volume(labels, dtype=np.int16).to_filename(truth / "regions" / "atlas.nii.gz")
+    if sim.networks is not None:
+        (truth / "networks").mkdir()
+        anat.volume(sim.networks.parcel, dtype=np.int16).to_filename(truth / "networks" / "atlas.nii.gz")
+        write_tsv(pd.DataFrame(sim.networks.table).rename(columns={"label": "index"}), truth / "networks.tsv")
     anat.volume(signal_sd).to_filename(truth / "signal_sd.nii.gz")
     anat.volume(noise_sd).to_filename(truth / "noise_sd.nii.gz")
     time, basis = hrf_basis(tr)
@@ -335,4 +356,8 @@ def _write_truth(truth: Path, sim: SimulatedSubject, trials: pd.DataFrame, tr: f
         "  AR(1) coefficient, HRF = sum of the coefficients times the columns of `hrf_basis.tsv`, RF and tuning.\n"
         "- `trials.tsv`: every main-experiment trial with its session gain.\n"
         "- `regions/{roi}.nii.gz`, `regions/atlas.nii.gz` (labels in `regions.tsv`): planted regions.\n"
-        "- `model.h5`: the true-response model; `cortexplorer.simulate.score_images` scores any image with it.\n")
+        "- `model.h5`: the true-response model; `cortexplorer.simulate.score_images` scores any image with it.\n"
+        "- `networks/atlas.nii.gz` with `networks.tsv` (when simulate.networks is set): a whole-brain parcellation,\n"
+        "  each parcel's network, and the planted strength (SD across stimuli, % signal change) and lag (s) at which\n"
+        "  it carries the stimulus' meaning in the main experiment (0: a control network; the Visual network's\n"
+        "  parcels are the planted regions, whose responses are in `responses.h5`).\n")
