@@ -37,6 +37,7 @@ include: "workflow/rules/brainscuba.smk"
 include: "workflow/rules/visual_search.smk"
 include: "workflow/rules/triplets.smk"
 include: "workflow/rules/scanpaths.smk"
+include: "workflow/rules/decoding.smk"
 include: "workflow/rules/group.smk"
 include: "workflow/rules/report.smk"
 

@@ -20,7 +20,6 @@ from cortexplorer.decoding import evaluate, wave
 from cortexplorer.decoding.baseline import fit_beta_decoder
 from cortexplorer.decoding.parcels import (
     DecodingInputError,
-    check_same_grid,
     parcel_timeseries,
     read_atlas,
     trial_windows,
@@ -104,15 +103,6 @@ def test_parcel_time_series_equal_nilearns_masker_and_a_brute_force_mean(atlas_f
     design = np.column_stack([np.ones(n_vol), confounds])
     resid = means - design @ np.linalg.lstsq(design, means, rcond=None)[0]
     np.testing.assert_allclose(got, 100 * resid / means.mean(0), atol=2e-3)
-
-
-def test_an_atlas_on_another_grid_is_refused_with_the_fix(atlas_files):
-    folder, labels = atlas_files
-    atlas = read_atlas(folder / "atlas.nii.gz", folder / "networks.tsv")
-    bold = nib.Nifti1Image(np.ones((*labels.shape, 4), np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
-    with pytest.raises(DecodingInputError, match=r"another grid than the BOLD 'run-1_bold.nii.gz'.*resample_to_img"):
-        check_same_grid(atlas, bold, "run-1_bold.nii.gz")
-    check_same_grid(atlas, nib.Nifti1Image(np.ones((*labels.shape, 4), np.float32), AFFINE), "ok.nii.gz")
 
 
 def test_network_labels_naming_parcels_the_atlas_lacks_are_refused(atlas_files):
@@ -345,3 +335,30 @@ def test_pretraining_learns_to_fill_in_hidden_parcels():
     # z-scored parcels: predicting 0 scores 1
     assert curve[0]["loss"] > 0.5
     assert curve[-1]["loss"] < 0.2, curve[-1]
+
+
+def test_retrieval_margin_is_own_minus_mean_of_the_others():
+    sim = np.array([[0.9, 0.1, 0.3], [0.2, 0.5, 0.8], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(evaluate.retrieval_margin(sim), [0.9 - 0.2, 0.5 - 0.5, 0.0])
+
+
+def test_sign_flip_p_matches_the_exact_enumeration():
+    values = np.array([0.3, -0.1, 0.5, 0.2, 0.4, -0.05, 0.25])
+    observed = abs(values.mean())
+    exact = np.mean([abs((np.array(s) * values).mean()) >= observed - 1e-15
+                     for s in itertools.product([-1, 1], repeat=len(values))])
+    p = evaluate.sign_flip_p(values, 20000, np.random.default_rng(0))
+    assert p == pytest.approx(exact, abs=0.01)
+    assert evaluate.sign_flip_p(np.random.default_rng(1).normal(size=40), 999, np.random.default_rng(2)) > 0.01
+
+
+def test_reliable_voxels_pick_the_ones_whose_repeats_agree():
+    from cortexplorer.decoding.stage import reliable_voxels
+
+    rng = np.random.default_rng(9)
+    stim = np.repeat(np.arange(50), 2)
+    signal = rng.normal(size=(50, 6))
+    betas = rng.normal(size=(100, 6))
+    betas[:, [1, 4]] += 3 * signal[stim][:, [1, 4]]
+    assert reliable_voxels(betas, stim.astype(str), 2).tolist() == [1, 4]
+    assert reliable_voxels(betas, stim.astype(str), 0).tolist() == list(range(6))

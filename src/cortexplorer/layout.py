@@ -127,6 +127,16 @@ ScanpathPixelPaths = _paths("ScanpathPixelPaths", "A pixel-level searcher's obje
 ScanpathEvaluatePaths = _paths("ScanpathEvaluatePaths", "Every scanpath model against the observed scanpaths and the "
                                "planted ceilings.", metrics="metrics.tsv", curves="found.tsv", figure="scanpaths.png",
                                provenance=PV)
+DecodingWindowsPaths = _paths("DecodingWindowsPaths", "One subject's per-trial windows of parcel time series.",
+                              windows="windows.h5", provenance=PV)
+DecodingBaselinePaths = _paths("DecodingBaselinePaths", "The beta-space ridge decoder's test predictions.",
+                               predictions="predictions.h5", provenance=PV)
+DecodingWavePaths = _paths("DecodingWavePaths", "The WAVE-style decoder: test predictions per condition and seed, the "
+                           "first whole-brain model, training curves.", predictions="predictions.h5", model="wave.pt",
+                           training="training.tsv", provenance=PV)
+DecodingEvaluatePaths = _paths("DecodingEvaluatePaths", "Decoding scores against chance, the network ablation, the "
+                               "figure.", metrics="metrics.tsv", ablation="ablation.tsv", figure="decoding.png",
+                               provenance=PV)
 GroupPaths = _paths("GroupPaths", "Every participant's numbers and their mean and spread (cortexplorer.group).",
                     participants="participants.tsv", summary="summary.tsv", figure="group.png", provenance=PV)
 
@@ -272,6 +282,19 @@ class Layout:
 
     def scanpath_evaluate(self) -> ScanpathEvaluatePaths:
         return ScanpathEvaluatePaths.under(f"{self.results}/scanpaths/evaluation")
+
+    # --- decoding (WAVE and the beta baseline) --------------------------------------------------------
+    def decoding_windows(self, subject: str) -> DecodingWindowsPaths:
+        return DecodingWindowsPaths.under(f"{self.results}/decoding/sub-{subject}/windows")
+
+    def decoding_baseline(self, subject: str) -> DecodingBaselinePaths:
+        return DecodingBaselinePaths.under(f"{self.results}/decoding/sub-{subject}/baseline")
+
+    def decoding_wave(self, subject: str) -> DecodingWavePaths:
+        return DecodingWavePaths.under(f"{self.results}/decoding/sub-{subject}/wave")
+
+    def decoding_evaluate(self, subject: str) -> DecodingEvaluatePaths:
+        return DecodingEvaluatePaths.under(f"{self.results}/decoding/sub-{subject}/evaluation")
 
     # --- triplets -------------------------------------------------------------------------------
     def triplet_images(self) -> ImageSetPaths:

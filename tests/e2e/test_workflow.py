@@ -23,6 +23,7 @@ BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 24, "visual_search_sum
 
 
 # the scanpaths stage (demo only, unless scanpaths.enabled): one eccNET and one IVSN search
+DECODING = {"decoding_windows": 1, "decoding_baseline": 1, "decoding_wave": 1, "decoding_evaluate": 1}
 SCANPATHS = {"scanpath_displays": 1, "scanpath_observe": 1, "scanpath_train": 1, "scanpath_pixel_search": 2,
              "scanpath_evaluate": 1}
 
@@ -35,7 +36,7 @@ def test_demo_dry_run(workdir: Path):
     """The default demo: two simulated participants, every subject-level job once per participant."""
     jobs = dry_run_jobs(snakemake(workdir, "-n"))
     per_subject = {"simulate": 1, "preprocess": 1, "rois": 1, "encoder": 1, "braindive": 8, "braindive_evaluate": 1,
-                   **BRAINSCUBA}
+                   **BRAINSCUBA, **DECODING}
     assert jobs == {"all": 1, "oracle": 1, "report_dashboard": 1, "simulate_dataset": 1, "stimuli_demo": 3,
                     "demo_clip": 1, "features": 1, "demo_diffusion": 1, "demo_prior": 1, "braindive_unguided": 1,
                     **BEHAVIOUR, **SCANPATHS, "demo_cnn": 1, "odd_one_out": 1, "brainscuba_bank": 1,

@@ -372,7 +372,7 @@ class CaptionImageSetup:
 
 
 def load_caption_images(inputs: dict, settings: CaptionImageSettings) -> CaptionImageSetup:
-    from cortexplorer.models.backbone import create_clip
+    from cortexplorer.models.backbone import create_clip, text_embedder
 
     device = resolve_device(settings.device)
     torch.manual_seed(settings.seed)
@@ -386,7 +386,7 @@ def load_caption_images(inputs: dict, settings: CaptionImageSettings) -> Caption
     captions = captions[captions["caption"].notna()]
     truth_folder = _truth(inputs)
     region_vox, region_cat = voxel_regions(encoder, settings.regions, inputs["rois"], truth_folder, inputs["encoder"])
-    text_embed = _text_embedder(spec, clip_model, device)
+    text_embed = text_embedder(spec, clip_model, device)
     unguided_table = read_tsv(inputs["unguided"], required=["seed", "file"])
     if "status" in unguided_table:
         unguided_table = unguided_table[unguided_table["status"].fillna("ok") == "ok"]
@@ -538,21 +538,6 @@ def run_caption_images(*, inputs: dict, outputs: dict, settings: CaptionImageSet
                   seed=settings.seed, backbone_identity=setup.net.identity, classifier=setup.label.name,
                   diffusion_identity=setup.diffusion_identity)
     return table
-
-
-def _text_embedder(spec: BackboneSpec, clip_model, device: str):
-    """Unit-normalised CLIP text embeddings of captions (the encoder backbone's own text tower)."""
-    from cortexplorer.models.backbone import DEMO_ARCH, open_clip_module
-
-    tokenizer = open_clip_module().get_tokenizer(DEMO_ARCH if spec.kind == "demo_clip" else spec.arch)
-
-    @torch.no_grad()
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        out = [clip_model.encode_text(tokenizer(list(texts[i:i + 256])).to(device), normalize=True).float().cpu()
-               for i in range(0, len(texts), 256)]
-        return torch.cat(out).numpy()
-
-    return embed
 
 
 def _write_named_pngs(pixels: list[np.ndarray], names: list[str], folder: str) -> None:

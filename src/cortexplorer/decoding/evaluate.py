@@ -65,6 +65,23 @@ def semantic_accuracy(prototype_similarity: np.ndarray, category: np.ndarray, n_
     return float(np.mean(comb(n_cat - 1 - m, n_way - 1) / comb(n_cat - 1, n_way - 1)))
 
 
+def retrieval_margin(similarity: np.ndarray) -> np.ndarray:
+    """Per row: the similarity to its own candidate minus the mean similarity to the others (a continuous score of
+    how well each prediction singles out its image; 0 = no better than the others)."""
+    own = np.diag(similarity)
+    return own - (similarity.sum(1) - own) / (similarity.shape[1] - 1)
+
+
+def sign_flip_p(values: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
+    """Two-sided p of a mean of paired differences ``values`` being 0: each difference's sign flipped at random
+    ``n_perm`` times (exact under symmetry about 0)."""
+    values = np.asarray(values, np.float64)
+    observed = abs(values.mean())
+    signs = rng.choice([-1.0, 1.0], size=(n_perm, len(values)))
+    null = np.abs((signs * values).mean(1))
+    return float((1 + np.sum(null >= observed - 1e-15)) / (1 + n_perm))
+
+
 def permutation_p(statistic: Callable[[np.ndarray], float], n: int, n_perm: int, rng: np.random.Generator
                   ) -> tuple[float, float, np.ndarray]:
     """(observed, p, null): ``statistic(order)`` at the identity order and at ``n_perm`` random orders of n rows."""

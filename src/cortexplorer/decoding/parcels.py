@@ -92,18 +92,6 @@ def read_atlas(atlas: str | os.PathLike, networks: str | os.PathLike) -> Atlas:
     return Atlas(img, present, np.array([network[int(v)] for v in present]), str(atlas))
 
 
-def check_same_grid(atlas: Atlas, bold: nib.Nifti1Image, bold_path: str | os.PathLike) -> None:
-    """Raise unless the atlas lies on the BOLD's voxel grid (same shape and affine)."""
-    same_shape = tuple(atlas.image.shape[:3]) == tuple(bold.shape[:3])
-    if not (same_shape and np.allclose(atlas.image.affine, bold.affine, atol=1e-3)):
-        raise DecodingInputError(
-            f"The atlas '{atlas.path}' (shape {atlas.image.shape[:3]}, voxel size "
-            f"{np.round(atlas.image.header.get_zooms()[:3], 2).tolist()} mm) is on another grid than the BOLD "
-            f"'{bold_path}' (shape {bold.shape[:3]}, voxel size {np.round(bold.header.get_zooms()[:3], 2).tolist()} "
-            "mm). Resample the atlas to the BOLD in the same space with nearest-neighbour interpolation, e.g. "
-            "nilearn.image.resample_to_img(atlas, bold, interpolation='nearest'), and point decoding.atlas at it.")
-
-
 def parcel_timeseries(bold: nib.Nifti1Image, atlas: Atlas, confounds: np.ndarray | None = None) -> np.ndarray:
     """T × P parcel means of ``bold`` with ``confounds`` (T × k) regressed out, in % signal change of the run mean.
 

@@ -206,3 +206,16 @@ def load_backbone(spec: BackboneSpec, *, demo_weights: str | os.PathLike | None 
     embed_dim = int(model.visual.output_dim)
     identity = identity_of(spec, pre["weights"], embed_dim, pre["image_size"])
     return Backbone(model.visual, pre["image_size"], pre["mean"], pre["std"], identity).to(device).eval()
+
+
+def text_embedder(spec: BackboneSpec, clip_model, device: str):
+    """Unit-normalised CLIP text embeddings of captions (the encoder backbone's own text tower)."""
+    tokenizer = open_clip_module().get_tokenizer(DEMO_ARCH if spec.kind == "demo_clip" else spec.arch)
+
+    @torch.no_grad()
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        out = [clip_model.encode_text(tokenizer(list(texts[i:i + 256])).to(device), normalize=True).float().cpu()
+               for i in range(0, len(texts), 256)]
+        return torch.cat(out).numpy()
+
+    return embed

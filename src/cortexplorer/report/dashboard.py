@@ -379,6 +379,38 @@ def _scanpaths_section(layout: Layout) -> Section | None:
     return sec
 
 
+def _decoding_section(layout: Layout, subjects: Sequence[str]) -> Section | None:
+    done = [s for s in subjects if Path(layout.decoding_evaluate(s).metrics).exists()]
+    if not done:
+        return None
+    sec = Section("decoding", "Decoding what was seen: WAVE-style whole-brain decoder and the beta baseline")
+    prov = _json(Path(layout.decoding_evaluate(done[0]).provenance)).get("settings", {})
+    sec.text("Each decoder maps a trial's brain activity into the CLIP image space; a test stimulus' prediction is the "
+             "mean over its trials. baseline: ridge from single-trial betas of the most reliable voxels. wave: a "
+             "transformer over the trial's window of parcel time series (whole brain, or the visual network alone), "
+             "aligned contrastively with the CLIP image and caption embeddings. Scores on the held-out test "
+             "stimuli: image retrieval top-1/top-k among them and brain retrieval top-1 (chance 1/S, k/S), N-way "
+             f"semantic accuracy over '{prov.get('semantic_column', '?')}' labels (chance 1/N, N = "
+             f"{prov.get('n_way', '?')}), each with a permutation p (predictions shuffled among stimuli).")
+    for s in done:
+        ev = layout.decoding_evaluate(s)
+        metrics = read_tsv(ev.metrics)
+        summary = (metrics.groupby(["decoder", "condition", "metric"], sort=False)
+                   .agg(mean=("value", "mean"), sd=("value", "std"), chance=("chance", "first"), p_max=("p", "max"),
+                        seeds=("seed", "nunique")).reset_index())
+        sec.table(summary, f"sub-{s}: scores (mean and SD over seeds; p_max: the largest permutation p of the seeds)")
+        ablation = read_tsv(ev.ablation)
+        if len(ablation):
+            sec.table(ablation, f"sub-{s}: network ablation (the whole-brain WAVE decoder with one network at its "
+                                "mean): retrieval margin lost per test stimulus with its 95% interval and sign-flip "
+                                "p, beside the planted strength (demo)")
+        if Path(ev.figure).exists():
+            sec.figure(Path(ev.figure).read_bytes(), f"sub-{s}: scores against chance (dotted), the ablation beside "
+                       "the planted networks, and test stimuli (left) with the top-3 test images retrieved from their "
+                       "brain activity.")
+    return sec
+
+
 def _triplets_section(layout: Layout) -> Section | None:
     search_paths, fit_paths, ooo = layout.triplet_search(), layout.triplet_fit(), layout.odd_one_out()
     search, fit = _json(Path(search_paths.provenance)), _json(Path(fit_paths.provenance))
@@ -524,6 +556,7 @@ def build_dashboard(inputs: Mapping[str, Any], outputs: Mapping[str, Any], setti
         _brainscuba_section(layout, st.subjects, config),
         _visual_search_section(layout, st.search_models, st.search_experiments),
         _scanpaths_section(layout),
+        _decoding_section(layout, st.subjects),
         _triplets_section(layout),
         _nsd_section(list(st.nsd_files)),
         _group_section(layout),

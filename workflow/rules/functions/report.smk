@@ -32,4 +32,8 @@ def report_inputs(wildcards):
         inputs["odd_one_out"] = L.odd_one_out().provenance
     if SCANPATHS:
         inputs["scanpaths"] = L.scanpath_evaluate().metrics
+    if DECODING:
+        inputs.update(
+            {f"decoding_{s}": L.decoding_evaluate(s).metrics for s in SUBJECTS}
+        )
     return inputs

@@ -1,0 +1,76 @@
+# Input functions, constants and targets of stage `decoding` (its rules are in ../decoding.smk).
+from cortexplorer.decoding.settings import (
+    BaselineSettings,
+    EvaluateSettings,
+    WaveSettings,
+    WindowSettings,
+    decoding_backbone,
+)
+
+DECODING_CFG = CFG["decoding"]
+DECODING = (
+    MODE == "demo" if DECODING_CFG["enabled"] is None else DECODING_CFG["enabled"]
+)
+# the WAVE-style decoder needs parcel time series: the demo's planted atlas, or the user's (bids mode)
+DECODING_WAVE = DECODING and (
+    MODE == "demo" or (MODE == "bids" and DECODING_CFG["atlas"] is not None)
+)
+DECODING_BACKBONE = decoding_backbone(CFG)
+
+
+def decoding_windows_inputs(wildcards):
+    inputs = {
+        **bids_inputs(wildcards.subject, CFG["preprocess"]["task"]),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+        **demo_truth(wildcards.subject),
+    }
+    if MODE != "demo":
+        inputs.update(atlas=DECODING_CFG["atlas"], networks=DECODING_CFG["networks"])
+    return inputs
+
+
+def decoding_baseline_inputs(wildcards):
+    return {
+        "betas": check_cached(L.preprocess(wildcards.subject).betas, PREPROCESS_RULE),
+        "features": check_cached(L.features(DECODING_BACKBONE).features, "features"),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+    }
+
+
+def decoding_wave_inputs(wildcards):
+    inputs = {
+        "windows": L.decoding_windows(wildcards.subject).windows,
+        "features": check_cached(L.features(DECODING_BACKBONE).features, "features"),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+    }
+    if BACKBONES[DECODING_BACKBONE]["kind"] == "demo_clip":
+        inputs["demo_clip"] = L.demo_clip().model
+    return inputs
+
+
+def decoding_evaluate_inputs(wildcards):
+    inputs = {
+        "baseline": L.decoding_baseline(wildcards.subject).predictions,
+        "features": check_cached(L.features(DECODING_BACKBONE).features, "features"),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+        "images": L.stimuli().images,
+        **demo_truth(wildcards.subject),
+    }
+    if DECODING_WAVE:
+        inputs["wave"] = L.decoding_wave(wildcards.subject).predictions
+    return inputs
+
+
+def decoding_targets():
+    """Every subject's decoding evaluation and what it stands on (rule all); nothing when the stage is off."""
+    if not DECODING:
+        return []
+    files = []
+    for s in SUBJECTS:
+        files += [*L.decoding_baseline(s).files(), *L.decoding_evaluate(s).files()]
+        if DECODING_WAVE:
+            files += [*L.decoding_windows(s).files(), *L.decoding_wave(s).files()]
+    return files
+
+
+TARGETS.append(decoding_targets)
