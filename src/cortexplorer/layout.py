@@ -134,6 +134,8 @@ DecodingBaselinePaths = _paths("DecodingBaselinePaths", "The beta-space ridge de
 DecodingWavePaths = _paths("DecodingWavePaths", "The WAVE-style decoder: test predictions per condition and seed, the "
                            "first whole-brain model, training curves.", predictions="predictions.h5", model="wave.pt",
                            training="training.tsv", provenance=PV)
+DecodingImagesPaths = _paths("DecodingImagesPaths", "Images generated toward decoded embeddings, and which test image "
+                             "each one retrieves.", table="images.tsv", grid="grid.png", provenance=PV)
 DecodingEvaluatePaths = _paths("DecodingEvaluatePaths", "Decoding scores against chance, the network ablation, the "
                                "figure.", metrics="metrics.tsv", ablation="ablation.tsv", figure="decoding.png",
                                provenance=PV)
@@ -292,6 +294,9 @@ class Layout:
 
     def decoding_wave(self, subject: str) -> DecodingWavePaths:
         return DecodingWavePaths.under(f"{self.results}/decoding/sub-{subject}/wave")
+
+    def decoding_images(self, subject: str) -> DecodingImagesPaths:
+        return DecodingImagesPaths.under(f"{self.results}/decoding/sub-{subject}/images")
 
     def decoding_evaluate(self, subject: str) -> DecodingEvaluatePaths:
         return DecodingEvaluatePaths.under(f"{self.results}/decoding/sub-{subject}/evaluation")

@@ -46,3 +46,7 @@ def test_smoke_decoding_outputs_are_consistent(smoke_run):
     planted = pd.read_csv(truth / "networks.tsv", sep="\t").groupby("network")["strength"].first()
     np.testing.assert_allclose(ablation.set_index("network")["planted_strength"], planted[ablation["network"]])
     assert (run / ev.figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    images = SMOKE.decoding_images("01")
+    table = read_tsv(run / images.table)
+    assert set(table["stim_id"].astype(str)) <= set(ids) and (table["n_candidates"] == len(ids)).all()
+    assert ((table["rank_of_seen"] >= 0) & (table["rank_of_seen"] < len(ids))).all()

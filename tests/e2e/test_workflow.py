@@ -23,7 +23,8 @@ BEHAVIOUR = {"visual_search_stimuli": 6, "visual_search": 24, "visual_search_sum
 
 
 # the scanpaths stage (demo only, unless scanpaths.enabled): one eccNET and one IVSN search
-DECODING = {"decoding_windows": 1, "decoding_baseline": 1, "decoding_wave": 1, "decoding_evaluate": 1}
+DECODING = {"decoding_windows": 1, "decoding_baseline": 1, "decoding_wave": 1, "decoding_images": 1,
+            "decoding_evaluate": 1}
 SCANPATHS = {"scanpath_displays": 1, "scanpath_observe": 1, "scanpath_train": 1, "scanpath_pixel_search": 2,
              "scanpath_evaluate": 1}
 

@@ -91,6 +91,36 @@ rule decoding_wave:
         "../scripts/decoding_wave.py"
 
 
+rule decoding_images:
+    """Images generated toward a few test stimuli's decoded embeddings (BrainDiVE's loop), and what they retrieve."""
+    input:
+        unpack(decoding_images_inputs),
+    output:
+        table=L.decoding_images("{subject}").table,
+        grid=L.decoding_images("{subject}").grid,
+        provenance=L.decoding_images("{subject}").provenance,
+    log:
+        L.log("decoding_images_sub-{subject}"),
+    benchmark:
+        L.benchmark("decoding_images_sub-{subject}")
+    conda:
+        MODELS_ENV
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+        runtime=60,
+        gpu=CFG["gpus_per_job"],
+    params:
+        settings=as_params(ImagesSettings.from_config(CFG)),
+        code=source_digest(
+            "cortexplorer.decoding.stage",
+            "cortexplorer.braindive.guidance",
+            "cortexplorer.models.diffusion",
+        ),
+    script:
+        "../scripts/decoding_images.py"
+
+
 rule decoding_evaluate:
     """Retrieval and semantic accuracy against chance with permutation tests, the network ablation, the figure."""
     input:

@@ -110,3 +110,34 @@ class EvaluateSettings:
         return cls(backbone=decoding_backbone(cfg), visual_network=d["visual_network"],
                    semantic_column=d["semantic_column"], n_way=d["n_way"],
                    top=d["top"], n_perm=d["n_perm"], grid_stimuli=d["grid_stimuli"], seed=cfg["seed"])
+
+
+@dataclass(frozen=True)
+class ImagesSettings:
+    """Rule ``decoding_images``: images generated toward the decoded embeddings of a few test stimuli, with
+    BrainDiVE's diffusion model and loop (the embedding as the score's target, as BrainSCUBA's caption images)."""
+
+    backbone: str
+    backbone_spec: Mapping[str, Any]
+    diffusion: Mapping[str, Any]
+    seeds_per_stimulus: int
+    steps: int
+    guidance_scale: float
+    first_seed: int
+    batch_size: int
+    grid_stimuli: int
+    device: str
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ImagesSettings:
+        d, bd, im = cfg["decoding"], cfg["braindive"], cfg["brainscuba"]["images"]
+        backbone = decoding_backbone(cfg)
+        return cls(backbone=backbone, backbone_spec=dict(cfg["features"]["backbones"][backbone]),
+                   diffusion=dict(bd["diffusion"]), seeds_per_stimulus=d["images_per_stimulus"], steps=im["steps"],
+                   guidance_scale=im["guidance_scale"], first_seed=bd["first_seed"], batch_size=bd["batch_size"],
+                   grid_stimuli=d["grid_stimuli"], device=cfg["device"], seed=cfg["seed"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds_per_stimulus))

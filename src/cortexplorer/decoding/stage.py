@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from cortexplorer.decoding.parcels import DecodingInputError, parcel_timeseries, read_atlas, trial_windows
-from cortexplorer.decoding.settings import BaselineSettings, EvaluateSettings, WaveSettings, WindowSettings
+from cortexplorer.decoding.settings import (
+    BaselineSettings,
+    EvaluateSettings,
+    ImagesSettings,
+    WaveSettings,
+    WindowSettings,
+)
 from cortexplorer.io.hdf5 import open_h5, read_strings, write_h5
 from cortexplorer.io.tables import read_tsv, write_tsv
 from cortexplorer.provenance import write_sidecar
@@ -274,6 +280,75 @@ def wave_stage(inputs: Mapping[str, str], outputs: Mapping[str, str], settings: 
                   n_train_trials=int(train.sum()), n_test_stimuli=len(tested), captions=text is not None)
 
 
+# --- images generated from the decoded embedding ------------------------------------------------------------------
+
+def grid_picks(n_stimuli: int, n: int) -> np.ndarray:
+    """The test stimuli shown in grids: ``n`` spread evenly over the test split."""
+    return np.linspace(0, n_stimuli - 1, min(n, n_stimuli)).astype(int)
+
+
+def images_stage(inputs: Mapping[str, str], outputs: Mapping[str, str], settings: ImagesSettings) -> None:
+    """Images generated toward the WAVE whole-brain decoder's (else the baseline's) first-seed embedding of a few test
+    stimuli, judged by which test image their own embedding retrieves. ``inputs``: ``predictions``, ``features``,
+    ``stimuli``, ``images`` (and ``diffusion``, ``demo_clip`` in the demo); ``outputs``: ``table``, ``grid``,
+    ``provenance``."""
+    import torch
+    from PIL import Image
+
+    from cortexplorer.braindive.guidance import TextScore
+    from cortexplorer.braindive.stage import check_finished, sample_in_batches, write_image
+    from cortexplorer.decoding.evaluate import cosine
+    from cortexplorer.device import resolve as resolve_device
+    from cortexplorer.io.images import read_image_set
+    from cortexplorer.models.backbone import BackboneSpec, load_backbone
+    from cortexplorer.models.diffusion import load_diffusion
+    from cortexplorer.report.figures import image_grid
+
+    s = settings
+    device = resolve_device(s.device)
+    torch.manual_seed(s.seed)
+    preds, tested = read_predictions(inputs["predictions"])
+    key = f"wave/{WHOLE}/0" if f"wave/{WHOLE}/0" in preds else next(iter(preds))
+    true = embeddings_of(inputs["features"], tested)
+    spec = BackboneSpec.from_config(s.backbone, s.backbone_spec)
+    net = load_backbone(spec, demo_weights=inputs.get("demo_clip"), device=device)
+    if s.diffusion["kind"] != "demo_diffusion":
+        raise DecodingInputError("decoding_images guides the demo's pixel diffusion model; with Stable Diffusion "
+                                 "(braindive.diffusion) the decoded embedding needs an unCLIP-style prior, which is "
+                                 "not built yet. Set decoding.images_per_stimulus to 0.")
+    diffusion = load_diffusion(s.diffusion, demo_weights=inputs.get("diffusion"), device=device)
+    world = read_image_set(inputs["images"], inputs["stimuli"])
+    row_of = {sid: i for i, sid in enumerate(world.table["stim_id"].astype(str))}
+    retrieved = np.argmax(cosine(preds[key], true), axis=1)
+    rows, tiles, labels = [], [], []
+    for i in grid_picks(len(tested), s.grid_stimuli):
+        score_fn = TextScore(net, torch.from_numpy(preds[key][i].astype(np.float32))).to(device).eval()
+        result = sample_in_batches(diffusion, score_fn, seeds=s.seeds, batch_size=s.batch_size, steps=s.steps,
+                                   scale=s.guidance_scale, label=f"decoded {tested[i]}")
+        ok = check_finished(result, str(tested[i]), s.guidance_scale)
+        pixels = result.uint8()
+        with torch.no_grad():
+            emb = net(result.images[torch.as_tensor(ok)].to(device)).float().cpu().numpy()
+        sim = cosine(emb, true) if len(emb) else np.zeros((0, len(tested)))
+        ranks = (sim > sim[:, [i]]).sum(1)
+        for j, seed in enumerate(np.asarray(s.seeds)[ok]):
+            rows.append({"stim_id": tested[i], "decoder": key, "seed": int(seed), "cosine_to_decoded":
+                         float(cosine(emb[[j]], preds[key][[i]])[0, 0]), "cosine_to_seen": float(sim[j, i]),
+                         "rank_of_seen": int(ranks[j]), "n_candidates": len(tested)})
+        size = world.images.shape[1:3][::-1]
+        tiles += [world.images[row_of[tested[i]]], world.images[row_of[tested[retrieved[i]]]]]
+        tiles += [np.asarray(Image.fromarray(pixels[j]).resize(size, Image.BILINEAR)) if ok[j]
+                  else np.zeros_like(world.images[0]) for j in range(len(pixels))]
+        labels += ["seen", "retrieved"] + [f"generated {k + 1}" for k in range(len(s.seeds))]
+    table = pd.DataFrame(rows)
+    write_tsv(table, outputs["table"])
+    write_image(image_grid(np.stack(tiles), columns=2 + len(s.seeds), scale=3, labels=labels), outputs["grid"])
+    write_sidecar(outputs["provenance"], stage="decoding_images", settings=asdict(s), seed=s.seed, decoder=key,
+                  diffusion_identity=diffusion.identity,
+                  top1_seen=float((table["rank_of_seen"] == 0).mean()) if len(table) else float("nan"),
+                  chance=1 / len(tested))
+
+
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 def _task(inputs: Mapping[str, str], settings: EvaluateSettings, tested: np.ndarray):
@@ -430,8 +505,7 @@ def _figure(metrics: pd.DataFrame, ablation: pd.DataFrame, task, preds, inputs, 
     images = read_image_set(inputs["images"], inputs["stimuli"])
     row_of = {s: i for i, s in enumerate(images.table["stim_id"].astype(str))}
     sim = cosine(preds[wave_key], task.embeddings)
-    n = min(settings.grid_stimuli, len(task.stim_ids))
-    pick = np.linspace(0, len(task.stim_ids) - 1, n).astype(int)
+    pick = grid_picks(len(task.stim_ids), settings.grid_stimuli)
     tiles = []
     for i in pick:
         order = np.argsort(-sim[i])[:3]

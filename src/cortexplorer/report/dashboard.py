@@ -408,6 +408,15 @@ def _decoding_section(layout: Layout, subjects: Sequence[str]) -> Section | None
             sec.figure(Path(ev.figure).read_bytes(), f"sub-{s}: scores against chance (dotted), the ablation beside "
                        "the planted networks, and test stimuli (left) with the top-3 test images retrieved from their "
                        "brain activity.")
+        images = layout.decoding_images(s)
+        if Path(images.grid).exists():
+            table = read_tsv(images.table)
+            top1 = float((table["rank_of_seen"] == 0).mean()) if len(table) else float("nan")
+            sec.figure(Path(images.grid).read_bytes(),
+                       f"sub-{s}: seen test stimuli, the test image retrieved from the brain, and images generated "
+                       "toward the decoded embedding with the demo's diffusion model (BrainDiVE's loop). The "
+                       f"generated images' own embedding picks the seen image first among the test set in {top1:.0%} "
+                       f"of them (chance {1 / table['n_candidates'].iloc[0]:.1%}).")
     return sec
 
 

@@ -2,6 +2,7 @@
 from cortexplorer.decoding.settings import (
     BaselineSettings,
     EvaluateSettings,
+    ImagesSettings,
     WaveSettings,
     WindowSettings,
     decoding_backbone,
@@ -61,6 +62,23 @@ def decoding_evaluate_inputs(wildcards):
     return inputs
 
 
+DECODING_IMAGES = DECODING and DECODING_CFG["images_per_stimulus"] > 0
+
+
+def decoding_images_inputs(wildcards):
+    source = L.decoding_wave if DECODING_WAVE else L.decoding_baseline
+    inputs = {
+        "predictions": source(wildcards.subject).predictions,
+        "features": check_cached(L.features(DECODING_BACKBONE).features, "features"),
+        "stimuli": check_cached(L.stimuli().table, STIMULI_RULE),
+        "images": L.stimuli().images,
+        **diffusion_inputs(wildcards),
+    }
+    if BACKBONES[DECODING_BACKBONE]["kind"] == "demo_clip":
+        inputs["demo_clip"] = L.demo_clip().model
+    return inputs
+
+
 def decoding_targets():
     """Every subject's decoding evaluation and what it stands on (rule all); nothing when the stage is off."""
     if not DECODING:
@@ -70,6 +88,8 @@ def decoding_targets():
         files += [*L.decoding_baseline(s).files(), *L.decoding_evaluate(s).files()]
         if DECODING_WAVE:
             files += [*L.decoding_windows(s).files(), *L.decoding_wave(s).files()]
+        if DECODING_IMAGES:
+            files += L.decoding_images(s).files()
     return files
 
 
