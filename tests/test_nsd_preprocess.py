@@ -264,3 +264,38 @@ def test_stage_entries_take_files_and_settings_from_the_rule(tree, imported, tmp
     nsd_rois({k: str(v) for k, v in tree.floc.items()}, {"rois": str(tmp_path / "rois")},
              NsdRoisSettings.from_config({}, subject="02"))
     assert len(read_roi_set(tmp_path / "rois")[0]) == 4 + sum(len(n) for n in NAMES.values())
+
+
+def test_beta_decoder_retrieves_images_from_imported_nsd_betas(tree, imported, tmp_path: Path):
+    """The decoding stage's baseline on the miniature NSD tree's betas (nsd mode's path): embeddings planted as a
+    linear map of each image's true response, so a ridge from the betas recovers them and retrieves held-out
+    images far above chance."""
+    from cortexplorer.decoding.evaluate import Task, score
+    from cortexplorer.decoding.settings import BaselineSettings
+    from cortexplorer.decoding.stage import baseline_stage, read_predictions
+    from cortexplorer.features.extract import write_features
+
+    _, betas = imported
+    ids = np.asarray(betas.stim_id).astype(str)
+    # image k (0-based, in the subject's list) is nsd id subjectim[SUBJECT-1, k] - 1; its planted response row k
+    nsd_of_row = {f"nsd{int(tree.subjectim[SUBJECT - 1, k]) - 1:05d}": k for k in range(len(tree.response))}
+    emb = tree.response[[nsd_of_row[s] for s in ids]] @ np.random.default_rng(3).normal(size=(tree.response.shape[1],
+                                                                                               16))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    write_features(tmp_path / "features.h5", emb, ids, {"name": "planted"})
+    repeated = ids[np.asarray(betas.n_trials) >= 2]
+    split = np.where(np.isin(ids, repeated[:40]), "test", "train")
+    pd.DataFrame({"stim_id": ids, "category": [f"c{i % 4}" for i in range(len(ids))], "split": split}).to_csv(
+        tmp_path / "stimuli.tsv", sep="\t", index=False)
+    baseline_stage({"betas": str(imported[0].out_h5), "features": str(tmp_path / "features.h5"),
+                    "stimuli": str(tmp_path / "stimuli.tsv")},
+                   {"predictions": str(tmp_path / "pred.h5"), "provenance": str(tmp_path / "pred.json")},
+                   BaselineSettings(backbone="planted", voxels=0, alphas=(1.0, 10.0, 100.0, 1000.0), n_folds=3,
+                                    seed=0))
+    preds, tested = read_predictions(str(tmp_path / "pred.h5"))
+    assert sorted(tested) == sorted(repeated[:40])
+    truth = emb[[list(ids).index(s) for s in tested]]
+    halves = np.arange(len(tested)) % 2
+    task = Task(tested, truth, halves, ("a", "b"), np.stack([truth[halves == h].mean(0) for h in (0, 1)]), n_way=2)
+    top1 = score(preds["baseline/betas/0"], task, n_perm=199, rng=np.random.default_rng(0))["image_top1"]
+    assert top1["value"] > 0.5 and top1["p"] < 0.01, top1
