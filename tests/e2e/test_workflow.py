@@ -427,7 +427,7 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     # smoke: 3 regions; the group summary reads the regions, encoders, BrainDiVE and BrainSCUBA tables
     guided = {"braindive": 3, "braindive_evaluate": 1, **BRAINSCUBA, "group_summary": 1}
     assert jobs == {"all": 1, "report_dashboard": 1, "simulate": 1, "stimuli_demo": 1, "preprocess": 1, "rois": 1,
-                    "encoder": 1, **guided}
+                    "encoder": 1, **guided, **DECODING}
     # the same file put back (same bytes, same time): nothing to do again (rerunning the jobs is the resume tests')
     shutil.copy2(kept, localizer)
     proc = snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml")
@@ -446,9 +446,10 @@ def test_nothing_to_do_after_a_run_and_only_dependents_rerun(smoke_run: Path, tm
     changed.write_text("braindive:\n  guidance_scale: 10\n")  # the unguided baseline and the models stay
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
     assert jobs == {"all": 1, "report_dashboard": 1, "braindive": 3, "braindive_evaluate": 1, "group_summary": 1}
-    changed.write_text("brainscuba:\n  images: {guidance_scale: 10}\n")  # projection and captions stay
+    # projection and captions stay; the decoded images share BrainSCUBA's image guidance
+    changed.write_text("brainscuba:\n  images: {guidance_scale: 10}\n")
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
-    assert jobs == {"all": 1, "report_dashboard": 1, "brainscuba_images": 1}
+    assert jobs == {"all": 1, "report_dashboard": 1, "brainscuba_images": 1, "decoding_images": 1}
     changed.write_text("triplets:\n  observers: {lapse: 0.1}\n")  # the search and the networks stay
     jobs = dry_run_jobs(snakemake(smoke_run, "-n", "--configfile", "config/smoke.yaml", str(changed)))
     assert jobs == {"all": 1, "report_dashboard": 1, "triplet_choices": 1, "triplet_fit": 1}
