@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -287,11 +287,34 @@ def grid_picks(n_stimuli: int, n: int) -> np.ndarray:
     return np.linspace(0, n_stimuli - 1, min(n, n_stimuli)).astype(int)
 
 
+@dataclass
+class NearestPool:
+    ids: list[str]  # per test stimulus, the pool image nearest its decoded embedding
+    images: np.ndarray
+
+
+def _nearest_pool(inputs: Mapping[str, str], decoded: np.ndarray) -> NearestPool | None:
+    """The pool image (demo: BrainSCUBA's bank of pool embeddings) nearest each decoded embedding; None without a
+    pool."""
+    if not inputs.get("pool_features"):
+        return None
+    from cortexplorer.decoding.evaluate import cosine
+    from cortexplorer.features.extract import read_features
+    from cortexplorer.io.images import read_image_set
+
+    bank = read_features(inputs["pool_features"])
+    nearest = bank.stim_id.astype(str)[np.argmax(cosine(decoded, bank.features), axis=1)]
+    pool = read_image_set(inputs["pool_images"], inputs["pool_table"])
+    row_of = {sid: i for i, sid in enumerate(pool.table["stim_id"].astype(str))}
+    return NearestPool(nearest.tolist(), pool.images[[row_of[x] for x in nearest]])
+
+
 def images_stage(inputs: Mapping[str, str], outputs: Mapping[str, str], settings: ImagesSettings) -> None:
     """Images generated toward the WAVE whole-brain decoder's (else the baseline's) first-seed embedding of a few test
-    stimuli, judged by which test image their own embedding retrieves. ``inputs``: ``predictions``, ``features``,
-    ``stimuli``, ``images`` (and ``diffusion``, ``demo_clip`` in the demo); ``outputs``: ``table``, ``grid``,
-    ``provenance``."""
+    stimuli, judged by which test image their own embedding retrieves, beside the pool image nearest the decoded
+    embedding. ``inputs``: ``predictions``, ``features``, ``stimuli``, ``images`` (and in the demo ``diffusion``,
+    ``demo_clip``, and the pool: ``pool_features``, ``pool_images``, ``pool_table``); ``outputs``: ``table``,
+    ``grid``, ``provenance``."""
     import torch
     from PIL import Image
 
@@ -320,6 +343,7 @@ def images_stage(inputs: Mapping[str, str], outputs: Mapping[str, str], settings
     world = read_image_set(inputs["images"], inputs["stimuli"])
     row_of = {sid: i for i, sid in enumerate(world.table["stim_id"].astype(str))}
     retrieved = np.argmax(cosine(preds[key], true), axis=1)
+    pool = _nearest_pool(inputs, preds[key])
     rows, tiles, labels = [], [], []
     for i in grid_picks(len(tested), s.grid_stimuli):
         score_fn = TextScore(net, torch.from_numpy(preds[key][i].astype(np.float32))).to(device).eval()
@@ -334,15 +358,20 @@ def images_stage(inputs: Mapping[str, str], outputs: Mapping[str, str], settings
         for j, seed in enumerate(np.asarray(s.seeds)[ok]):
             rows.append({"stim_id": tested[i], "decoder": key, "seed": int(seed), "cosine_to_decoded":
                          float(cosine(emb[[j]], preds[key][[i]])[0, 0]), "cosine_to_seen": float(sim[j, i]),
-                         "rank_of_seen": int(ranks[j]), "n_candidates": len(tested)})
+                         "rank_of_seen": int(ranks[j]), "n_candidates": len(tested),
+                         "nearest_pool": pool.ids[i] if pool else "n/a"})
         size = world.images.shape[1:3][::-1]
         tiles += [world.images[row_of[tested[i]]], world.images[row_of[tested[retrieved[i]]]]]
+        if pool:
+            tiles.append(np.asarray(Image.fromarray(pool.images[i]).resize(size, Image.BILINEAR)))
         tiles += [np.asarray(Image.fromarray(pixels[j]).resize(size, Image.BILINEAR)) if ok[j]
                   else np.zeros_like(world.images[0]) for j in range(len(pixels))]
-        labels += ["seen", "retrieved"] + [f"generated {k + 1}" for k in range(len(s.seeds))]
+        labels += ["seen", "retrieved"] + (["nearest pool"] if pool else []) + [f"generated {k + 1}"
+                                                                                  for k in range(len(s.seeds))]
     table = pd.DataFrame(rows)
     write_tsv(table, outputs["table"])
-    write_image(image_grid(np.stack(tiles), columns=2 + len(s.seeds), scale=3, labels=labels), outputs["grid"])
+    write_image(image_grid(np.stack(tiles), columns=2 + bool(pool) + len(s.seeds), scale=3, labels=labels),
+                outputs["grid"])
     write_sidecar(outputs["provenance"], stage="decoding_images", settings=asdict(s), seed=s.seed, decoder=key,
                   diffusion_identity=diffusion.identity,
                   top1_seen=float((table["rank_of_seen"] == 0).mean()) if len(table) else float("nan"),

@@ -76,6 +76,13 @@ def decoding_images_inputs(wildcards):
     }
     if BACKBONES[DECODING_BACKBONE]["kind"] == "demo_clip":
         inputs["demo_clip"] = L.demo_clip().model
+    if MODE == "demo" and BACKBONES[DECODING_BACKBONE]["kind"] == "demo_clip":
+        # the nearest pool images: BrainSCUBA's bank holds the pool's embeddings by the same backbone
+        inputs.update(
+            pool_features=L.brainscuba_bank().features,
+            pool_images=L.image_set("pool").images,
+            pool_table=L.image_set("pool").table,
+        )
     return inputs
 
 
