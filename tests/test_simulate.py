@@ -182,7 +182,11 @@ def test_planted_network_responses_have_the_configured_sd_and_controls_none():
     cats = ["face", "place", "word", "body"] * 10
     captions = [f"a {c} with {w}" for c, w in zip(cats, ["red", "blue", "green", "tall", "small"] * 8, strict=True)]
     meaning = stimulus_meaning(cats, captions, ["face", "place", "word", "body"])
-    nets = plant_networks(anat, sim.networks, sim.region_radius_mm, meaning, np.random.default_rng(1))
+    nets = plant_networks(anat, sim.networks, sim.region_radius_mm, meaning, np.random.default_rng(1),
+                          categories=cats)
+    # no category main effect anywhere: each voxel's mean response per category is 0
+    means = pd.DataFrame(nets.responses).groupby(np.asarray(cats)).mean().to_numpy()
+    assert np.abs(means).max() < 1e-9 and np.abs(nets.responses).max() > 0.5
     for row in nets.table:
         sel = nets.parcel == row["label"]
         if row["strength"] == 0:

@@ -195,7 +195,8 @@ def plan_subject(world: World, settings: SimulationSettings) -> SimulatedSubject
     if settings.networks:
         meaning = stimulus_meaning(stimuli.table["category"].astype(str).tolist(),
                                    stimuli.table["caption"].fillna("").astype(str).tolist(), oracle.categories)
-        networks = plant_networks(anat, settings.networks, settings.region_radius_mm, meaning, stream("networks"))
+        networks = plant_networks(anat, settings.networks, settings.region_radius_mm, meaning, stream("networks"),
+                                  categories=stimuli.table["category"].astype(str).to_numpy())
         log.info("networks: %s", {r["parcel"]: r["n_voxels"] for r in networks.table if r["network"] != "Visual"})
     return SimulatedSubject(anat, model, stimuli.table["stim_id"], responses, floc_images.table["stim_id"],
                             floc_responses, noise_sd, phi, hrf_coef, physio, s0, session_gain, runs, networks)
